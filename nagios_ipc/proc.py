@@ -1,0 +1,143 @@
+"""Running external commands safely: no shell, own timeout, bounded output.
+
+A child runs in its own session (process group); when its timeout passes, or
+the plugin's own timeout interrupts us, the whole group is killed, so no
+``mailq`` or ``ipcs`` is left behind after an UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import nagiosplugin
+
+from .cli import remaining_time
+
+MAX_OUTPUT = 256 * 1024 * 1024  # bytes of stdout kept before the child is stopped
+MARGIN = 0.5  # seconds kept back from the plugin timeout to report properly
+
+
+class CommandError(nagiosplugin.CheckError):
+    """A command could not run, timed out, or failed; the text says which."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: Sequence[str]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def stderr_line(self) -> str:
+        lines = self.stderr.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1].strip() if lines else ""
+
+
+def find_executable(name: str, search: Sequence[str] = ("/usr/sbin", "/usr/bin", "/sbin", "/bin",
+                                                         "/usr/local/sbin", "/usr/local/bin")
+                    ) -> Optional[str]:
+    """An absolute path from a fixed list of directories, never from $PATH."""
+    if os.path.isabs(name):
+        return name if os.access(name, os.X_OK) else None
+    for directory in search:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone, or the group is not ours any more
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        pass  # a zombie we cannot reap in time; the kernel will
+
+
+def run_command(argv: List[str], timeout: Optional[float] = None,
+                env: Optional[Dict[str, str]] = None,
+                max_output: int = MAX_OUTPUT) -> Completed:
+    """Run *argv* (absolute path first) and return its output.
+
+    The timeout defaults to what is left of the plugin's own, less a margin.
+    Raises CommandError when the program is missing, not executable, times out,
+    or prints more than *max_output* bytes.
+    """
+    budget = remaining_time() - MARGIN
+    limit = min(timeout, budget) if timeout is not None else budget
+    limit = max(limit, 0.1)
+    child_env = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    if env:
+        child_env.update(env)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                env=child_env, close_fds=True)
+    except FileNotFoundError as exc:
+        raise CommandError(f"{argv[0]} not found") from exc
+    except PermissionError as exc:
+        raise CommandError(f"{argv[0]} is not executable by this user") from exc
+    except OSError as exc:
+        raise CommandError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    try:
+        stdout, stderr = _collect(proc, limit, max_output)
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    return Completed(argv, proc.returncode if proc.returncode is not None else -9,
+                     stdout, stderr)
+
+
+def _collect(proc: "subprocess.Popen[bytes]", limit: float, max_output: int):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
+    out: List[bytes] = []
+    err: List[bytes] = []
+    size = 0
+    selector = selectors.DefaultSelector()
+    assert proc.stdout is not None and proc.stderr is not None
+    selector.register(proc.stdout, selectors.EVENT_READ, out)
+    selector.register(proc.stderr, selectors.EVENT_READ, err)
+    open_streams = 2
+    while open_streams:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            _kill_group(proc)
+            raise CommandError(f"'{' '.join(proc.args)}' did not finish within "  # type: ignore[arg-type]
+                               f"{limit:.1f}s and was stopped")
+        for key, _ in selector.select(timeout=min(left, 1.0)):
+            chunk = os.read(key.fd, 65536)
+            if not chunk:
+                selector.unregister(key.fileobj)
+                open_streams -= 1
+                continue
+            key.data.append(chunk)
+            if key.data is out:
+                size += len(chunk)
+                if size > max_output:
+                    _kill_group(proc)
+                    raise CommandError(f"'{' '.join(proc.args)}' printed more than "  # type: ignore[arg-type]
+                                       f"{max_output // (1024 * 1024)} MiB; stopped it")
+            elif sum(len(c) for c in err) > 1024 * 1024:
+                del err[:-1]  # keep only the tail of a chatty stderr
+    selector.close()
+    left = max(deadline - time.monotonic(), 0.1)
+    try:
+        proc.wait(timeout=left)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise CommandError(f"'{' '.join(proc.args)}' closed its output but did not exit "  # type: ignore[arg-type]
+                           f"within {limit:.1f}s; stopped it") from None
+    return b"".join(out), b"".join(err)
