@@ -1,0 +1,1 @@
+"""check_msgqueues: System V and POSIX message queues, per owner and in total."""

@@ -1,0 +1,535 @@
+"""check_msgqueues: message queues piling up, per owner and in total."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import platform
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Generator, Iterator, List, Optional, Sequence, Tuple
+
+import nagiosplugin
+
+from .. import cli
+from ..units import format_number, human_duration, human_size, range_type
+from .model import ParseError, Queue
+
+NAME = "MSGQUEUES"
+PROG = "check_msgqueues"
+
+DESCRIPTION = """\
+Finds every System V and POSIX message queue on this host and reports, per
+queue owner and/or for a Total: queues, outstanding messages and bytes, the
+bytes allowed, full queues, the fullest queue's fill, how long a non-empty
+queue has gone unread (a stuck consumer), non-empty queues whose last reader
+process is gone, and the use of the system's queue limits.
+
+Sources: Linux System V from /proc/sysvipc/msg, each queue's byte limit from
+msgctl(MSG_STAT_ANY) (no permission needed, Linux >= 4.17), else IPC_STAT,
+else the default msgmnb (the detail says which); Linux POSIX from a mounted
+mqueue filesystem (/dev/mqueue), counts and limits through mq_getattr where
+permitted; AIX, HP-UX and Solaris from 'ipcs -qa'.
+
+Defaults with no arguments: CRITICAL when any queue is full, WARNING when the
+fullest queue is over 80%, WARNING when a non-empty queue's last reader
+process is gone, WARNING/CRITICAL at 80%/95% of the system's queue limit.
+"""
+
+PERFDATA_HELP = """\
+perfdata (per owner: LABEL_OWNER, for the Total: LABEL_total):
+  queues     number of queues
+  messages   outstanding messages
+  bytes      bytes in outstanding messages (B)
+  qbytes     bytes allowed: the sum of the queues' byte limits (B)
+  full       queues that are full (bytes or messages at the limit)
+  fill       fill of the fullest queue (%)
+  unread_age longest time a non-empty queue has gone unread (s)
+  orphaned   non-empty queues whose last reader process is gone
+  nonempty   non-empty queues (Total only)
+  sysv_slots / posix_slots  queues in use of the system maximum (%):
+             msgmni for System V, fs.mqueue.queues_max for POSIX
+
+examples:
+  check_msgqueues                         defaults, per owner
+  check_msgqueues --report-by both -w 50 -c 90 --messages-critical 1000
+  check_msgqueues --owner app --unread-age-warning 10m --details always
+"""
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    kind: str            # unit kind for ranges: count, size, duration, percent
+    uom: str
+    help: str
+    warning: Optional[str] = None
+    critical: Optional[str] = None
+    total_only: bool = False
+
+
+MEASURES: Tuple[Measure, ...] = (
+    Measure("queues", "count", "", "number of queues"),
+    Measure("messages", "count", "", "outstanding messages"),
+    Measure("bytes", "size", "B", "bytes in outstanding messages (units B, KB, MB)"),
+    Measure("qbytes", "size", "B", "bytes allowed, the sum of the queues' limits"),
+    Measure("full", "count", "", "number of full queues", critical="0"),
+    Measure("fill", "percent", "%", "fill of the fullest queue in %%", warning="80"),
+    Measure("unread_age", "duration", "s",
+            "how long a non-empty queue has gone unread (units s, m, h, d)"),
+    Measure("orphaned", "count", "", "non-empty queues whose last reader process is gone",
+            warning="0"),
+    Measure("nonempty", "count", "", "non-empty queues (Total only)", total_only=True),
+)
+SLOTS = Measure("slots", "percent", "%", "queues in use of the system maximum, in %%",
+                warning="80", critical="95")
+
+
+# --- data acquisition --------------------------------------------------------------
+
+
+def user_name(uid: int, cache: Dict[int, str] = {}) -> str:  # noqa: B006 - a deliberate cache
+    if uid not in cache:
+        try:
+            import pwd
+
+            cache[uid] = pwd.getpwuid(uid).pw_name
+        except (KeyError, ImportError):
+            cache[uid] = str(uid)  # a uid with no name is still an owner
+    return cache[uid]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, belongs to someone else
+    return True
+
+
+@dataclass(eq=False)  # identity, not contents: groups are looked up as themselves
+class Group:
+    """The queues of one owner, or of all owners (the Total)."""
+
+    name: str
+    queues: List[Queue] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return sum(q.messages or 0 for q in self.queues)
+
+    @property
+    def bytes(self) -> int:
+        return sum(q.bytes for q in self.queues)
+
+    @property
+    def qbytes(self) -> int:
+        return sum(q.limit_bytes or 0 for q in self.queues)
+
+    def full(self) -> List[Queue]:
+        return [q for q in self.queues if q.full]
+
+    def fullest(self) -> Optional[Queue]:
+        known = [q for q in self.queues if q.fill is not None]
+        return max(known, key=lambda q: (q.fill or 0, q.bytes)) if known else None
+
+    def stalest(self, now: float) -> Optional[Queue]:
+        unread = [q for q in self.queues if q.unread_since() is not None]
+        return min(unread, key=lambda q: q.unread_since() or now) if unread else None
+
+    def orphaned(self, alive: Callable[[int], bool]) -> List[Queue]:
+        return [q for q in self.queues if q.nonempty and q.lrpid and not alive(q.lrpid)]
+
+
+class Filters:
+    def __init__(self, owners: Sequence[str], exclude_owners: Sequence[str],
+                 keys: Sequence[str], exclude_keys: Sequence[str]) -> None:
+        self.owners = list(owners)
+        self.exclude_owners = list(exclude_owners)
+        self.keys = [normal_key(k) for k in keys]
+        self.exclude_keys = [normal_key(k) for k in exclude_keys]
+
+    def wants(self, queue: Queue) -> bool:
+        def match(value: str, patterns: Sequence[str]) -> bool:
+            return any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+        keys = [queue.key] + ([str(queue.id)] if queue.id is not None else [])
+        if self.owners and not match(queue.owner, self.owners):
+            return False
+        if self.exclude_owners and match(queue.owner, self.exclude_owners):
+            return False
+        if self.keys and not any(match(k, self.keys) for k in keys):
+            return False
+        return not (self.exclude_keys and any(match(k, self.exclude_keys) for k in keys))
+
+
+def normal_key(text: str) -> str:
+    """0x162E, 5678 (decimal key) and 0x0000162e all mean the same System V key."""
+    if any(ch in text for ch in "*?["):
+        return text.lower() if text.lower().startswith("0x") else text
+    try:
+        value = int(text, 16) if text.lower().startswith("0x") else int(text)
+        return f"0x{value & 0xFFFFFFFF:08x}"
+    except ValueError:
+        return text if text.startswith("/") else "/" + text
+
+
+class MsgQueues(nagiosplugin.Resource):
+    """All queues from the chosen sources, grouped per owner and in total."""
+
+    def __init__(self, sources: Sequence[object], filters: Filters, report_by: str,
+                 now: Callable[[], float] = time.time,
+                 alive: Callable[[int], bool] = pid_alive,
+                 strict_types: Sequence[str] = ()) -> None:
+        self.sources = sources
+        self.filters = filters
+        self.report_by = report_by
+        self.now = now
+        self.alive = alive
+        self.strict_types = strict_types
+        self.groups: OrderedDict[str, Group] = OrderedDict()
+        self.total = Group("total")
+        self.notes: List[str] = []
+        self.slots: Dict[str, Tuple[int, int]] = {}
+        self.timestamp = 0.0
+        self.doing = "reading message queues"
+
+    def collect(self) -> None:
+        self.timestamp = self.now()
+        queues: List[Queue] = []
+        for source in self.sources:
+            kind = getattr(source, "kind", "?")
+            reason = getattr(source, "unavailable_reason", lambda: None)()
+            if reason:
+                if kind in self.strict_types:
+                    raise ParseError(f"POSIX queues asked for but {reason}")
+                self.notes.append(f"POSIX queues not checked: {reason}")
+                continue
+            self.doing = f"reading {kind} queues"
+            found = source.queues()  # type: ignore[attr-defined]
+            queues.extend(found)
+            self.notes.extend(getattr(source, "notes", []))
+            maximum = source.system_max()  # type: ignore[attr-defined]
+            if maximum:
+                self.slots[kind] = (len(found), maximum)
+        for queue in queues:
+            if not self.filters.wants(queue):
+                continue
+            self.total.queues.append(queue)
+            self.groups.setdefault(queue.owner, Group(queue.owner)).queues.append(queue)
+
+    def reported(self) -> List[Group]:
+        groups: List[Group] = []
+        if self.report_by in ("owner", "both"):
+            groups.extend(self.groups[name] for name in sorted(self.groups))
+        if self.report_by in ("total", "both"):
+            groups.append(self.total)
+        return groups
+
+    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
+        self.collect()
+        for group in self.reported():
+            yield from self.group_metrics(group)
+        for kind, (used, maximum) in sorted(self.slots.items()):
+            yield nagiosplugin.Metric(f"{kind}_slots", round(used * 100.0 / maximum, 2), "%",
+                                      min=0, max=100, context="slots")
+
+    def group_metrics(self, group: Group) -> Iterator[nagiosplugin.Metric]:
+        label = group.name if group is self.total else owner_label(group.name)
+        count = len(group.queues)
+        fullest = group.fullest()
+        stalest = group.stalest(self.timestamp)
+        since = stalest.unread_since() if stalest else None
+        values: Dict[str, Tuple[float, Optional[float]]] = {
+            "queues": (count, None),
+            "messages": (group.messages, None),
+            "bytes": (group.bytes, group.qbytes or None),
+            "qbytes": (group.qbytes, None),
+            "full": (len(group.full()), count),
+            "fill": (round(fullest.fill or 0.0, 2) if fullest else 0, 100),
+            "unread_age": (max(0, int(self.timestamp - since)) if since else 0, None),
+            "orphaned": (len(group.orphaned(self.alive)), count),
+        }
+        if group is self.total:
+            values["nonempty"] = (sum(1 for q in group.queues if q.nonempty), count)
+        for measure in MEASURES:
+            if measure.name not in values:
+                continue
+            value, maximum = values[measure.name]
+            yield nagiosplugin.Metric(f"{measure.name}_{label}", value, measure.uom, min=0,
+                                      max=maximum, context=measure.name)
+
+
+def owner_label(owner: str) -> str:
+    """The owner as a perfdata label part; an owner literally named 'total' is renamed."""
+    return "owner_total" if owner == "total" else owner
+
+
+# --- evaluation ----------------------------------------------------------------------
+
+
+class MeasureContext(nagiosplugin.ScalarContext):
+    """A ScalarContext whose hints speak of owners and queues, not labels."""
+
+    def __init__(self, measure: Measure, warning: Optional[nagiosplugin.Range],
+                 critical: Optional[nagiosplugin.Range]) -> None:
+        super().__init__(measure.name)
+        self.measure = measure
+        # None thresholds stay absent from perfdata (nagiosplugin would make them "0:")
+        self.warn_range = warning
+        self.crit_range = critical
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        if self.crit_range is not None and not self.crit_range.match(metric.value):
+            return self.result_cls(nagiosplugin.Critical, self.hint(metric, resource), metric)
+        if self.warn_range is not None and not self.warn_range.match(metric.value):
+            return self.result_cls(nagiosplugin.Warn, self.hint(metric, resource), metric)
+        return self.result_cls(nagiosplugin.Ok, None, metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
+        return nagiosplugin.Performance(
+            metric.name, metric.value, metric.uom, self.warn_range, self.crit_range,
+            metric.min, metric.max)
+
+    def hint(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> str:
+        assert isinstance(resource, MsgQueues)
+        return describe(self.measure.name, metric, resource)
+
+
+def group_of(metric: nagiosplugin.Metric, resource: MsgQueues) -> Group:
+    suffix = metric.name[len(metric.context) + 1:]
+    if suffix == "total":
+        return resource.total
+    return resource.groups.get("total" if suffix == "owner_total" else suffix, resource.total)
+
+
+def describe(measure: str, metric: nagiosplugin.Metric, resource: MsgQueues) -> str:
+    """The problem in words, naming the owner and the worst queue."""
+    if measure == "slots":
+        kind = metric.name.split("_")[0]
+        used, maximum = resource.slots.get(kind, (0, 0))
+        return (f"{used} of {maximum} {kind} queues allowed by the system in use "
+                f"({format_number(metric.value)}%)")
+    group = group_of(metric, resource)
+    who = "all owners" if group is resource.total else f"owner {group.name}"
+    value = metric.value
+    if measure == "full":
+        full = group.full()
+        first = full[0] if full else None
+        where = f": {queue_brief(first)}" if first else ""
+        more = f" and {len(full) - 1} more" if len(full) > 1 else ""
+        return f"{value} full queue{'s' if value != 1 else ''} of {who}{where}{more}"
+    if measure == "fill":
+        fullest = group.fullest()
+        return f"fullest queue of {who} at {format_number(value)}%" + (
+            f": {queue_brief(fullest)}" if fullest else "")
+    if measure == "unread_age":
+        stalest = group.stalest(resource.timestamp)
+        where = f" ({queue_brief(stalest)})" if stalest else ""
+        return f"a non-empty queue of {who} unread for {human_duration(value)}{where}"
+    if measure == "orphaned":
+        gone = group.orphaned(resource.alive)
+        where = (f": {gone[0].label} reader pid {gone[0].lrpid} gone, {gone[0].messages} "
+                 f"messages waiting" if gone else "")
+        return f"{value} queue{'s' if value != 1 else ''} of {who} with no reader{where}"
+    if measure in ("bytes", "qbytes"):
+        return f"{who}: {human_size(value)} {'queued' if measure == 'bytes' else 'allowed'}"
+    return f"{who}: {format_number(value)} {measure}"
+
+
+def queue_brief(queue: Queue) -> str:
+    fill = f", {format_number(round(queue.fill or 0, 1))}%" if queue.fill is not None else ""
+    limit = f" of {queue.limit_bytes}" if queue.limit_bytes is not None else ""
+    msgs = (f"{queue.messages} message{'s' if queue.messages != 1 else ''}, "
+            if queue.messages is not None else "")
+    return f"{queue.label} ({msgs}{queue.bytes}{limit} B{fill})"
+
+
+# --- presentation --------------------------------------------------------------------
+
+
+class QueueSummary(nagiosplugin.Summary):
+    def __init__(self, resource: MsgQueues) -> None:
+        self.resource = resource
+
+    def ok(self, results: nagiosplugin.Results) -> str:
+        total = self.resource.total
+        kinds = {q.kind for q in total.queues}
+        owners = len(self.resource.groups)
+        if not total.queues:
+            checked = ", ".join(sorted(k for k, _ in self.resource.slots.items())) or "none"
+            return f"no message queues (checked: {checked})"
+        fullest = total.fullest()
+        fill = (f", fullest {format_number(round(fullest.fill or 0, 1))}% "
+                f"({fullest.label} of {fullest.owner})" if fullest else "")
+        return (f"{len(total.queues)} {'/'.join(sorted(kinds))} queue"
+                f"{'s' if len(total.queues) != 1 else ''} of {owners} owner"
+                f"{'s' if owners != 1 else ''}, {total.messages} messages, "
+                f"{human_size(total.bytes)} queued{fill}")
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        """The worst findings first; an owner's finding hides the same one for the
+        Total, and a full queue hides its own fill."""
+        worst = sorted((r for r in results if r.state != nagiosplugin.Ok),
+                       key=lambda r: -int(r.state))
+        flagged = {(r.metric.context, self._group(r)) for r in worst if r.metric is not None}
+        owners_flagged = {context for context, group in flagged if group is not None
+                          and group is not self.resource.total}
+        hints: List[str] = []
+        for result in worst:
+            group = self._group(result)
+            context = result.metric.context if result.metric is not None else None
+            if group is self.resource.total and context in owners_flagged:
+                continue
+            if context == "fill" and ("full", group) in flagged:
+                continue
+            text = result.hint or str(result)
+            if text not in hints:
+                hints.append(text)
+        shown = "; ".join(hints[:3])
+        if len(hints) > 3:
+            shown += f"; and {len(hints) - 3} more"
+        return shown
+
+    def _group(self, result: nagiosplugin.Result) -> Optional[Group]:
+        metric = result.metric
+        if metric is None or metric.context == "slots":
+            return None
+        return group_of(metric, self.resource)
+
+    def verbose(self, results: nagiosplugin.Results) -> List[str]:
+        resource = self.resource
+        lines = [queue_line(q, resource.timestamp) for q in
+                 sorted(resource.total.queues, key=lambda q: (q.owner, q.kind, q.key))]
+        lines.extend(f"note: {note}" for note in resource.notes)
+        return lines
+
+
+def queue_line(queue: Queue, now: float) -> str:
+    from ..procnames import process_name
+
+    def event(what: str, stamp: Optional[float], pid: Optional[int]) -> str:
+        if not stamp and not pid:
+            return f"never {what}"
+        text = f"last {what}"
+        if stamp:
+            text += (f" {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(stamp))}"
+                     f" ({human_duration(max(now - stamp, 0))} ago)")
+        if pid:
+            text += f" by pid {pid} ({process_name(pid) or 'gone'})"
+        return text
+
+    fill = f"{format_number(round(queue.fill, 1))}%" if queue.fill is not None else "?"
+    limit = (f"{queue.limit_bytes} B ({queue.limit_source})"
+             if queue.limit_bytes is not None else "unknown")
+    messages = queue.messages if queue.messages is not None else "?"
+    line = (f"{queue.label} owner {queue.owner} creator {queue.creator} "
+            f"perms {queue.perms:04o}: {messages} messages, {queue.bytes} B of {limit}, "
+            f"fill {fill}{', FULL' if queue.full else ''}")
+    if queue.kind == "sysv":
+        line += f"; {event('sent', queue.stime, queue.lspid)}; " \
+                f"{event('received', queue.rtime, queue.lrpid)}"
+    return line
+
+
+# --- wiring --------------------------------------------------------------------------
+
+
+def parser() -> cli.PluginParser:
+    p = cli.PluginParser(PROG, NAME, DESCRIPTION, epilog=PERFDATA_HELP)
+    select = p.add_argument_group("what to check")
+    select.add_argument("--type", choices=("sysv", "posix", "all"), default="all",
+                        help="queue types (default all available; naming one makes its "
+                             "absence UNKNOWN)")
+    select.add_argument("--report-by", choices=("owner", "total", "both"), default="owner",
+                        help="report per owner, one Total, or both (default owner)")
+    select.add_argument("--owner", action="append", default=[], metavar="NAME",
+                        help="only queues of this owner (glob; repeatable)")
+    select.add_argument("--exclude-owner", action="append", default=[], metavar="NAME",
+                        help="skip queues of this owner (glob; repeatable)")
+    select.add_argument("--key", action="append", default=[], metavar="KEY",
+                        help="only this queue: System V key (0x162e or decimal), msqid, or "
+                             "POSIX name (glob; repeatable)")
+    select.add_argument("--exclude-key", action="append", default=[], metavar="KEY",
+                        help="skip this queue (as --key; repeatable)")
+    sources = p.add_argument_group("where to read")
+    sources.add_argument("--source", choices=("auto", "proc", "ipcs"), default="auto",
+                         help="System V source: /proc (Linux) or 'ipcs -qa' (AIX, HP-UX, "
+                              "Solaris); default by the system")
+    sources.add_argument("--proc-file", default="/proc/sysvipc/msg", metavar="PATH",
+                         help="the System V queue table (default /proc/sysvipc/msg)")
+    sources.add_argument("--ipcs", metavar="PATH", help="path of ipcs (default: found in "
+                         "/usr/bin, /usr/sbin, /bin, /sbin)")
+    sources.add_argument("--mqueue-dir", default="/dev/mqueue", metavar="DIR",
+                         help="mount point of the POSIX mqueue filesystem (default /dev/mqueue)")
+    limits = p.add_argument_group("thresholds (ranges as in the plugin guidelines: 10, 10:, "
+                                  "~:10, 10:20, @10:20; sizes take KB/MB, ages s/m/h/d)")
+    limits.add_argument("-w", "--warning", dest="fill_warning", type=range_type("percent"),
+                        metavar="RANGE", help="same as --fill-warning")
+    limits.add_argument("-c", "--critical", dest="fill_critical", type=range_type("percent"),
+                        metavar="RANGE", help="same as --fill-critical")
+    for measure in (*MEASURES, SLOTS):
+        option = measure.name.replace("_", "-")
+        for level in ("warning", "critical"):
+            default = getattr(measure, level)
+            limits.add_argument(
+                f"--{option}-{level}", dest=f"{measure.name}_{level}",
+                type=range_type(measure.kind), metavar="RANGE",
+                help=f"{level} range for {measure.help}"
+                     + (f" (default {default})" if default else ""))
+    return p
+
+
+def build_sources(args: argparse.Namespace) -> Tuple[List[object], List[str]]:
+    from .posix import PosixSource
+    from .sysv import SysvProcSource
+
+    sources: List[object] = []
+    strict = [] if args.type == "all" else [args.type]
+    if args.type in ("sysv", "all"):
+        use_ipcs = args.source == "ipcs" or (
+            args.source == "auto" and platform.system() in ("AIX", "HP-UX", "SunOS"))
+        if use_ipcs:
+            from .ipcs import IpcsSource
+
+            sources.append(IpcsSource(args.ipcs))
+        else:
+            sources.append(SysvProcSource(user_name, path=args.proc_file))
+    if args.type in ("posix", "all") and platform.system() == "Linux":
+        sources.append(PosixSource(user_name, directory=args.mqueue_dir))
+    elif args.type == "posix":
+        raise ParseError(f"POSIX queues can be listed on Linux only (mqueue "
+                         f"filesystem); this is {platform.system()}: use --type sysv")
+    return sources, strict
+
+
+def build(args: argparse.Namespace,
+          make_sources: Callable[[argparse.Namespace], Tuple[List[object], List[str]]]
+          = build_sources,
+          now: Callable[[], float] = time.time,
+          alive: Callable[[int], bool] = pid_alive) -> nagiosplugin.Check:
+    """Wire the check; tests replace the sources, the clock and the pid probe."""
+    sources, strict = make_sources(args)
+    filters = Filters(args.owner, args.exclude_owner, args.key, args.exclude_key)
+    resource = MsgQueues(sources, filters, args.report_by, now=now, alive=alive,
+                         strict_types=strict)
+    contexts = []
+    for measure in (*MEASURES, SLOTS):
+        warning = getattr(args, f"{measure.name}_warning")
+        critical = getattr(args, f"{measure.name}_critical")
+        if warning is None and measure.warning is not None:
+            warning = nagiosplugin.Range(measure.warning)
+        if critical is None and measure.critical is not None:
+            critical = nagiosplugin.Range(measure.critical)
+        contexts.append(MeasureContext(measure, warning, critical))
+    return nagiosplugin.Check(resource, *contexts, QueueSummary(resource))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    cli.run(parser(), build, argv)

@@ -1,0 +1,33 @@
+"""Process names for pids in detail lines; psutil is imported only when asked."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+_cache: Dict[int, Optional[str]] = {}
+
+
+def process_name(pid: int) -> Optional[str]:
+    """The process's name, or None when it no longer exists (or is not visible)."""
+    if pid in _cache:
+        return _cache[pid]
+    name: Optional[str]
+    try:
+        import psutil
+
+        name = psutil.Process(pid).name()
+    except ImportError:
+        name = _proc_comm(pid)
+    except Exception as exc:  # psutil.NoSuchProcess / AccessDenied / ZombieProcess
+        name = "zombie" if type(exc).__name__ == "ZombieProcess" else (
+            "?" if type(exc).__name__ == "AccessDenied" else None)
+    _cache[pid] = name
+    return name
+
+
+def _proc_comm(pid: int) -> Optional[str]:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None

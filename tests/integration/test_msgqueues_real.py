@@ -1,0 +1,181 @@
+"""check_msgqueues against real System V and POSIX queues on this host.
+
+Each test makes its own queues under random keys/names, restricts the check to
+them with --key, and removes them afterwards, even on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from typing import Iterator, List
+
+import pytest
+
+from tests.helpers import run_check
+
+sysv_ipc = pytest.importorskip("sysv_ipc")
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (other uids, mounts)")
+
+
+@pytest.fixture
+def made() -> Iterator[List[int]]:
+    """msqids to remove at the end."""
+    ids: List[int] = []
+    yield ids
+    for msqid in ids:
+        try:
+            sysv_ipc.remove_message_queue(msqid)
+        except sysv_ipc.ExistentialError:
+            pass
+
+
+def new_key() -> int:
+    while True:
+        key = random.randint(0x10000000, 0x7FFFFFFF)
+        try:
+            sysv_ipc.MessageQueue(key)
+        except sysv_ipc.ExistentialError:
+            return key
+
+
+def keys_args(*keys: int) -> List[str]:
+    out: List[str] = []
+    for key in keys:
+        out += ["--key", hex(key)]
+    return out
+
+
+def test_root_queues_exact_figures(made: List[int]) -> None:
+    k_full, k_busy, k_empty = new_key(), new_key(), new_key()
+    full = sysv_ipc.MessageQueue(k_full, sysv_ipc.IPC_CREX, mode=0o600)
+    made.append(full.id)
+    full.max_size = 512
+    full.send(b"f" * 512)
+    busy = sysv_ipc.MessageQueue(k_busy, sysv_ipc.IPC_CREX, mode=0o660)
+    made.append(busy.id)
+    for size in (100, 200, 300):
+        busy.send(b"b" * size)
+    empty = sysv_ipc.MessageQueue(k_empty, sysv_ipc.IPC_CREX, mode=0o644)
+    made.append(empty.id)
+    me = __import__("pwd").getpwuid(os.getuid()).pw_name
+
+    out = run_check("check_msgqueues", ["--type", "sysv", "--report-by", "both",
+                                        *keys_args(k_full, k_busy, k_empty)])
+    assert out.stderr == ""
+    assert out.code == 2
+    assert out.summary == (f"MSGQUEUES CRITICAL: 1 full queue of owner {me}: sysv key "
+                           f"0x{k_full:08x} id {full.id} (1 message, 512 of 512 B, 100%)")
+    perf = out.perfdata
+    assert perf[f"queues_{me}"] == "3;;;0"
+    assert perf[f"messages_{me}"] == "4;;;0"
+    assert perf[f"bytes_{me}"] == "1112B;;;0;33280"
+    assert perf[f"qbytes_{me}"] == "33280B;;;0"
+    assert perf[f"full_{me}"] == "1;;0;0;3"
+    assert perf[f"fill_{me}"] == "100%;80;;0;100"
+    assert perf["nonempty_total"] == "2;;;0;3"
+    assert perf["messages_total"] == "4;;;0"
+    # the detail names every queue with its limit's source
+    assert f"sysv key 0x{k_busy:08x} id {busy.id} owner {me} creator {me} perms 0660: " \
+           f"3 messages, 600 B of 16384 B (MSG_STAT_ANY), fill 3.7%" in out.stdout
+
+
+@ROOT_ONLY
+def test_queue_of_another_uid_and_unprivileged_run(made: List[int]) -> None:
+    key = new_key()
+    code = (f"import sysv_ipc; q = sysv_ipc.MessageQueue({key}, sysv_ipc.IPC_CREX, mode=0o600);"
+            f"q.send(b'x' * 64); print(q.id)")
+    created = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", code],
+                             capture_output=True, text=True, check=True)
+    made.append(int(created.stdout))
+    # root sees it, per owner 'nobody'
+    out = run_check("check_msgqueues", ["--type", "sysv", *keys_args(key)])
+    assert out.code == 0, out.stdout
+    assert out.perfdata["messages_nobody"] == "1;;;0"
+    assert out.perfdata["bytes_nobody"] == "64B;;;0;16384"
+    # so does nagios, which has no permission on the queue: MSG_STAT_ANY needs none
+    out = run_check("check_msgqueues", ["--type", "sysv", "--details", "always",
+                                        *keys_args(key)], user="nagios")
+    assert out.code == 0, out.stdout + out.stderr
+    assert out.perfdata["qbytes_nobody"] == "16384B;;;0"
+    assert "(MSG_STAT_ANY)" in out.stdout
+
+
+def test_orphaned_reader_and_unread_age(made: List[int]) -> None:
+    key = new_key()
+    queue = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600)
+    made.append(queue.id)
+    queue.send(b"first")
+    reader = subprocess.Popen([sys.executable, "-c",
+                               f"import sysv_ipc; sysv_ipc.MessageQueue({key}).receive()"])
+    reader_pid = reader.pid
+    assert reader.wait(timeout=30) == 0
+    queue.send(b"second")
+    queue.send(b"third")
+    time.sleep(1.1)
+    out = run_check("check_msgqueues", ["--type", "sysv", "--unread-age-warning", "0",
+                                        *keys_args(key)])
+    me = __import__("pwd").getpwuid(os.getuid()).pw_name
+    assert out.code == 1
+    assert out.summary.startswith(f"MSGQUEUES WARNING: a non-empty queue of owner {me} unread "
+                                  f"for ")
+    assert (f"; 1 queue of owner {me} with no reader: sysv key 0x{key:08x} id {queue.id} "
+            f"reader pid {reader_pid} gone, 2 messages waiting") in out.summary
+    age = int(out.value(f"unread_age_{me}").rstrip("s"))
+    assert 1 <= age <= 30
+
+
+@pytest.fixture
+def mqueue_dir() -> str:
+    path = "/dev/mqueue"
+    if not os.path.ismount(path):
+        if os.geteuid() != 0:
+            pytest.skip("/dev/mqueue not mounted and not root to mount it")
+        os.makedirs(path, exist_ok=True)
+        subprocess.run(["mount", "-t", "mqueue", "none", path], check=True)
+    return path
+
+
+def test_posix_queues(mqueue_dir: str) -> None:
+    posix_ipc = pytest.importorskip("posix_ipc")
+    name = f"/nagios_ipc_test_{os.getpid()}_{random.randint(0, 10**6)}"
+    full = posix_ipc.MessageQueue(name + "_full", posix_ipc.O_CREX, max_messages=4,
+                                  max_message_size=64)
+    half = posix_ipc.MessageQueue(name + "_half", posix_ipc.O_CREX, max_messages=8,
+                                  max_message_size=128)
+    try:
+        for size in (10, 20, 30, 40):
+            full.send(b"p" * size)
+        half.send(b"h" * 100)
+        me = __import__("pwd").getpwuid(os.getuid()).pw_name
+        out = run_check("check_msgqueues", ["--type", "posix", "--key", name + "_*",
+                                            "--details", "always"])
+        assert out.code == 2, out.stdout
+        assert out.summary == (f"MSGQUEUES CRITICAL: 1 full queue of owner {me}: posix "
+                               f"{name}_full (4 messages, 100 of 256 B, 100%)")
+        assert out.perfdata[f"messages_{me}"] == "5;;;0"
+        assert out.perfdata[f"bytes_{me}"] == "200B;;;0;1280"
+        assert out.perfdata[f"queues_{me}"] == "2;;;0"
+        assert f"posix {name}_half owner {me} creator {me} perms 0600: 1 messages, 100 B of " \
+               f"1024 B (posix_ipc), fill 12.5%" in out.stdout
+        # the C library path gives the same figures when posix_ipc is absent
+        from nagios_ipc.msgqueues.posix import _libc_attrs
+
+        attrs = _libc_attrs()
+        assert attrs is not None and attrs(name + "_full") == (4, 4, 64)
+    finally:
+        full.unlink()
+        half.unlink()
+
+
+def test_defaults_on_this_host() -> None:
+    """No arguments: a valid result for whatever this host has."""
+    out = run_check("check_msgqueues")
+    assert out.stderr == ""
+    assert out.code in (0, 1, 2)
+    assert out.first_line.startswith("MSGQUEUES ")
+    assert "sysv_slots=" in out.stdout

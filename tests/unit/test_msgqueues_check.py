@@ -1,0 +1,217 @@
+"""check_msgqueues evaluation and wording, with queues given through the source seam."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import pytest
+
+from nagios_ipc import cli
+from nagios_ipc.msgqueues import check
+from nagios_ipc.msgqueues.model import ParseError, Queue
+
+NOW = 1795460000.0
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "msgqueues"
+
+
+def sysv(key: int, owner: str = "root", messages: int = 0, size: int = 0, limit: int = 16384,
+         lrpid: Optional[int] = None, rtime: Optional[float] = None,
+         ctime: float = NOW - 3600) -> Queue:
+    return Queue(kind="sysv", key=f"0x{key:08x}", id=key, owner=owner, creator=owner,
+                 perms=0o600, messages=messages, bytes=size, limit_bytes=limit,
+                 limit_source="MSG_STAT_ANY", max_messages=limit, lspid=100, lrpid=lrpid,
+                 stime=NOW - 60 if messages else None, rtime=rtime, ctime=ctime)
+
+
+class Source:
+    def __init__(self, queues: List[Queue], kind: str = "sysv", maximum: int = 32000,
+                 reason: Optional[str] = None, error: Optional[str] = None) -> None:
+        self.kind = kind
+        self._queues = queues
+        self.maximum = maximum
+        self.reason = reason
+        self.error = error
+        self.notes: List[str] = []
+
+    def unavailable_reason(self) -> Optional[str]:
+        return self.reason
+
+    def system_max(self) -> int:
+        return self.maximum
+
+    def queues(self) -> List[Queue]:
+        if self.error:
+            raise ParseError(self.error)
+        return self._queues
+
+
+def run(sources: Sequence[Source], *argv: str, strict: Sequence[str] = (),
+        alive: Tuple[int, ...] = ()) -> Tuple[int, str]:
+    def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+        return check.build(args, make_sources=lambda a: (list(sources), list(strict)),
+                           now=lambda: NOW, alive=lambda pid: pid in alive)
+
+    return cli.execute(check.parser(), build, list(argv))
+
+
+def first(text: str) -> str:
+    return text.splitlines()[0]
+
+
+CASES = [
+    # id, queues, argv, exit code, first line (why each case exists: in the id)
+    ("empty-system-ok", [], [], 0,
+     "MSGQUEUES OK: no message queues (checked: sysv) | sysv_slots=0%;80;95;0;100"),
+    ("two-owners-ok-per-owner-perfdata",
+     [sysv(1, "app", 3, 300), sysv(2, "root")], [], 0,
+     "MSGQUEUES OK: 2 sysv queues of 2 owners, 3 messages, 300 B queued, fullest 1.8% "
+     "(sysv key 0x00000001 id 1 of app) | queues_app=1;;;0 messages_app=3;;;0 "
+     "bytes_app=300B;;;0;16384 qbytes_app=16384B;;;0 full_app=0;;0;0;1 "
+     "fill_app=1.83%;80;;0;100 unread_age_app=3600s;;;0 orphaned_app=0;0;;0;1 "
+     "queues_root=1;;;0 messages_root=0;;;0 bytes_root=0B;;;0;16384 qbytes_root=16384B;;;0 "
+     "full_root=0;;0;0;1 fill_root=0%;80;;0;100 unread_age_root=0s;;;0 "
+     "orphaned_root=0;0;;0;1 sysv_slots=0.01%;80;95;0;100"),
+    ("full-queue-critical-names-owner-and-key",
+     [sysv(0x162E, "app", 1, 512, limit=512), sysv(2, "root")], ["--details", "never"], 2,
+     "MSGQUEUES CRITICAL: 1 full queue of owner app: sysv key 0x0000162e id 5678 "
+     "(1 message, 512 of 512 B, 100%)"),
+    ("full-by-message-count",
+     [sysv(7, "app", 16, 16, limit=16)], [], 2,
+     "MSGQUEUES CRITICAL: 1 full queue of owner app: sysv key 0x00000007 id 7 "
+     "(16 messages, 16 of 16 B, 100%)"),
+    ("fill-warning-default-80",
+     [sysv(3, "app", 9, 900, limit=1000)], [], 1,
+     "MSGQUEUES WARNING: fullest queue of owner app at 90%: sysv key 0x00000003 id 3 "
+     "(9 messages, 900 of 1000 B, 90%)"),
+    ("orphaned-reader-warns",
+     [sysv(4, "app", 2, 20, lrpid=4242, rtime=NOW - 120)], [], 1,
+     "MSGQUEUES WARNING: 1 queue of owner app with no reader: sysv key 0x00000004 id 4 reader "
+     "pid 4242 gone, 2 messages waiting"),
+    ("live-reader-not-orphaned",
+     [sysv(4, "app", 2, 20, lrpid=4242, rtime=NOW - 120)], ["--details", "never"], 0, None),
+    ("unread-age-threshold-with-units",
+     [sysv(5, "app", 2, 20, rtime=NOW - 7200)], ["--unread-age-critical", "1h"], 2,
+     "MSGQUEUES CRITICAL: a non-empty queue of owner app unread for 2h (sysv key 0x00000005 "
+     "id 5 (2 messages, 20 of 16384 B, 0.1%))"),
+    ("messages-threshold-total-only",
+     [sysv(1, "a", 600, 600), sysv(2, "b", 600, 600)],
+     ["--report-by", "total", "--messages-critical", "1000"], 2,
+     "MSGQUEUES CRITICAL: all owners: 1200 messages"),
+    ("bytes-threshold-size-units",
+     [sysv(1, "a", 10, 2048)], ["--bytes-warning", "1KB"], 1,
+     "MSGQUEUES WARNING: owner a: 2.0 KiB queued"),
+    ("slots-near-system-limit",
+     [sysv(i, "a") for i in range(1, 20)], [], 2, None),
+    ("owner-filter", [sysv(1, "app", 1, 512, limit=512), sysv(2, "root")],
+     ["--owner", "root"], 0, None),
+    ("key-filter-hex-and-decimal", [sysv(0x10, "app", 1, 512, limit=512), sysv(2, "root")],
+     ["--exclude-key", "16"], 0, None),
+]
+
+
+@pytest.mark.parametrize("case,queues,argv,code,line", CASES, ids=[c[0] for c in CASES])
+def test_cases(case: str, queues: List[Queue], argv: List[str], code: int,
+               line: Optional[str]) -> None:
+    maximum = 19 if case == "slots-near-system-limit" else 32000
+    alive = (4242,) if case == "live-reader-not-orphaned" else ()
+    got_code, text = run([Source(queues, maximum=maximum)], *argv, alive=alive)
+    assert got_code == code, text
+    if line is not None:
+        assert first(text) == line if "|" in line else first(text).split(" | ")[0] == line
+
+
+def test_slots_hint() -> None:
+    code, text = run([Source([sysv(i, "a") for i in range(1, 20)], maximum=20)])
+    assert code == 1  # 95% is the edge of the default critical range ~:95, so WARNING
+    assert first(text).startswith(
+        "MSGQUEUES WARNING: 19 of 20 sysv queues allowed by the system in use (95%)")
+
+
+def test_report_by_both_has_total_only_measures() -> None:
+    _, text = run([Source([sysv(1, "app", 3, 300)])], "--report-by", "both")
+    assert "nonempty_total=1;;;0;1" in text
+    assert "nonempty_app" not in text
+
+
+def test_owner_named_total_does_not_clash() -> None:
+    _, text = run([Source([sysv(1, "total", 3, 300)])], "--report-by", "both")
+    assert "queues_owner_total=1;;;0" in text and "queues_total=1;;;0" in text
+
+
+def test_source_error_is_unknown_one_line() -> None:
+    code, text = run([Source([], error="cannot read /proc/sysvipc/msg: permission denied; fix")])
+    assert (code, text) == (3, "MSGQUEUES UNKNOWN: cannot read /proc/sysvipc/msg: permission "
+                               "denied; fix\n")
+
+
+def test_unmounted_posix_is_a_note_unless_asked_for() -> None:
+    reason = ("no mqueue filesystem is mounted on /dev/mqueue; "
+              "mount it: mount -t mqueue none /dev/mqueue")
+    posix = Source([], kind="posix", reason=reason)
+    code, text = run([Source([sysv(1)]), posix], "--details", "always")
+    assert code == 0
+    assert f"note: POSIX queues not checked: {reason}" in text
+    code, text = run([posix], strict=["posix"])
+    assert code == 3 and first(text) == f"MSGQUEUES UNKNOWN: POSIX queues asked for but {reason}"
+
+
+def test_detail_lines_name_everything() -> None:
+    queue = sysv(9, "app", 2, 20, lrpid=999999, rtime=NOW - 10)
+    _, text = run([Source([queue])], "--details", "always")
+    detail = text.splitlines()[1]
+    assert detail.startswith("sysv key 0x00000009 id 9 owner app creator app perms 0600: "
+                             "2 messages, 20 B of 16384 B (MSG_STAT_ANY), fill 0.1%; last sent ")
+    assert "by pid 999999 (gone)" in detail
+
+
+def test_first_line_fits_nrpe_v2_with_50_owners() -> None:
+    queues = [sysv(i, f"user{i:02d}", 1, 10) for i in range(50)]
+    _, text = run([Source(queues)], "--details", "never")
+    assert len(first(text).encode()) <= 1023
+    assert "orphaned_user49=0;0;;0;1" in text  # moved after the first line, not lost
+
+
+def test_ipcs_source_through_a_stub_command(tmp_path: Path) -> None:
+    stub = tmp_path / "ipcs"
+    stub.write_text(f"#!/bin/sh\ncat {FIXTURES / 'ipcs-qa_hpux-11.31.txt'}\n")
+    stub.chmod(0o755)
+    code, text = cli.execute(check.parser(), check.build,
+                             ["--source", "ipcs", "--ipcs", str(stub), "--type", "sysv"])
+    assert code == 2
+    assert first(text).startswith("MSGQUEUES CRITICAL: 1 full queue of owner oracle: sysv key "
+                                  "0x5a1b2c3d id 1026 (64 messages, 16384 of 16384 B, 100%)")
+
+
+def test_ipcs_missing_binary_is_unknown(tmp_path: Path) -> None:
+    code, text = cli.execute(check.parser(), check.build,
+                             ["--source", "ipcs", "--ipcs", str(tmp_path / "nope"),
+                              "--type", "sysv"])
+    assert code == 3 and first(text).startswith("MSGQUEUES UNKNOWN: ") and "not found" in text
+
+
+def test_ipcs_hung_command_times_out(tmp_path: Path) -> None:
+    stub = tmp_path / "ipcs"
+    stub.write_text("#!/bin/sh\nsleep 30\n")
+    stub.chmod(0o755)
+    code, text = cli.execute(check.parser(), check.build,
+                             ["--source", "ipcs", "--ipcs", str(stub), "--type", "sysv",
+                              "-t", "1"])
+    assert code == 3
+    assert "did not finish" in text or "timed out" in text
+
+
+def test_unreadable_proc_file(tmp_path: Path) -> None:
+    code, text = cli.execute(check.parser(), check.build,
+                             ["--proc-file", str(tmp_path / "none"), "--type", "sysv"])
+    assert code == 3
+    assert first(text).startswith(f"MSGQUEUES UNKNOWN: cannot read {tmp_path / 'none'}")
+
+
+def test_malformed_proc_file(tmp_path: Path) -> None:
+    bad = tmp_path / "msg"
+    bad.write_text((FIXTURES / "proc-sysvipc-msg_linux-6.18_mixed.txt").read_text() + "1 2\n")
+    code, text = cli.execute(check.parser(), check.build,
+                             ["--proc-file", str(bad), "--type", "sysv"])
+    assert code == 3 and "line 5 has 2 fields" in text and text.count("\n") == 1
