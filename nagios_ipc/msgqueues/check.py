@@ -355,8 +355,9 @@ def queue_brief(queue: Queue) -> str:
 
 
 class QueueSummary(nagiosplugin.Summary):
-    def __init__(self, resource: MsgQueues) -> None:
+    def __init__(self, resource: MsgQueues, limit: int = 100) -> None:
         self.resource = resource
+        self.limit = limit
 
     def ok(self, results: nagiosplugin.Results) -> str:
         total = self.resource.total
@@ -404,9 +405,19 @@ class QueueSummary(nagiosplugin.Summary):
         return group_of(metric, self.resource)
 
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
+        """One line per queue, the most interesting first: full, fullest, fullest of
+        messages; at most --details-limit of them."""
         resource = self.resource
-        lines = [queue_line(q, resource.timestamp) for q in
-                 sorted(resource.total.queues, key=lambda q: (q.owner, q.kind, q.key))]
+        queues = resource.total.queues
+
+        def interest(q: Queue) -> Tuple[bool, float, int, str, str]:
+            return (not q.full, -(q.fill or 0.0), -(q.messages or 0), q.owner, q.key)
+
+        shown = sorted(queues, key=interest)[:self.limit] if self.limit else []
+        lines = [queue_line(q, resource.timestamp) for q in shown]
+        if len(queues) > len(shown):
+            lines.append(f"... and {len(queues) - len(shown)} more queues (raise "
+                         f"--details-limit, or narrow with --owner/--key)")
         lines.extend(f"note: {note}" for note in resource.notes)
         return lines
 
@@ -458,6 +469,9 @@ def parser() -> cli.PluginParser:
                              "POSIX name (glob; repeatable)")
     select.add_argument("--exclude-key", action="append", default=[], metavar="KEY",
                         help="skip this queue (as --key; repeatable)")
+    select.add_argument("--details-limit", type=int, default=100, metavar="N",
+                        help="at most N queue lines in the long output, the fullest first "
+                             "(default 100; 0 for none)")
     sources = p.add_argument_group("where to read")
     sources.add_argument("--source", choices=("auto", "proc", "ipcs"), default="auto",
                          help="System V source: /proc (Linux) or 'ipcs -qa' (AIX, HP-UX, "
@@ -528,7 +542,7 @@ def build(args: argparse.Namespace,
         if critical is None and measure.critical is not None:
             critical = nagiosplugin.Range(measure.critical)
         contexts.append(MeasureContext(measure, warning, critical))
-    return nagiosplugin.Check(resource, *contexts, QueueSummary(resource))
+    return nagiosplugin.Check(resource, *contexts, QueueSummary(resource, args.details_limit))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

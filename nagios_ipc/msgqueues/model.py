@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import nagiosplugin
 
@@ -12,8 +11,10 @@ class ParseError(nagiosplugin.CheckError):
     """Text from /proc, an mqueue file or ipcs that does not parse."""
 
 
-@dataclass(frozen=True)
-class Queue:
+class Queue(NamedTuple):
+    """Immutable; a NamedTuple rather than a frozen dataclass because a host can
+    have 32,000 queues and a NamedTuple builds several times faster."""
+
     kind: str                      # "sysv" or "posix"
     key: str                       # sysv: 0x0000162e; posix: /name
     id: Optional[int]              # sysv msqid; None for posix

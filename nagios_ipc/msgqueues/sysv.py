@@ -10,10 +10,9 @@ queue says which one it got.
 from __future__ import annotations
 
 import ctypes
-import os
 import struct
 import sys
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .model import ParseError, Queue
 
@@ -23,13 +22,18 @@ COLUMNS = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "
 IPC_STAT = 2
 MSG_INFO = 12
 MSG_STAT_ANY = 13
-_MSQID_DS_SIZE = 120  # struct msqid_ds on 64-bit Linux (generic layout, glibc)
 
 NameOf = Callable[[int], str]
 
 
 def parse_proc_msg(text: str) -> List[Dict[str, int]]:
     """Rows of /proc/sysvipc/msg as dicts of ints, keyed by the header's names."""
+    header, rows = parse_proc_rows(text)
+    return [dict(zip(header, row)) for row in rows]
+
+
+def parse_proc_rows(text: str) -> Tuple[List[str], List[List[int]]]:
+    """The header's column names and each row as ints (the fast path)."""
     lines = text.splitlines()
     if not lines:
         raise ParseError("/proc/sysvipc/msg is empty (not even a header)")
@@ -39,20 +43,24 @@ def parse_proc_msg(text: str) -> List[Dict[str, int]]:
     if missing:
         raise ParseError(f"/proc/sysvipc/msg header lacks {', '.join(missing)}: "
                          f"{lines[0].strip()[:80]!r}")
+    width = len(header)
     rows = []
     for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
         fields = line.split()
-        if len(fields) != len(header):
+        if len(fields) != width:
+            if not fields:
+                continue
             raise ParseError(f"/proc/sysvipc/msg line {number} has {len(fields)} fields, "
-                             f"the header {len(header)}: {line.strip()[:80]!r}")
+                             f"the header {width}: {line.strip()[:80]!r}")
         try:
-            rows.append({name: int(value) for name, value in zip(header, fields)})
+            rows.append(list(map(int, fields)))
         except ValueError:
             raise ParseError(f"/proc/sysvipc/msg line {number} is not numeric: "
                              f"{line.strip()[:80]!r}") from None
-    return rows
+    return header, rows
+
+
+_STAT = struct.Struct("=i68xQQQ")  # key at 0; cbytes, qnum, qbytes at 72 (struct msqid_ds)
 
 
 class _Msgctl:
@@ -60,51 +68,44 @@ class _Msgctl:
 
     def __init__(self) -> None:
         self.usable = sys.platform.startswith("linux") and struct.calcsize("P") == 8
-        self._libc = ctypes.CDLL(None, use_errno=True) if self.usable else None
         self._buf = ctypes.create_string_buffer(256)
+        self._msgctl = ctypes.CDLL(None, use_errno=True).msgctl if self.usable else None
 
-    def call(self, ident: int, cmd: int) -> Tuple[int, bytes]:
-        assert self._libc is not None
-        result = self._libc.msgctl(ident, cmd, self._buf)
-        return result, self._buf.raw[:_MSQID_DS_SIZE]
-
-    @staticmethod
-    def decode(raw: bytes) -> Tuple[int, int, int, int]:
-        """(key, cbytes, qnum, qbytes) from a struct msqid_ds."""
-        key = struct.unpack_from("i", raw, 0)[0]
-        cbytes, qnum, qbytes = struct.unpack_from("QQQ", raw, 72)
-        return key & 0xFFFFFFFF, cbytes, qnum, qbytes
+    def call(self, ident: int, cmd: int) -> Tuple[int, Tuple[int, int, int, int]]:
+        """(return value, (key, cbytes, qnum, qbytes))."""
+        assert self._msgctl is not None
+        result = self._msgctl(ident, cmd, self._buf)
+        return result, _STAT.unpack_from(self._buf)
 
 
-def read_limits(rows: Iterable[Dict[str, int]], msgctl: Optional[_Msgctl] = None,
+def read_limits(keys: Dict[int, int], msgctl: Optional[_Msgctl] = None,
                 ) -> Dict[int, Tuple[int, str]]:
-    """msqid -> (qbytes, source) for every queue the kernel lets us see."""
+    """msqid -> (qbytes, source) for the queues in *keys* (msqid -> key) that the
+    kernel lets us see. A key that does not match its msqid means the struct
+    layout is not what we think: then nothing from MSG_STAT_ANY is trusted."""
     msgctl = msgctl or _Msgctl()
-    wanted = {row["msqid"]: row for row in rows}
     found: Dict[int, Tuple[int, str]] = {}
-    if not wanted or not msgctl.usable:
+    if not keys or not msgctl.usable:
         return found
     max_index, _ = msgctl.call(0, MSG_INFO)
-    if max_index >= 0:
-        for index in range(max_index + 1):
-            msqid, raw = msgctl.call(index, MSG_STAT_ANY)
-            if msqid < 0:
-                continue  # a free slot, or no MSG_STAT_ANY (< 4.17): IPC_STAT below
-            row = wanted.get(msqid)
-            if row is None:
+    call = msgctl.call
+    for index in range(max_index + 1 if max_index >= 0 else 0):
+        msqid, (key, _cbytes, _qnum, qbytes) = call(index, MSG_STAT_ANY)
+        if msqid < 0:
+            continue  # a free slot, or no MSG_STAT_ANY (< 4.17): IPC_STAT below
+        expected = keys.get(msqid)
+        if expected is None:
+            continue  # created after we read /proc
+        if key & 0xFFFFFFFF != expected & 0xFFFFFFFF or qbytes <= 0:
+            found.clear()
+            break
+        found[msqid] = (qbytes, "MSG_STAT_ANY")
+    if len(found) < len(keys):
+        for msqid, expected in keys.items():
+            if msqid in found:
                 continue
-            key, _cbytes, _qnum, qbytes = msgctl.decode(raw)
-            if key != row["key"] & 0xFFFFFFFF or qbytes <= 0:
-                found.clear()  # the layout is not what we think: trust none of it
-                return found
-            found[msqid] = (qbytes, "MSG_STAT_ANY")
-    for msqid, row in wanted.items():
-        if msqid in found:
-            continue
-        result, raw = msgctl.call(msqid, IPC_STAT)
-        if result == 0:
-            key, _cbytes, _qnum, qbytes = msgctl.decode(raw)
-            if key == row["key"] & 0xFFFFFFFF and qbytes > 0:
+            result, (key, _cbytes, _qnum, qbytes) = call(msqid, IPC_STAT)
+            if result == 0 and key & 0xFFFFFFFF == expected & 0xFFFFFFFF and qbytes > 0:
                 found[msqid] = (qbytes, "IPC_STAT")
     return found
 
@@ -125,7 +126,7 @@ class SysvProcSource:
     def __init__(self, name_of: NameOf, path: str = PROC_MSG,
                  msgmnb_path: str = "/proc/sys/kernel/msgmnb",
                  msgmni_path: str = "/proc/sys/kernel/msgmni",
-                 limits: Optional[Callable[[List[Dict[str, int]]], Dict[int, Tuple[int, str]]]]
+                 limits: Optional[Callable[[Dict[int, int]], Dict[int, Tuple[int, str]]]]
                  = None) -> None:
         self.name_of = name_of
         self.path = path
@@ -133,9 +134,6 @@ class SysvProcSource:
         self.msgmni_path = msgmni_path
         self.limits = limits or read_limits
         self.notes: List[str] = []
-
-    def available(self) -> bool:
-        return os.path.exists(self.path)
 
     def system_max(self) -> Optional[int]:
         return read_int(self.msgmni_path)
@@ -151,26 +149,31 @@ class SysvProcSource:
         except OSError as exc:
             raise ParseError(f"cannot read {self.path}: {exc.strerror}; is this Linux with "
                              f"System V IPC (CONFIG_SYSVIPC)? else use --type posix") from None
-        rows = parse_proc_msg(text)
-        limits = self.limits(rows)
+        header, rows = parse_proc_rows(text)
+        col = {name: header.index(name) for name in header}
+        i_key, i_id, i_perms = col["key"], col["msqid"], col["perms"]
+        i_cbytes, i_qnum, i_uid, i_cuid = col["cbytes"], col["qnum"], col["uid"], col["cuid"]
+        optional = [col.get(name) for name in ("lspid", "lrpid", "stime", "rtime", "ctime")]
+        limits = self.limits({row[i_id]: row[i_key] for row in rows})
         default = read_int(self.msgmnb_path)
-        fallback = [row for row in rows if row["msqid"] not in limits]
+        fallback = len(rows) - len(limits)
         if fallback:
             self.notes.append(
-                f"{len(fallback)} System V queue limit(s) not readable (no MSG_STAT_ANY, no "
+                f"{fallback} System V queue limit(s) not readable (no MSG_STAT_ANY, no "
                 f"read permission): assumed the default msgmnb {default} B")
-        out = []
+        name_of = self.name_of
+        unknown = (default, "msgmnb default")
+        out: List[Queue] = []
+        append = out.append
         for row in rows:
-            qbytes, source = limits.get(row["msqid"], (default, "msgmnb default"))
-            out.append(Queue(
-                kind="sysv", key=f"0x{row['key'] & 0xFFFFFFFF:08x}", id=row["msqid"],
-                owner=self.name_of(row["uid"]), creator=self.name_of(row["cuid"]),
-                perms=_octal(row["perms"]),
-                messages=row["qnum"], bytes=row["cbytes"], limit_bytes=qbytes,
-                limit_source=source, max_messages=qbytes,
-                lspid=row.get("lspid") or None, lrpid=row.get("lrpid") or None,
-                stime=row.get("stime") or None, rtime=row.get("rtime") or None,
-                ctime=row.get("ctime") or None))
+            qbytes, source = limits.get(row[i_id], unknown)
+            lspid, lrpid, stime, rtime, ctime = (row[i] if i is not None else None
+                                                 for i in optional)
+            append(Queue(
+                "sysv", f"0x{row[i_key] & 0xFFFFFFFF:08x}", row[i_id], name_of(row[i_uid]),
+                name_of(row[i_cuid]), _octal(row[i_perms]), row[i_qnum], row[i_cbytes],
+                qbytes, source, qbytes, lspid or None, lrpid or None, stime or None,
+                rtime or None, ctime or None))
         return out
 
 

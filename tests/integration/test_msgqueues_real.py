@@ -105,6 +105,28 @@ def test_queue_of_another_uid_and_unprivileged_run(made: List[int]) -> None:
     assert "(MSG_STAT_ANY)" in out.stdout
 
 
+@ROOT_ONLY
+def test_uid_without_a_name_is_reported_by_number(made: List[int]) -> None:
+    import pwd
+
+    uid = 54321
+    while True:
+        try:
+            pwd.getpwuid(uid)
+            uid += 1
+        except KeyError:
+            break
+    key = new_key()
+    code = (f"import os, sysv_ipc; os.setgid({uid}); os.setuid({uid}); "
+            f"q = sysv_ipc.MessageQueue({key}, sysv_ipc.IPC_CREX, mode=0o600); print(q.id)")
+    created = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)
+    made.append(int(created.stdout))
+    out = run_check("check_msgqueues", ["--type", "sysv", *keys_args(key)])
+    assert out.code == 0, out.stdout
+    assert out.perfdata[f"queues_{uid}"] == "1;;;0"
+
+
 def test_orphaned_reader_and_unread_age(made: List[int]) -> None:
     key = new_key()
     queue = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600)

@@ -62,7 +62,7 @@ def test_sysv_source_uses_limits_and_names_the_fallback(tmp_path: Path) -> None:
     mnb.write_text("16384\n")
     source = SysvProcSource(lambda uid: {0: "root"}.get(uid, str(uid)), path=str(proc),
                             msgmnb_path=str(mnb),
-                            limits=lambda rows: {8: (512, "MSG_STAT_ANY")})
+                            limits=lambda keys: {8: (512, "MSG_STAT_ANY")})
     queues = {q.id: q for q in source.queues()}
     assert queues[8].limit_bytes == 512 and queues[8].full and queues[8].fill == 100
     assert queues[7].limit_source == "msgmnb default" and queues[7].limit_bytes == 16384
