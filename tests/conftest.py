@@ -25,3 +25,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"integration test skipped in CI (CI=true): {reason}"
     return outcome
+
+
+try:  # property-based tests: fast by default, HYPOTHESIS_PROFILE=deep for a long run
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("default", max_examples=200, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("deep", max_examples=20000, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
