@@ -12,8 +12,7 @@ import selectors
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import nagiosplugin
 
@@ -27,8 +26,7 @@ class CommandError(nagiosplugin.CheckError):
     """A command could not run, timed out, or failed; the text says which."""
 
 
-@dataclass(frozen=True)
-class Completed:
+class Completed(NamedTuple):
     argv: Sequence[str]
     returncode: int
     stdout: bytes

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Benchmarks: each check against a floor or the tools operators use today.
+
+Every figure is a ratio measured in one run: the compared commands are
+interleaved round by round (in a shuffled order), so a noisy neighbour slows
+them alike; each side's median wall time and peak RSS (from wait4) is kept.
+Absolute times are context only.
+
+    benchmarks/run                 # everything (as root: builds queues, cleans up)
+    benchmarks/run startup msgqueues
+Results: benchmarks/RESULTS.md (rewritten each full run).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CHECKS = ROOT / "checks"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
+
+
+@dataclass
+class Sample:
+    seconds: List[float]
+    rss_kib: List[int]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def peak_rss(self) -> int:
+        return max(self.rss_kib)
+
+
+WORK = ROOT / "benchmarks" / "work"
+
+
+def launcher() -> str:
+    """benchmarks/launch.c, compiled once: see there why RSS needs it."""
+    binary = WORK / "launch"
+    source = ROOT / "benchmarks" / "launch.c"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        WORK.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
+    return str(binary)
+
+
+def run_once(argv: Sequence[str], env: Optional[Dict[str, str]] = None) -> Tuple[float, int]:
+    """(wall seconds, peak RSS KiB) of one run of *argv* (absolute path first)."""
+    done = subprocess.run([launcher(), *argv], capture_output=True, text=True, env=env,
+                          check=True)
+    seconds, rss, _status = done.stdout.split()
+    return float(seconds), int(rss)
+
+
+def interleave(commands: Dict[str, Sequence[str]], rounds: int = ROUNDS,
+               env: Optional[Dict[str, str]] = None) -> Dict[str, Sample]:
+    samples = {name: Sample([], []) for name in commands}
+    for argv in commands.values():  # warm caches once, unmeasured
+        run_once(argv, env)
+    for _ in range(rounds):
+        order = list(commands)
+        random.shuffle(order)
+        for name in order:
+            seconds, rss = run_once(commands[name], env)
+            samples[name].seconds.append(seconds)
+            samples[name].rss_kib.append(rss)
+    return samples
+
+
+def check(name: str, *args: str) -> List[str]:
+    return [PYTHON, str(CHECKS / name), *args]
+
+
+@dataclass
+class Row:
+    what: str
+    median_ms: float
+    ratio: str
+    rss_mib: float
+
+
+@dataclass
+class Section:
+    title: str
+    rows: List[Row]
+    verdicts: List[str]
+
+
+Bench = Callable[[], Section]
+BENCHES: Dict[str, Bench] = {}
+
+
+def bench(name: str) -> Callable[[Bench], Bench]:
+    def register(func: Bench) -> Bench:
+        BENCHES[name] = func
+        return func
+
+    return register
+
+
+def rows(samples: Dict[str, Sample], base: str) -> List[Row]:
+    floor = samples[base].median
+    return [Row(name, sample.median * 1000, f"{sample.median / floor:.2f}x",
+                sample.peak_rss / 1024) for name, sample in samples.items()]
+
+
+def verdict(label: str, value: float, target: float, better: str = "below") -> str:
+    met = value <= target if better == "below" else value >= target
+    return f"{'MET' if met else 'MISSED'}: {label} = {value:.2f}x (target {better} {target}x)"
+
+
+# --- 1. start-up -----------------------------------------------------------------------
+
+
+def installed_checks() -> List[str]:
+    return sorted(p.name for p in CHECKS.glob("check_*") if os.access(p, os.X_OK))
+
+
+IDLE_ARGS: Dict[str, List[str]] = {
+    # how each check runs on an idle host; checks not listed run with no arguments
+    "check_msgqueues": [],
+}
+
+
+@bench("startup")
+def startup() -> Section:
+    commands: Dict[str, Sequence[str]] = {
+        "floor: python -c 'import nagiosplugin'": [PYTHON, "-c", "import nagiosplugin"]}
+    for name in installed_checks():
+        commands[name] = check(name, *IDLE_ARGS.get(name, []))
+    for context in ("check_load", "check_users", "check_file_age"):
+        path = f"/usr/lib/nagios/plugins/{context}"
+        if os.path.exists(path):
+            extra = ["-f", "/etc/hostname"] if context == "check_file_age" else []
+            commands[f"context: monitoring-plugins {context}"] = [path, *extra]
+    samples = interleave(commands)
+    base = next(iter(commands))
+    verdicts = [verdict(f"{name} / floor", samples[name].median / samples[base].median, 1.3)
+                for name in installed_checks()]
+    return Section("Start-up on an idle host, against the floor `python -c 'import "
+                   "nagiosplugin'` (same interpreter)", rows(samples, base), verdicts)
+
+
+# --- 2. check_msgqueues against the number of queues --------------------------------------
+
+
+@bench("msgqueues")
+def msgqueues() -> Section:
+    import sysv_ipc
+
+    if os.path.exists("/proc/sysvipc/msg"):
+        with open("/proc/sysvipc/msg") as handle:
+            existing = len(handle.read().splitlines()) - 1
+    else:
+        existing = 0
+    counts = (0, 1000, 32000 - existing)
+    queues: List[object] = []
+    samples: Dict[str, Sample] = {}
+    try:
+        for count in counts:
+            while len(queues) < count:
+                queues.append(sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, mode=0o600))
+            label = f"{count + existing} queues"
+            # one run per size; sizes cannot interleave (queues exist or not), so each
+            # size is interleaved with the empty-host floor command for its own ratio
+            result = interleave({label: check("check_msgqueues", "--type", "sysv"),
+                                 f"floor@{label}": [PYTHON, "-c", "import nagiosplugin"]},
+                                rounds=max(5, ROUNDS // 2))
+            samples.update(result)
+    finally:
+        for queue in queues:
+            queue.remove()  # type: ignore[attr-defined]
+    labels = [f"{c + existing} queues" for c in counts]
+    norm = {label: samples[label].median / samples[f"floor@{label}"].median for label in labels}
+    table = [Row(label, samples[label].median * 1000,
+                 f"{norm[label] / norm[labels[0]]:.2f}x of {labels[0]}",
+                 samples[label].peak_rss / 1024) for label in labels]
+    growth = (norm[labels[2]] - norm[labels[1]]) / max(counts[2] - counts[1], 1)
+    floor_ms = samples[f"floor@{labels[0]}"].median * 1000
+    verdicts = [verdict(f"{labels[2]} / {labels[0]}", norm[labels[2]] / norm[labels[0]], 3.0),
+                f"cost per queue: {growth * floor_ms * 1000:.2f} us "
+                f"(floor {floor_ms:.1f} ms)"]
+    return Section("check_msgqueues with 0, 1,000 and 32,000 System V queues (ratios "
+                   "normalised by the floor measured beside each size)", table, verdicts)
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return (f"{platform.node()}: {platform.system()} {platform.release()}, {os.cpu_count()} "
+            f"cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()} "
+            f"({PYTHON}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
+
+def report(sections: Iterator[Section]) -> str:
+    out = ["# Benchmark results", "", f"Machine: {machine()}", "",
+           f"Each ratio is measured in one run, commands interleaved over {ROUNDS} rounds "
+           "(median wall time; peak RSS is the maximum over the rounds).", ""]
+    for section in sections:
+        out += [f"## {section.title}", "", "| command | median ms | ratio | peak RSS MiB |",
+                "| --- | ---: | ---: | ---: |"]
+        out += [f"| {r.what} | {r.median_ms:.1f} | {r.ratio} | {r.rss_mib:.1f} |"
+                for r in section.rows]
+        out += [""] + [f"- {v}" for v in section.verdicts] + [""]
+        print("\n".join(out[-(len(section.rows) + len(section.verdicts) + 5):]), flush=True)
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str]) -> int:
+    names = list(argv) or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHES)}")
+        return 2
+    text = report(BENCHES[name]() for name in names)
+    if not argv:
+        (ROOT / "benchmarks" / "RESULTS.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
