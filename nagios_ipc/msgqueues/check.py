@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
-import platform
+
 import time
 from collections import OrderedDict
 from typing import Callable, Dict, Generator, Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -506,18 +506,18 @@ def build_sources(args: argparse.Namespace) -> Tuple[List[object], List[str]]:
     strict = [] if args.type == "all" else [args.type]
     if args.type in ("sysv", "all"):
         use_ipcs = args.source == "ipcs" or (
-            args.source == "auto" and platform.system() in ("AIX", "HP-UX", "SunOS"))
+            args.source == "auto" and os.uname().sysname in ("AIX", "HP-UX", "SunOS"))
         if use_ipcs:
             from .ipcs import IpcsSource
 
             sources.append(IpcsSource(args.ipcs))
         else:
             sources.append(SysvProcSource(user_name, path=args.proc_file))
-    if args.type in ("posix", "all") and platform.system() == "Linux":
+    if args.type in ("posix", "all") and os.uname().sysname == "Linux":
         sources.append(PosixSource(user_name, directory=args.mqueue_dir))
     elif args.type == "posix":
         raise ParseError(f"POSIX queues can be listed on Linux only (mqueue "
-                         f"filesystem); this is {platform.system()}: use --type sysv")
+                         f"filesystem); this is {os.uname().sysname}: use --type sysv")
     return sources, strict
 
 
