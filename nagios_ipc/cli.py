@@ -265,7 +265,8 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
         handler = _ListHandler()
         root = logging.getLogger("nagiosplugin")
         root.handlers[:] = [handler]
-        root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+        root.setLevel(logging.DEBUG if verbose >= 2
+                      else logging.INFO if verbose else logging.WARNING)
         root.propagate = False
         if args.timeout and args.timeout > 0:
             _install_timeout(float(args.timeout))

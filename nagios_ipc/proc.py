@@ -53,7 +53,7 @@ def find_executable(name: str, search: Sequence[str] = ("/usr/sbin", "/usr/bin",
     return None
 
 
-def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -101,7 +101,7 @@ def run_command(argv: List[str], timeout: Optional[float] = None,
                      stdout, stderr)
 
 
-def _collect(proc: "subprocess.Popen[bytes]", limit: float, max_output: int):  # type: ignore[no-untyped-def]
+def _collect(proc: subprocess.Popen[bytes], limit: float, max_output: int):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + limit
     out: List[bytes] = []
     err: List[bytes] = []

@@ -82,7 +82,7 @@ class StateFile:
         self.problem: Optional[str] = None
         self._lock_fd: Optional[int] = None
 
-    def __enter__(self) -> "StateFile":
+    def __enter__(self) -> StateFile:
         directory = os.path.dirname(os.path.abspath(self.path))
         _ensure_dir(directory, self.default)
         if os.path.isdir(self.path):

@@ -179,7 +179,7 @@ def human_size(value: Number) -> str:
 
 def human_duration(seconds: Number) -> str:
     """3725 -> '1h 2m 5s' for summaries."""
-    total = int(round(float(seconds)))
+    total = round(float(seconds))
     sign = "-" if total < 0 else ""
     total = abs(total)
     days, rest = divmod(total, 86400)

@@ -98,12 +98,13 @@ def test_timeout_names_what_was_running() -> None:
     code, text = run("-t", "0.3", "--sleep", "5", "1")
     assert time.monotonic() - started < 2
     assert code == 3
-    assert text == "TOY UNKNOWN: timed out after 0.3s while counting sheep; raise -t or find what is slow\n"
+    assert text == ("TOY UNKNOWN: timed out after 0.3s while counting sheep; "
+                    "raise -t or find what is slow\n")
 
 
 def test_long_perfdata_moves_after_long_output() -> None:
     values = [str(v) for v in range(200)]
-    code, text = run("--details", "never", *values)
+    _code, text = run("--details", "never", *values)
     lines = text.splitlines()
     assert len(lines[0]) <= cli.FIRST_LINE_MAX
     assert lines[1].startswith("| ")
