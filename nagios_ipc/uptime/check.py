@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Generator, List, Optional, Tuple
 
 import nagiosplugin
 
@@ -115,7 +115,7 @@ UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 def span(seconds: float) -> str:
     """Three units from the largest non-zero one: 300 -> '5m 0s', 1049040 -> '12d 3h 4m'."""
-    total = max(int(round(seconds)), 0)
+    total = max(round(seconds), 0)
     values = []
     for unit, size in UNITS:
         count, total = divmod(total, size)
@@ -144,10 +144,6 @@ class HostUptime(nagiosplugin.Resource):
         self.period: Optional[Period] = None
         self.state_note: Optional[str] = None
 
-    @property
-    def name(self) -> str:
-        return "host uptime"
-
     def load_previous(self) -> Optional[Observation]:
         raw = self.state.load()
         if self.state.problem:
@@ -161,7 +157,7 @@ class HostUptime(nagiosplugin.Resource):
                                f"and has been replaced")
             return None
 
-    def probe(self) -> Iterator[nagiosplugin.Metric]:
+    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         self.doing = f"waiting for the lock on {self.state.path}"
         with self.state:
             previous = self.load_previous()
@@ -210,7 +206,7 @@ class UptimeSummary(nagiosplugin.Summary):
         if name not in results:
             return None
         result = results[name]
-        if result.state == nagiosplugin.state.Ok:
+        if result.state == nagiosplugin.state.Ok or result.metric is None:
             return None
         context = result.metric.contextobj
         critical = getattr(context, "critical", None)

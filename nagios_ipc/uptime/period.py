@@ -76,8 +76,7 @@ def same_boot(previous: Observation, now: Observation) -> bool:
 def measure(previous: Optional[Observation], now: Observation) -> Period:
     if previous is None:
         return Period(now, None)
-    if previous.boot_id is None and now.boot_id is not None or (
-            previous.boot_id is not None and now.boot_id is None):
+    if (previous.boot_id is None) != (now.boot_id is None):
         return Period(now, None, note="the previous run used another boot source; "
                                       "period measures start with the next run")
     if same_boot(previous, now):
