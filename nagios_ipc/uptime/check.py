@@ -11,7 +11,14 @@ import nagiosplugin
 
 from .. import cli
 from ..state import StateFile
-from ..units import format_number, format_range, parse_range, quantity_type, range_type
+from ..units import (
+    format_number,
+    format_range,
+    human_duration,
+    parse_range,
+    quantity_type,
+    range_type,
+)
 from .period import Period, measure
 from .source import Clock, Observation, default_source
 
@@ -220,7 +227,7 @@ class UptimeSummary(nagiosplugin.Summary):
         now = period.now
         about = "about " if now.resolution >= 60 else ""
         uptime_range = self._failed(results, "uptime")
-        uptime_bad = _bound_text(now.uptime, uptime_range, span)
+        uptime_bad = _bound_text(now.uptime, uptime_range, human_duration)
         since = f"since {stamp(now.boot_time, now.resolution)}"
         if period.reboots:
             text = f"rebooted since last check: booted {stamp(now.boot_time, now.resolution)}"
@@ -303,8 +310,9 @@ def uptime_warning(args: argparse.Namespace) -> Optional[nagiosplugin.Range]:
                                       "either -w START:END or -w START: --max-uptime END")
     start = warning.start if warning is not None else 0
     if start > args.max_uptime:
-        raise nagiosplugin.CheckError(f"usage error: --max-uptime {span(args.max_uptime)} is "
-                                      f"below the start of -w ({span(start)}); raise it")
+        raise nagiosplugin.CheckError(f"usage error: --max-uptime "
+                                      f"{human_duration(args.max_uptime)} is below the "
+                                      f"start of -w ({human_duration(start)})")
     text = "~" if start == -math.inf else format_number(start)
     return parse_range(f"{text}:{format_number(args.max_uptime)}", "duration")
 
