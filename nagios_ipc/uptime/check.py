@@ -31,8 +31,9 @@ previous run of this check, and whether it rebooted in between.
 
 Check:
   The uptime comes from /proc/uptime on Linux (to 1/100 s) and from psutil's boot
-  time elsewhere (BSD, macOS, Solaris, AIX); where the boot time is kept to the
-  minute only, the output says so. A reboot is a changed boot identity: the
+  time elsewhere (BSD, macOS, Solaris, AIX); where that boot time falls on a
+  whole minute (some platforms keep only minutes), the output says "up about"
+  and gives the boot time to the minute. A reboot is a changed boot identity: the
   kernel's boot id (/proc/sys/kernel/random/boot_id) on Linux, the boot time
   elsewhere (moves of up to 10 s, e.g. NTP steps, are not reboots).
   Each run keeps what it saw in a state file; the next run measures the period

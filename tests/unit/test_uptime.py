@@ -349,3 +349,12 @@ def test_help_documents_every_perfdata_label() -> None:
 ])
 def test_span(seconds: float, text: str) -> None:
     assert span(seconds) == text
+
+
+def test_readme_section_is_the_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps to the terminal width
+    help_text = cli.execute(check.parser(), check.build, ["--help"])[1]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## check_host_uptime\n", 1)[1]
+    block = section.split("```\n", 2)[1]
+    assert block == help_text, "regenerate README.md's check_host_uptime section from --help"
