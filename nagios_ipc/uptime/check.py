@@ -229,6 +229,7 @@ class UptimeSummary(nagiosplugin.Summary):
         about = "about " if now.resolution >= 60 else ""
         uptime_range = self._failed(results, "uptime")
         uptime_bad = _bound_text(now.uptime, uptime_range, human_duration)
+        # whole seconds down, as in perfdata: never "up 7m 53s | uptime=472s"
         since = f"since {stamp(now.boot_time, now.resolution)}"
         if period.reboots:
             text = f"rebooted since last check: booted {stamp(now.boot_time, now.resolution)}"
@@ -237,9 +238,9 @@ class UptimeSummary(nagiosplugin.Summary):
             else:
                 text += ", downtime unknown (the clock went back across the reboot)"
             if uptime_bad:
-                text += f"; up only {about}{span(now.uptime)}{uptime_bad}"
+                text += f"; up only {about}{span(int(now.uptime))}{uptime_bad}"
         else:
-            text = f"up {about}{span(now.uptime)} ({since}){uptime_bad}"
+            text = f"up {about}{span(int(now.uptime))} ({since}){uptime_bad}"
             if period.first:
                 text += ", first run: period measures start with the next run"
             elif period.length is not None:

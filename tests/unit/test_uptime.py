@@ -117,6 +117,10 @@ SCENARIOS: List[Tuple[str, Callable[[], FakeHost], List[Step], List[str], int, s
      lambda: FakeHost("2026-11-23 19:00:00", 59.99), [run(10.01)], [], 0,
      "HOST_UPTIME OK: up 1m 10s (since 2026-11-23 19:00:00 UTC), up the whole last period "
      "of 10s | " + PERF_STEADY.format(u=70, p=10)),
+    ("fraction-of-a-second-up-rounds-down-in-text-and-perfdata",
+     lambda: FakeHost("2026-11-23 19:00:00", 472.6), [], [], 0,
+     "HOST_UPTIME OK: up 7m 52s (since 2026-11-23 19:00:00 UTC), first run: period measures "
+     "start with the next run | uptime=472s;;;0"),
     ("reboot-between-runs-warns-once-by-default",
      lambda: FakeHost("2026-11-20 07:00:00", 3 * 86400 + 12 * 3600 + 2 * 60 + 11 - 90),
      [reboot(90, 270, BOOT_B)], [], 1,
