@@ -230,9 +230,11 @@ class UptimeSummary(nagiosplugin.Summary):
         uptime_range = self._failed(results, "uptime")
         uptime_bad = _bound_text(now.uptime, uptime_range, human_duration)
         # whole seconds down, as in perfdata: never "up 7m 53s | uptime=472s"
-        since = f"since {stamp(now.boot_time, now.resolution)}"
+        booted = stamp(now.boot_time, now.resolution) + (
+            ", minute resolution" if now.resolution >= 60 else "")
+        since = f"since {booted}"
         if period.reboots:
-            text = f"rebooted since last check: booted {stamp(now.boot_time, now.resolution)}"
+            text = f"rebooted since last check: booted {booted}"
             if period.down is not None and period.length is not None:
                 text += f", down at most {span(period.down)} of the last {span(period.length)}"
             else:

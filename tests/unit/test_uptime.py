@@ -180,8 +180,16 @@ SCENARIOS: List[Tuple[str, Callable[[], FakeHost], List[Step], List[str], int, s
     ("minute-resolution-says-about-and-hh-mm",
      lambda: FakeHost("2026-11-01 10:00:00", 86400, boot_id=None, resolution=60),
      [run(300)], [], 0,
-     "HOST_UPTIME OK: up about 1d 0h 5m (since 2026-11-01 10:00 UTC), up the whole last "
+     "HOST_UPTIME OK: up about 1d 0h 5m (since 2026-11-01 10:00 UTC, minute resolution), up "
+     "the whole last "
      "period of 5m 0s | " + PERF_STEADY.format(u=86700, p=300)),
+    ("minute-resolution-reboot-says-so",
+     lambda: FakeHost("2026-11-01 10:00:00", 86400, boot_id=None, resolution=60),
+     [reboot(120, 600, None)], [], 1,
+     "HOST_UPTIME WARNING: rebooted since last check: booted 2026-11-02 10:02 UTC, minute "
+     "resolution, down at most 2m 0s of the last 12m 0s | uptime=600s;;;0 "
+     "uptime_last_period=600s;;;0;720 reboots=1;0;;0 downtime_last_period=120s;;;0;720 "
+     "availability=83.333%;;;0;100"),
     ("recent-boot-below-w-and-c-is-critical",
      lambda: FakeHost("2026-11-20 07:00:00", 86400),
      [reboot(90, 270, BOOT_B)], ["-w", "30m:", "-c", "5m:"], 2,
