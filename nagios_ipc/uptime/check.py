@@ -175,18 +175,16 @@ class HostUptime(nagiosplugin.Resource):
             self.doing = f"writing {self.state.path}"
             self.state.save(now.to_state())
         self.period = period = measure(previous, now)
-        yield nagiosplugin.Metric("uptime", int(now.uptime), "s", min=0, context="uptime")
+        whole = period.whole
+        yield nagiosplugin.Metric("uptime", whole.uptime, "s", min=0, context="uptime")
         if period.first:
             return
-        length = None if period.length is None else round(period.length)
-        if period.up is not None:
-            yield nagiosplugin.Metric("uptime_last_period", min(round(period.up), length)
-                                      if length is not None else round(period.up), "s",
-                                      min=0, max=length, context="uptime_last_period")
+        yield nagiosplugin.Metric("uptime_last_period", whole.up, "s", min=0, max=whole.length,
+                                  context="uptime_last_period")
         yield nagiosplugin.Metric("reboots", period.reboots, min=0, context="reboots")
-        if period.down is not None:
-            yield nagiosplugin.Metric("downtime_last_period", round(period.down), "s",
-                                      min=0, max=length, context="downtime_last_period")
+        if whole.down is not None:
+            yield nagiosplugin.Metric("downtime_last_period", whole.down, "s", min=0,
+                                      max=whole.length, context="downtime_last_period")
         availability = period.availability
         if availability is not None:
             yield nagiosplugin.Metric("availability", round(availability, 3), "%",
@@ -225,28 +223,27 @@ class UptimeSummary(nagiosplugin.Summary):
     def text(self, results: nagiosplugin.Results) -> str:
         period = self.resource.period
         assert period is not None
-        now = period.now
+        now, whole = period.now, period.whole
         about = "about " if now.resolution >= 60 else ""
         uptime_range = self._failed(results, "uptime")
         uptime_bad = _bound_text(now.uptime, uptime_range, human_duration)
-        # whole seconds down, as in perfdata: never "up 7m 53s | uptime=472s"
         booted = stamp(now.boot_time, now.resolution) + (
             ", minute resolution" if now.resolution >= 60 else "")
         since = f"since {booted}"
         if period.reboots:
             text = f"rebooted since last check: booted {booted}"
-            if period.down is not None and period.length is not None:
-                text += f", down at most {span(period.down)} of the last {span(period.length)}"
+            if whole.down is not None and whole.length is not None:
+                text += f", down at most {span(whole.down)} of the last {span(whole.length)}"
             else:
                 text += ", downtime unknown (the clock went back across the reboot)"
             if uptime_bad:
-                text += f"; up only {about}{span(int(now.uptime))}{uptime_bad}"
+                text += f"; up only {about}{span(whole.uptime)}{uptime_bad}"
         else:
-            text = f"up {about}{span(int(now.uptime))} ({since}){uptime_bad}"
+            text = f"up {about}{span(whole.uptime)} ({since}){uptime_bad}"
             if period.first:
                 text += ", first run: period measures start with the next run"
-            elif period.length is not None:
-                text += f", up the whole last period of {span(period.length)}"
+            elif whole.length is not None:
+                text += f", up the whole last period of {span(whole.length)}"
         availability = period.availability
         if availability is not None and self._failed(results, "availability") is not None:
             text += f", available {format_number(round(availability, 3))}%" + _bound_text(
@@ -284,8 +281,8 @@ class UptimeSummary(nagiosplugin.Summary):
             lines.append("reboots: at least 1 ("
                          + ("boot id changed" if now.boot_id else "boot time moved")
                          + "); more reboots between two runs look the same as one")
-            if period.down is not None:
-                lines.append(f"down at most {span(period.down)}: last seen up "
+            if period.whole.down is not None:
+                lines.append(f"down at most {span(period.whole.down)}: last seen up "
                              f"{stamp(prev.wall) if prev else '?'} (previous run), up again "
                              f"since {stamp(now.boot_time, now.resolution)}; it went down "
                              f"some time in between")

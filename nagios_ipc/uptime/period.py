@@ -33,6 +33,17 @@ MIN_TOLERANCE = 10.0  # seconds a boot time may move (NTP steps) and still be th
 
 
 @dataclass(frozen=True)
+class WholeSeconds:
+    """A period's figures in whole seconds that agree with each other: the uptime
+    rounded down (never 'up 7m 53s' at 472.6 s), up + down = length."""
+
+    uptime: int
+    length: Optional[int] = None
+    up: Optional[int] = None
+    down: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class Period:
     """The measures of one run; None fields were not measurable this run."""
 
@@ -49,6 +60,19 @@ class Period:
     def first(self) -> bool:
         """No usable previous run: only the uptime is measured."""
         return self.previous is None
+
+    @property
+    def whole(self) -> WholeSeconds:
+        uptime = int(self.now.uptime)
+        if self.first:
+            return WholeSeconds(uptime)
+        length = None if self.length is None else round(self.length)
+        # after a reboot the known-up time is the current boot's; else the whole period
+        up = uptime if self.reboots or length is None else length
+        if length is None:
+            return WholeSeconds(uptime, None, up, None)
+        up = min(up, length)
+        return WholeSeconds(uptime, length, up, None if self.down is None else length - up)
 
     @property
     def availability(self) -> Optional[float]:

@@ -117,6 +117,12 @@ SCENARIOS: List[Tuple[str, Callable[[], FakeHost], List[Step], List[str], int, s
      lambda: FakeHost("2026-11-23 19:00:00", 59.99), [run(10.01)], [], 0,
      "HOST_UPTIME OK: up 1m 10s (since 2026-11-23 19:00:00 UTC), up the whole last period "
      "of 10s | " + PERF_STEADY.format(u=70, p=10)),
+    ("reboot-fractions-up-plus-down-is-the-period",
+     lambda: FakeHost("2026-11-20 07:00:00", 86400.0),
+     [reboot(89.8, 270.6, BOOT_B)], [], 1,
+     "HOST_UPTIME WARNING: rebooted since last check: booted 2026-11-21 07:01:29 UTC, down "
+     "at most 1m 30s of the last 6m 0s | uptime=270s;;;0 uptime_last_period=270s;;;0;360 "
+     "reboots=1;0;;0 downtime_last_period=90s;;;0;360 availability=75.083%;;;0;100"),
     ("fraction-of-a-second-up-rounds-down-in-text-and-perfdata",
      lambda: FakeHost("2026-11-23 19:00:00", 472.6), [], [], 0,
      "HOST_UPTIME OK: up 7m 52s (since 2026-11-23 19:00:00 UTC), first run: period measures "
