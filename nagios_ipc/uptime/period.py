@@ -78,8 +78,8 @@ class Period:
     def availability(self) -> Optional[float]:
         if self.length is None or self.down is None or self.up is None:
             return None
-        if self.length <= 0:
-            return 100.0
+        if self.length <= 0 or self.down == 0:
+            return 100.0  # exactly: never 99.99999999999999 from float division
         return max(0.0, min(100.0, 100.0 * self.up / self.length))
 
 
