@@ -7,8 +7,14 @@ import math
 import nagiosplugin
 import pytest
 
-from nagios_ipc.units import (RangeError, format_number, format_range, human_duration,
-                              parse_quantity, parse_range)
+from nagios_ipc.units import (
+    RangeError,
+    format_number,
+    format_range,
+    human_duration,
+    parse_quantity,
+    parse_range,
+)
 
 # (id, text, kind, (invert, start, end)) -- why each case exists in the id
 RANGES = [
