@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import traceback
+import warnings
 from types import FrameType
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
@@ -245,7 +247,19 @@ class _ListHandler(logging.Handler):
 
 def run(parser: PluginParser, build: Callable[[argparse.Namespace], nagiosplugin.Check],
         argv: Optional[Sequence[str]] = None) -> NoReturn:
-    """Parse, build, probe, evaluate and print; always exits 0..3."""
+    """Parse, build, probe, evaluate and print; always exits 0..3.
+
+    Nothing may reach stderr (Icinga 2 merges it into the output, NRPE drops it):
+    warnings are silenced and fd 2 goes to /dev/null, which also catches what C
+    libraries write there."""
+    warnings.simplefilter("ignore")
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass  # no /dev/null (a broken chroot): keep the real stderr
+    sys.stderr = open(os.devnull, "w")  # lives as long as the process
     code, text = execute(parser, build, argv)
     sys.stdout.write(text)
     sys.stdout.flush()
