@@ -56,3 +56,46 @@ class QueueSource(Protocol):
 
     def messages(self) -> Iterator[Message]:
         ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the operator told the check about where and how to read the MTA.
+
+    Every MTA module (``nagios_ipc/mta/<name>.py``) takes these; a field an
+    MTA has no use for is ignored by it."""
+
+    spool_dir: Optional[str] = None    # --spool-dir: the queue directory, if not the MTA's default
+    config_dir: Optional[str] = None   # --config-dir: Postfix instance (multi-instance), imsimta config
+    binary: Optional[str] = None       # --mta-binary: alternate listing binary (exim, mailq, smtpctl, imsimta)
+    config_file: Optional[str] = None  # --mta-config: alternate MTA configuration file (exim -C)
+    timeout: float = 10.0              # seconds a listing command may take at most
+    now: float = 0.0                   # epoch seconds of this run (ages are measured against it)
+
+
+class Unavailable(Exception):
+    """This method cannot read this MTA on this host.
+
+    ``reason`` says what is missing (a binary, a permission); ``fix`` says
+    what the operator can do (a sudo rule, the MTA's listing permission, an
+    option). The check reports UNKNOWN with both when no method works."""
+
+    def __init__(self, reason: str, fix: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix
+
+
+# Each MTA module nagios_ipc/mta/<name>.py provides:
+#
+#   NAME: str                       # "postfix", "exim", "sendmail", "qmail", "opensmtpd",
+#                                   # "nullmailer", "imsimta"
+#   METHODS: tuple[str, ...]        # the methods it offers, fastest first: ("spool", "command")
+#   def installed(settings: Settings) -> bool
+#                                   # this MTA is installed/configured here (for --mta auto)
+#   def open_source(settings: Settings, method: str) -> QueueSource
+#                                   # raises Unavailable (no binary, no permission) before any
+#                                   # output is produced; raises ParseError from counts()/messages()
+#                                   # on output that does not parse
+#
+# The registry imports a module only when that MTA is asked for or probed.
