@@ -1,0 +1,185 @@
+"""One table for every check: how to set up real data, and what to expect.
+
+The scheduler tests (Icinga 2, NRPE, Nagios 4) and the conformance suite run
+every case of every check listed here; a console script in setup.cfg without an
+entry here fails ``test_every_check_has_a_scenario``.
+
+An entry is a context manager ``scenario(workdir) -> Scenario``: it makes the real
+data the cases look at (queues, spools, sockets, state files) under its own keys,
+owners and paths, yields the cases, and removes everything afterwards. Cases look
+only at what their scenario made, so other tests running at the same time (other
+queues, other spools) cannot change their result.
+
+``{tag}`` in a case's arguments is replaced by a word per runner ("icinga", "nrpe",
+"C", ...), so runners that keep state (state files) do not share it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ContextManager, Dict, Iterator, List, Sequence, Tuple
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: Tuple[str, ...]
+    state: int                  # the exit code the real data must give
+    first_line: str             # regex the summary (first line before ' | ') must match
+    settled: str = ""           # regex the summary matches once state is warm (2nd run on)
+    thresholds: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    # perfdata label -> (warn, crit) as the command line gave them
+    perf_explains_state: bool = True  # the worst threshold in perfdata is the state
+    max_first_line: int = 1000  # bytes, perfdata included (NRPE v2 carries 1023)
+
+    def argv(self, tag: str) -> List[str]:
+        return [arg.replace("{tag}", tag) for arg in self.args]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    check: str                        # console script name
+    name: str                         # the NAME in "NAME STATE: ..."
+    cases: Tuple[Case, ...]
+    hang_args: Tuple[str, ...]        # with -t 1: a dependency that never answers
+    hang_says: str                    # regex: what the timeout message must name
+    volatile: Tuple[str, ...] = ()    # regexes of what may change between two runs
+    narrow: Callable[[str], List[str]] = lambda command: []
+    # extra options for a shipped NRPE command (its name given) so it looks only at
+    # this scenario's data
+
+    def normal(self, text: str) -> str:
+        for pattern in self.volatile:
+            text = re.sub(pattern, "#", text)
+        return text
+
+
+def nagios_ids() -> Tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam("nagios")
+    return entry.pw_uid, entry.pw_gid
+
+
+# --- check_msgqueues ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def msgqueues(workdir: Path) -> Iterator[Scenario]:
+    """Real System V queues: one full, one over a message threshold, 50 owners."""
+    import sysv_ipc
+
+    base = random.randrange(3_000_000, 3_900_000, 100)  # unused uids of our own
+    queues: List[sysv_ipc.MessageQueue] = []
+
+    def queue(uid: int, messages: int, size: int = 10,
+              limit: int = 16384) -> sysv_ipc.MessageQueue:
+        q = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX | 0o600, max_message_size=8192)
+        queues.append(q)
+        q.max_size = limit  # root may lower qbytes (not raise it over msgmnb)
+        for _ in range(messages):
+            q.send(b"m" * size, block=False)
+        q.uid = uid
+        return q
+
+    hang = workdir / "msgqueues-hang.fifo"
+    try:
+        full = queue(base, 1, size=100, limit=100)
+        busy = queue(base + 1, 3)
+        for index in range(50):
+            queue(base + 10 + index, 1)
+        full_key, busy_key = f"0x{full.key:08x}", f"0x{busy.key:08x}"
+        os.mkfifo(hang)
+        fifty = f"{base // 100}[1-5]?"  # base+10 .. base+59
+        yield Scenario(
+            check="check_msgqueues", name="MSGQUEUES",
+            cases=(
+                Case("full_queue", ("--type", "sysv", "--key", full_key), 2,
+                     rf"^MSGQUEUES CRITICAL: 1 full queue of owner {base}: sysv key "
+                     rf"{full_key} id \d+ \(1 message, 100 of 100 B, 100%\)$"),
+                Case("messages_threshold",
+                     ("--type", "sysv", "--key", busy_key, "--messages-warning", "2",
+                      "--messages-critical", "5", "--bytes-critical", "1KB"), 1,
+                     rf"^MSGQUEUES WARNING: owner {base + 1}: 3 messages$",
+                     thresholds={f"messages_{base + 1}": ("2", "5"),
+                                 f"bytes_{base + 1}": ("", "1024")}),
+                # 50 owners: 400 perfdata items, the first line must stay short and the
+                # rest go to the long output (NRPE v2 carries 1023 bytes)
+                Case("fifty_owners",
+                     ("--type", "sysv", "--owner", fifty, "--details", "always",
+                      "--fill-warning", "50"), 0,
+                     r"^MSGQUEUES OK: 50 sysv queues of 50 owners, 50 messages, 500 B "
+                     r"queued, fullest 0.1% \(sysv key 0x[0-9a-f]{8} id \d+ of \d+\)$",
+                     thresholds={f"fill_{base + 10}": ("50", "")}),
+            ),
+            hang_args=("--type", "sysv", "--proc-file", str(hang)),
+            hang_says=r"timed out after 1s while reading sysv queues",
+            # ages and the host-wide slot use move while other tests make queues
+            volatile=(r"unread_age_(\w+)=\d+s", r"sysv_slots=[\d.]+%", r"\([\dsmhd ]+ ago\)",
+                      r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r"pid \d+ \([^)]*\)",
+                      r"sysv_slots [^,;]*"),
+            narrow=lambda command: ["--type", "sysv", "--key", full_key, "--key", busy_key],
+        )
+    finally:
+        for q in queues:
+            with contextlib.suppress(Exception):
+                q.remove()
+        with contextlib.suppress(FileNotFoundError):
+            hang.unlink()
+
+
+# --- check_host_uptime ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def host_uptime(workdir: Path) -> Iterator[Scenario]:
+    """This host's real uptime; state files in a dir every runner may write (sticky)."""
+    state = workdir / "uptime-state"
+    state.mkdir()
+    state.chmod(0o1777)
+    hang = workdir / "uptime-hang.fifo"
+    os.mkfifo(hang)
+    try:
+        yield Scenario(
+            check="check_host_uptime", name="HOST_UPTIME",
+            cases=(
+                Case("period",
+                     ("--state-file", f"{state}/period-{{tag}}.json", "-w", "1s:",
+                      "--availability-critical", "50:"), 0,
+                     r"^HOST_UPTIME OK: up [\dhmds ]+ \(since [-\d: ]+ UTC\), (first run: "
+                     r"period measures start with the next run|up the whole last period "
+                     r"of \d+s)$",
+                     settled=r"up the whole last period",
+                     thresholds={"uptime": ("1:", ""), "availability": ("", "50:")}),
+                Case("max_uptime",  # up longer than 1 s: WARNING, as after 180 days
+                     ("--state-file", f"{state}/max-{{tag}}.json", "--max-uptime", "1s",
+                      "--reboots-warning", "none"), 1,
+                     r"^HOST_UPTIME WARNING: up [\dhmds ]+ \(since [-\d: ]+ UTC\), more than "
+                     r"1s",
+                     thresholds={"uptime": ("1", "")}),
+            ),
+            hang_args=("--state-file", str(hang)),
+            hang_says=r"timed out after 1s while .*" + re.escape(str(hang)),
+            volatile=(r"\d+",),  # the uptime and the period grow every second
+            narrow=lambda command: ["--state-file", f"{state}/shipped-{command}.json"],
+        )
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            hang.unlink()
+
+
+SCENARIOS: Dict[str, Callable[[Path], ContextManager[Scenario]]] = {
+    "check_msgqueues": msgqueues,
+    "check_host_uptime": host_uptime,
+}
+
+
+@contextlib.contextmanager
+def all_scenarios(workdir: Path, checks: Sequence[str]) -> Iterator[Dict[str, Scenario]]:
+    """Every check's scenario entered at once (those that have one)."""
+    with contextlib.ExitStack() as stack:
+        yield {name: stack.enter_context(SCENARIOS[name](workdir))
+               for name in checks if name in SCENARIOS}
