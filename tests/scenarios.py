@@ -159,6 +159,7 @@ def host_uptime(workdir: Path) -> Iterator[Scenario]:
                       "--reboots-warning", "none"), 1,
                      r"^HOST_UPTIME WARNING: up [\dhmds ]+ \(since [-\d: ]+ UTC\), more than "
                      r"1s",
+                     settled=r"up the whole last period",
                      thresholds={"uptime": ("1", "")}),
             ),
             hang_args=("--state-file", str(hang)),
