@@ -8,7 +8,9 @@ directories and certificates; results are read through its REST API.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -84,7 +86,6 @@ def local(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Iterator[
         yield icinga, services, results
     finally:
         netns.close()
-        import shutil
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -96,6 +97,19 @@ def icinga_reading(stdout: str) -> Tuple[str, List[str]]:
 
 # --- validation ------------------------------------------------------------------------
 
+VALIDATION_HOSTS = """
+object Endpoint "validate" { }
+object Zone "validate" { endpoints = [ "validate" ] }
+object Endpoint "agent1" { }
+object Zone "agent1" { endpoints = [ "agent1" ]; parent = "validate" }
+object Host "validate" { check_command = "dummy"; zone = "validate" }
+object Host "agent1" { check_command = "dummy"; zone = "validate"
+                       vars.agent_endpoint = "agent1" }
+object Host "legacy1" { check_command = "dummy"; zone = "validate"; address = "127.0.0.1"
+                        vars.nagios_ipc_nrpe = true }
+"""
+
+
 def test_icinga2_accepts_every_contrib_file_with_the_itl(tmp_path: Path) -> None:
     why = schedulers.missing_tools(schedulers.ICINGA)
     if why:
@@ -104,13 +118,37 @@ def test_icinga2_accepts_every_contrib_file_with_the_itl(tmp_path: Path) -> None
     assert files, "no contrib/icinga2/*.conf"
     icinga = Icinga(tmp_path, "validate", 5665)
     base = ITL_INCLUDES + 'object IcingaApplication "app" { }\n'
-    checked = icinga.validate(base + schedulers.icinga_includes())
+    # with a local host, an agent host and an NRPE host, so every apply rule applies
+    checked = icinga.validate(base + schedulers.icinga_includes() + VALIDATION_HOSTS)
     assert checked.returncode == 0, schedulers.errors_of(checked.stdout + checked.stderr)
-    assert "CheckCommand" in checked.stdout  # it did read objects
+    made = re.search(r"Instantiated (\d+) Services?\.", checked.stdout)
+    checks = len(schedulers.console_scripts())
+    assert made and int(made.group(1)) >= 3 * checks, checked.stdout[-2000:]
     for path in files:  # each CheckCommand file alone: no hidden dependency
         if "CheckCommand" in path.read_text():
             alone = icinga.validate(base + f'include "{path}"\n')
             assert alone.returncode == 0, (path, schedulers.errors_of(alone.stdout))
+
+
+def test_example_services_run_every_check_locally_and_on_agents() -> None:
+    text = (schedulers.CONTRIB / "icinga2" / "services.conf").read_text()
+    rules = re.findall(r"apply Service [^{]*\{(.*?)\n\}", text, re.S)
+    for command in schedulers.check_commands().values():
+        mine = [rule for rule in rules if f'check_command = "{command.name}"' in rule]
+        assert any("command_endpoint = host.vars.agent_endpoint" in rule for rule in mine), (
+            f"services.conf: no agent service for {command.name}")
+        assert any("command_endpoint" not in rule for rule in mine), (
+            f"services.conf: no local service for {command.name}")
+    nrpe = re.search(r"apply Service for \(nrpe_command in \[([^\]]*)\]", text)
+    assert nrpe, "services.conf: no NRPE services"
+    shipped = set(schedulers.contrib_nrpe_commands())
+    listed = set(re.findall(r'"([^"]+)"', nrpe.group(1)))
+    assert listed <= shipped
+    assert {shipped_check_of(name) for name in listed} == set(schedulers.console_scripts())
+
+
+def shipped_check_of(nrpe_command: str) -> str:
+    return Path(schedulers.contrib_nrpe_commands()[nrpe_command].split()[0]).name
 
 
 def test_every_check_has_a_check_command_covering_its_options() -> None:
@@ -176,3 +214,100 @@ def test_icinga2_reads_overflow_perfdata_from_the_long_output(
                    if "\n" in results[name]["output"]
                    and len(results[name]["performance_data"]) > 50]
     assert overflowing, "no case overflows the first line (check_msgqueues fifty_owners)"
+
+
+# --- distributed: a master schedules, an agent runs (command_endpoint) ------------------
+
+def zones(master: Icinga, agent: Icinga) -> str:
+    return f"""
+object Endpoint "{master.node}" {{ }}
+object Endpoint "{agent.node}" {{ host = "127.0.0.1"; port = {agent.port} }}
+object Zone "{master.zone}" {{ endpoints = [ "{master.node}" ] }}
+object Zone "{agent.zone}" {{ endpoints = [ "{agent.node}" ]; parent = "{master.zone}" }}
+"""
+
+
+@pytest.fixture(scope="module")
+def distributed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Iterator[
+        Tuple[Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]]]:
+    why = schedulers.missing_tools(schedulers.ICINGA, "/usr/bin/unshare", "/usr/bin/nsenter")
+    if why:
+        pytest.skip(why)
+    workdir = schedulers.make_workdir("nagios-ipc-icinga-dist-")
+    state = workdir / "state"
+    state.mkdir()
+    netns = Netns()  # both instances on one loopback, each with its own port
+    master_port, agent_port = schedulers.free_ports(2)
+    master = Icinga(workdir / "master", "master", master_port)
+    agent = Icinga(workdir / "agent", "agent", agent_port)
+    try:
+        master.pki(master)
+        agent.pki(master)  # one CA: the master's
+        common = ITL_INCLUDES + schedulers.icinga_includes() + zones(master, agent)
+        agent.start(netns, common + 'object IcingaApplication "app" { }\n'
+                    + agent.api_config())
+        first = {check: (scenario, scenario.cases[0]) for check, scenario in scenarios.items()}
+        text, services = case_services(
+            {check: Scenario(**{**vars(sc), "cases": (case,)})
+             for check, (sc, case) in first.items()},
+            "agent", extra=f'  command_endpoint = "{agent.node}"\n  zone = "{master.zone}"\n')
+        text = text.replace(f'host_name = "{HOST}"', f'host_name = "{agent.node}"')
+        master.start(netns, common + f"""
+object IcingaApplication "app" {{ }}
+object CheckerComponent "checker" {{ }}
+{master.api_config()}
+object Host "{agent.node}" {{
+  check_command = "dummy"
+  enable_active_checks = false
+  zone = "{master.zone}"
+  vars.agent_endpoint = "{agent.node}"
+  vars.nagios_ipc_state_dir = "{state}"
+}}
+""" + text)
+        names = {scenario.name for scenario, _ in services.values()}
+        deadline = time.monotonic() + 45
+        results: Dict[str, Dict[str, Any]] = {}
+        while time.monotonic() < deadline:
+            every = master.results(agent.node)  # the cases and the applied examples
+            results = {name: result for name, result in every.items()
+                       if result and result.get("check_source") == agent.node
+                       and result["output"].split(" ")[0] in names
+                       and (name not in services or re.search(
+                           services[name][1].settled or services[name][1].first_line,
+                           result["output"].split("\n")[0].strip()))}
+            if every and set(results) == set(every):
+                break
+            # the example services check every 5 minutes: ask for a check now
+            master.api("/v1/actions/reschedule-check", {
+                "type": "Service", "filter": f'host.name=="{agent.node}"', "force": True})
+            time.sleep(1)
+        yield master, services, results
+    finally:
+        netns.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_master_schedules_every_check_on_the_agent(distributed: Tuple[
+        Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]]) -> None:
+    master, services, results = distributed
+    # the example apply rules of services.conf: every check, run on the agent
+    every = master.results("agent")
+    assert set(results) == set(every), {n: r and r["output"] for n, r in every.items()}
+    applied = set(results) - set(services)
+    commands = {result["command"][0].rsplit("/", 1)[1] for result in results.values()}
+    assert commands == set(schedulers.console_scripts())
+    for name in applied:
+        result = results[name]
+        assert 0 <= result["exit_status"] <= 3 and result["performance_data"], (name, result)
+        for item in result["performance_data"]:
+            parse_perf(item)
+    # the scenario cases: the agent's result, with its perfdata, at the master
+    for name, (scenario, case) in services.items():
+        assert name in results, (name, sorted(results))
+        result = results[name]
+        assert result["exit_status"] == case.state, (name, result)
+        direct = subprocess.run(result["command"], capture_output=True, text=True,
+                                timeout=60, env=schedulers.CLEAN_ENV)
+        _, perf = icinga_reading(direct.stdout)
+        assert ([scenario.normal(p) for p in result["performance_data"]]
+                == [scenario.normal(p) for p in perf]), name
