@@ -8,13 +8,19 @@ import os
 
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, Generator, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from .. import cli
 from ..units import format_number, human_duration, human_size, range_type
 from .model import ParseError, Queue
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import (Callable, Dict, Generator, Iterator, List, NamedTuple, Optional,
+                        Sequence, Tuple)
+else:
+    from nagios_ipc.light import NamedTuple
 
 NAME = "MSGQUEUES"
 PROG = "check_msgqueues"

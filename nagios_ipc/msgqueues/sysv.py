@@ -9,12 +9,16 @@ queue says which one it got.
 
 from __future__ import annotations
 
-import ctypes
 import struct
 import sys
-from typing import Callable, Dict, List, Optional, Tuple
 
 from .model import ParseError, Queue
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
+
+    NameOf = Callable[[int], str]
 
 PROC_MSG = "/proc/sysvipc/msg"
 COLUMNS = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "gid",
@@ -22,8 +26,6 @@ COLUMNS = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "
 IPC_STAT = 2
 MSG_INFO = 12
 MSG_STAT_ANY = 13
-
-NameOf = Callable[[int], str]
 
 
 def parse_proc_msg(text: str) -> List[Dict[str, int]]:
@@ -67,6 +69,8 @@ class _Msgctl:
     """msgctl() through ctypes, where the struct layout is known (64-bit Linux)."""
 
     def __init__(self) -> None:
+        import ctypes  # only when there are queues: ctypes costs start-up time
+
         self.usable = sys.platform.startswith("linux") and struct.calcsize("P") == 8
         self._buf = ctypes.create_string_buffer(256)
         self._msgctl = ctypes.CDLL(None, use_errno=True).msgctl if self.usable else None
@@ -83,9 +87,11 @@ def read_limits(keys: Dict[int, int], msgctl: Optional[_Msgctl] = None,
     """msqid -> (qbytes, source) for the queues in *keys* (msqid -> key) that the
     kernel lets us see. A key that does not match its msqid means the struct
     layout is not what we think: then nothing from MSG_STAT_ANY is trusted."""
-    msgctl = msgctl or _Msgctl()
     found: Dict[int, Tuple[int, str]] = {}
-    if not keys or not msgctl.usable:
+    if not keys:
+        return found
+    msgctl = msgctl or _Msgctl()
+    if not msgctl.usable:
         return found
     max_index, _ = msgctl.call(0, MSG_INFO)
     call = msgctl.call
