@@ -117,6 +117,7 @@ class Backlog:
         self.bounces = 0
         self.held = 0
         self.detailed = False   # messages were read (not counts only)
+        self.counted: List[str] = []  # queues a count-only source reported
         self.domains = Tally()
         self.reasons = Tally()
         self.reason_cache: Dict[str, str] = {}
@@ -133,6 +134,8 @@ class Backlog:
     def add_counts(self, counts: Iterable[QueueCount]) -> None:
         for count in counts:
             stats = self.queue(count.queue)
+            if count.queue not in self.counted:
+                self.counted.append(count.queue)
             stats.messages += count.messages
             self.messages += count.messages
             if count.bytes is not None:

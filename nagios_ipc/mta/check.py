@@ -252,8 +252,9 @@ class MtaBacklog(nagiosplugin.Resource):
         b = self.backlog
         yield nagiosplugin.Metric("messages", b.messages, min=0, context="total")
         for name, stats in b.queues.items():
-            yield nagiosplugin.Metric(f"messages_{name}", stats.messages, min=0,
-                                      context="queue")
+            if b.detailed or name in b.counted:
+                yield nagiosplugin.Metric(f"messages_{name}", stats.messages, min=0,
+                                          context="queue")
         deferred = sum(b.queues[q].messages for q in self.deferred_queues if q in b.queues)
         yield nagiosplugin.Metric("deferred", deferred, min=0, context="deferred")
         if not b.detailed:
@@ -458,6 +459,8 @@ class BacklogSummary(nagiosplugin.Summary):
         lines = [f"method: {source.method} ({where})" + (
             f"; spool not used: {r.fallback.reason}" if r.fallback else "")]
         for name, stats in b.queues.items():
+            if not (b.detailed or name in b.counted):
+                continue
             line = f"{name}: {_plural(stats.messages, 'message')}"
             if stats.sized:
                 line += f", {human_size(stats.bytes)}"

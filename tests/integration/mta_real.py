@@ -166,3 +166,93 @@ class PostfixInstance(_Locked):
     def hold(self, queue_id: str) -> None:
         subprocess.run(["postsuper", "-c", str(self.etc), "-h", queue_id], check=True,
                        capture_output=True)
+
+
+EXIM_CONF = """\
+primary_hostname = probe.localdomain
+qualify_domain = probe.localdomain
+disable_ipv6 = true
+spool_directory = {spool}
+log_file_path = {home}/log/%slog
+exim_path = {exim}
+exim_user = Debian-exim
+exim_group = Debian-exim
+keep_environment =
+host_lookup =
+rfc1413_hosts =
+trusted_users = root
+queue_list_requires_admin = {admin}
+domainlist local_domains = probe.localdomain
+begin routers
+unknown_local:
+  driver = redirect
+  domains = +local_domains
+  allow_fail
+  data = :fail: Unknown user
+smarthost:
+  driver = manualroute
+  domains = ! +local_domains
+  transport = remote_smtp
+  route_list = * 127.0.0.2::{port}
+  self = send
+  no_more
+begin transports
+remote_smtp:
+  driver = smtp
+  connect_timeout = 2s
+begin retry
+* * F,2h,15m; F,4d,6h
+"""
+
+
+class EximInstance(_Locked):
+    """Exim unpacked by tests/provision/mta.sh, run with -C (a trusted config) and its
+    own spool; every delivery attempt inside a private network namespace."""
+
+    def __init__(self, name: str = "exim-it", list_requires_admin: bool = True) -> None:
+        super().__init__(TOP / name)
+        self.spool = self.home / "spool"
+        self.conf = self.home / "exim.conf"
+        self.binary = str(EXIM_ROOT / "usr/sbin/exim4")
+        self.list_requires_admin = list_requires_admin
+
+    def setup(self) -> None:
+        self.lock()
+        if self.spool.exists():
+            shutil.rmtree(self.spool)
+        for path in (self.home, self.home / "log", self.spool):
+            path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o755)
+        for path in (self.home / "log", self.spool):
+            shutil.chown(path, "Debian-exim", "Debian-exim")
+            os.chmod(path, 0o750)
+        self.configure(self.list_requires_admin)
+
+    def configure(self, list_requires_admin: bool) -> None:
+        self.conf.write_text(EXIM_CONF.format(spool=self.spool, home=self.home,
+                                              exim=self.binary, port=RELAY_PORT,
+                                              admin="true" if list_requires_admin else "false"))
+        os.chmod(self.conf, 0o644)
+
+    def exim(self, *args: str, input: Optional[bytes] = None) -> str:
+        command = " ".join([self.binary, "-C", str(self.conf), *args])
+        done = subprocess.run(_netns_argv(command), input=input, capture_output=True,
+                              timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"{command}: exit {done.returncode}: {done.stderr!r}")
+        return done.stdout.decode()
+
+    def send(self, sender: str, recipients: List[str], body: str = "test\n",
+             queue_only: bool = False) -> None:
+        text = (f"From: {sender or 'MAILER-DAEMON'}\nTo: {', '.join(recipients)}\n"
+                f"Subject: backlog test\n\n{body}")
+        self.exim("-odq" if queue_only else "-odi", "-f", f"'{sender}'" if sender else "'<>'",
+                  *recipients, input=text.encode())
+
+    def ids(self) -> List[str]:
+        return [line.split()[2] for line in self.exim("-bp").splitlines()
+                if line[:1] == " " and "<" in line]
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.spool, ignore_errors=True)
+        self.unlock()
