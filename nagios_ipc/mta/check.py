@@ -236,8 +236,8 @@ class MtaBacklog(nagiosplugin.Resource):
         except Unavailable as exc:
             if fallback is None:
                 raise
-            raise Unavailable(f"cannot read the {module.NAME} queue (spool: {fallback.reason}; "
-                              f"command: {exc.reason})",
+            raise Unavailable(f"cannot read the {module.NAME} queue: {fallback.reason}; "
+                              f"{exc.reason}",
                               "; or ".join(f for f in (fallback.fix, exc.fix) if f)) from None
         self.backlog = backlog
 

@@ -32,10 +32,8 @@ DEFAULT_SPOOLS = ("/var/spool/exim4", "/var/spool/exim")
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
 
-SUDO_FIX = ("run the check as root through sudo (the rule in contrib/sudoers.d/nagios_ipc, "
-            "e.g. 'sudo -n check_mta_backlog --method spool')")
-LIST_FIX = ("let non-admin users list the queue: queue_list_requires_admin = false in the "
-            "Exim configuration, for --method command")
+SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
+LIST_FIX = "queue_list_requires_admin = false in Exim's configuration (--method command)"
 
 
 def _binary(settings: Settings) -> Optional[str]:
@@ -220,7 +218,7 @@ class EximSpool:
         if not os.access(self.input, os.R_OK | os.X_OK):
             from .postfix import _user
 
-            raise Unavailable(f"user {_user()} cannot read the Exim spool {self.input}",
+            raise Unavailable(f"{self.input} not readable by {_user()}",
                               f"{SUDO_FIX}; or {LIST_FIX}")
 
     def _headers(self) -> Iterator[Tuple[str, str]]:
@@ -347,6 +345,15 @@ class EximBp:
         self.settings = settings
         self.argv = [*_base_argv(settings), "-bp"]
         self.doing = f"reading the output of '{' '.join(self.argv)}'"
+        if settings.config_file and os.geteuid() != 0:
+            # Exim drops root for -C unless called by root or the Exim user; it then
+            # lists an unreadable spool as empty: refuse rather than report a wrong OK
+            spool = settings.spool_dir or spool_directory(settings)
+            if not os.access(os.path.join(spool, "input"), os.R_OK | os.X_OK):
+                from .postfix import _user
+
+                raise Unavailable(f"exim -C drops root for {_user()} (its listing would be "
+                                  f"empty)", f"no --mta-config; or {SUDO_FIX}")
 
     def _lines(self, argv: Optional[List[str]] = None) -> Iterator[str]:
         from ..proc import stream_lines
@@ -360,7 +367,7 @@ class EximBp:
             raw = result.get("stderr")
             stderr = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
             last = stderr.splitlines()[-1].strip() if stderr else "no message"
-            text = f"'{' '.join(argv)}' failed (exit {code}): {last}"
+            text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed (exit {code}): {last}"
             if "permission denied" in stderr.lower() or "not permitted" in stderr.lower():
                 raise Unavailable(text, f"{LIST_FIX}; or {SUDO_FIX}")
             raise ParseError(text)

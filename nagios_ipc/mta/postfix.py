@@ -28,10 +28,8 @@ DEFAULT_CONFIG_DIR = "/etc/postfix"
 DEFAULT_QUEUE_DIR = "/var/spool/postfix"
 READ_CHUNK = 16384  # one read holds the whole envelope of nearly every message
 
-SUDO_FIX = ("run the check as root through sudo (the rule in contrib/sudoers.d/nagios_ipc, "
-            "e.g. 'sudo -n check_mta_backlog --method spool')")
-MAILQ_FIX = ("let this user list the queue: authorized_mailq_users in main.cf "
-             "(default: everyone) and Postfix running, for --method command")
+SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
+MAILQ_FIX = "authorized_mailq_users in main.cf, Postfix running (--method command)"
 
 
 def _config_dir(settings: Settings) -> str:
@@ -230,11 +228,10 @@ class PostfixSpool:
             path = os.path.join(root, queue)
             if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):
                 user = _user()
-                raise Unavailable(f"user {user} cannot read the Postfix queue {path} "
-                                  f"(queue directories are 0700 postfix)",
+                raise Unavailable(f"{path} not readable by {user} (0700 postfix)",
                                   f"{SUDO_FIX}; or {MAILQ_FIX}")
         if not os.access(os.path.join(root, "deferred"), os.R_OK | os.X_OK):
-            raise Unavailable(f"user {_user()} cannot read the Postfix queue directory {root}",
+            raise Unavailable(f"{root}/deferred not readable by {_user()}",
                               f"{SUDO_FIX}; or {MAILQ_FIX}")
 
     def _entries(self, queue: str) -> Iterator[Tuple[str, str]]:
@@ -248,7 +245,7 @@ class PostfixSpool:
             except FileNotFoundError:
                 continue
             except PermissionError:
-                raise Unavailable(f"user {_user()} cannot read {os.path.join(top, sub)}",
+                raise Unavailable(f"{os.path.join(top, sub)} not readable by {_user()}",
                                   f"{SUDO_FIX}; or {MAILQ_FIX}") from None
             with it:
                 for entry in it:
@@ -413,7 +410,7 @@ class PostqueueJson:
             stderr = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
             last = [x.strip() for x in stderr.strip().splitlines() if "fatal" in x] or \
                 stderr.strip().splitlines()[-1:] or ["no message"]
-            text = f"'{' '.join(self.argv)}' failed (exit {code}): {last[-1]}"
+            text = f"'postqueue -j' failed (exit {code}): {last[-1]}"
             lowered = stderr.lower()
             if "not allowed" in lowered or "permission denied" in lowered or \
                     "not authorized" in lowered:

@@ -72,10 +72,10 @@ def open_source(module: ModuleType, settings: Settings, method: str
             return module.open_source(settings, candidate), (failures[0] if failures else None)
         except Unavailable as exc:
             failures.append(exc)
-    reasons = "; ".join(f"{m}: {f.reason}" for m, f in zip(methods, failures))
+    reasons = "; ".join(f.reason for f in failures)
     fixes = []
     for failure in failures:
         for fix in failure.fix.split("; or "):
             if fix and fix not in fixes:
                 fixes.append(fix)
-    raise Unavailable(f"cannot read the {module.NAME} queue ({reasons})", "; or ".join(fixes))
+    raise Unavailable(f"cannot read the {module.NAME} queue: {reasons}", "; or ".join(fixes))

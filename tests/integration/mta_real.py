@@ -108,7 +108,9 @@ class PostfixInstance(_Locked):
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            _netns_argv(f"/usr/sbin/postfix -c {self.etc} start-fg"),
+            # the master itself (not 'postfix start-fg', whose master outlives the script):
+            # its PID is ours to stop
+            _netns_argv(f"/usr/lib/postfix/sbin/master -s -c {self.etc}"),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
