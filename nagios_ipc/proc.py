@@ -12,7 +12,7 @@ import selectors
 import signal
 import subprocess
 import time
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import nagiosplugin
 
@@ -139,3 +139,70 @@ def _collect(proc: subprocess.Popen[bytes], limit: float, max_output: int):  # t
         raise CommandError(f"'{' '.join(proc.args)}' closed its output but did not exit "  # type: ignore[arg-type]
                            f"within {limit:.1f}s; stopped it") from None
     return b"".join(out), b"".join(err)
+
+
+def stream_lines(argv: List[str], timeout: Optional[float] = None,
+                 env: Optional[Dict[str, str]] = None) -> Iterator[bytes]:
+    """Run *argv* and yield its stdout line by line (b"\\n" stripped), as it comes.
+
+    For listings that can be huge (``mailq`` on a million messages): memory stays
+    flat. Same rules as run_command: no shell, own session, one deadline for the
+    whole run; the group is killed on timeout, on a non-zero exit (CommandError
+    with the last stderr line) and when the consumer stops early.
+    """
+    budget = remaining_time() - MARGIN
+    limit = max(min(timeout, budget) if timeout is not None else budget, 0.1)
+    child_env = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    if env:
+        child_env.update(env)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                env=child_env, close_fds=True)
+    except FileNotFoundError as exc:
+        raise CommandError(f"{argv[0]} not found") from exc
+    except OSError as exc:
+        raise CommandError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    command = " ".join(argv)
+    deadline = time.monotonic() + limit
+    err = b""
+    selector = selectors.DefaultSelector()
+    assert proc.stdout is not None and proc.stderr is not None
+    selector.register(proc.stdout, selectors.EVENT_READ, "out")
+    selector.register(proc.stderr, selectors.EVENT_READ, "err")
+    try:
+        pending = b""
+        open_streams = 2
+        while open_streams:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CommandError(f"'{command}' did not finish within {limit:.1f}s "
+                                   "and was stopped")
+            for key, _ in selector.select(timeout=min(left, 1.0)):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    open_streams -= 1
+                elif key.data == "err":
+                    err = (err + chunk)[-65536:]
+                else:
+                    lines = (pending + chunk).split(b"\n")
+                    pending = lines.pop()
+                    yield from lines
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            raise CommandError(f"'{command}' closed its output but did not exit within "
+                               f"{limit:.1f}s; stopped it") from None
+        if proc.returncode != 0:
+            lines_err = err.decode("utf-8", "replace").strip().splitlines()
+            last = lines_err[-1].strip() if lines_err else "no message"
+            raise CommandError(f"'{command}' failed (exit {proc.returncode}): {last}")
+        if pending:
+            yield pending
+    finally:
+        selector.close()
+        if proc.poll() is None:
+            _kill_group(proc)
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()
