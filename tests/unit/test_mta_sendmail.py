@@ -76,7 +76,8 @@ def test_mailq_listing() -> None:
                                                                 "6ANI8wg6000832"}
     assert by_id["6ANI9816001106"].reasons == ()
     # sendmail cut this reason (and the long sender) itself
-    assert by_id["6ANI91Tn000919"].reasons == ("421 4.3.2 mx.lists.example.net Service not availab",)
+    assert by_id["6ANI91Tn000919"].reasons == (
+        "421 4.3.2 mx.lists.example.net Service not availab",)
     assert by_id["6ANI93Pa001005"].sender == "very.long.sender.address.for.column.wra"
     assert sum(m.size or 0 for m in messages) == 220913
     assert not any(m.held for m in messages)
@@ -310,5 +311,5 @@ def test_command_refused(tmp_path: Path) -> None:
 
 
 def test_command_missing_binary(tmp_path: Path) -> None:
-    with pytest.raises(Unavailable, match="missing|not found"):
+    with pytest.raises(Unavailable, match=r"missing|not found"):
         sendmail.open_source(Settings(binary=str(tmp_path / "none")), "command")
