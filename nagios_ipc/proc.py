@@ -142,13 +142,15 @@ def _collect(proc: subprocess.Popen[bytes], limit: float, max_output: int):  # t
 
 
 def stream_lines(argv: List[str], timeout: Optional[float] = None,
-                 env: Optional[Dict[str, str]] = None) -> Iterator[bytes]:
-    """Run *argv* and yield its stdout line by line (b"\\n" stripped), as it comes.
+                 env: Optional[Dict[str, str]] = None,
+                 result: Optional[Dict[str, object]] = None) -> Iterator[bytes]:
+    """Yield the stdout lines of *argv* as they come (memory stays flat).
 
-    For listings that can be huge (``mailq`` on a million messages): memory stays
-    flat. Same rules as run_command: no shell, own session, one deadline for the
-    whole run; the group is killed on timeout, on a non-zero exit (CommandError
-    with the last stderr line) and when the consumer stops early.
+    The same rules as :func:`run_command`: no shell, own session, a timeout
+    below the plugin's; on expiry, or when the consumer stops early (the
+    generator is closed), the whole process group is killed. At the end
+    *result* (if given) holds ``returncode`` and the tail of ``stderr``.
+    Raises CommandError when the program cannot run or times out.
     """
     budget = remaining_time() - MARGIN
     limit = max(min(timeout, budget) if timeout is not None else budget, 0.1)
@@ -161,45 +163,50 @@ def stream_lines(argv: List[str], timeout: Optional[float] = None,
                                 env=child_env, close_fds=True)
     except FileNotFoundError as exc:
         raise CommandError(f"{argv[0]} not found") from exc
+    except PermissionError as exc:
+        raise CommandError(f"{argv[0]} is not executable by this user") from exc
     except OSError as exc:
         raise CommandError(f"cannot run {argv[0]}: {exc.strerror}") from exc
-    command = " ".join(argv)
     deadline = time.monotonic() + limit
-    err = b""
+    command = " ".join(argv)
+    err = bytearray()
+    pending = b""
     selector = selectors.DefaultSelector()
     assert proc.stdout is not None and proc.stderr is not None
-    selector.register(proc.stdout, selectors.EVENT_READ, "out")
-    selector.register(proc.stderr, selectors.EVENT_READ, "err")
     try:
-        pending = b""
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        out_fd = proc.stdout.fileno()
         open_streams = 2
         while open_streams:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CommandError(f"'{command}' did not finish within {limit:.1f}s "
-                                   "and was stopped")
+                                   f"and was stopped")
             for key, _ in selector.select(timeout=min(left, 1.0)):
-                chunk = os.read(key.fd, 65536)
+                chunk = os.read(key.fd, 262144)
                 if not chunk:
                     selector.unregister(key.fileobj)
                     open_streams -= 1
-                elif key.data == "err":
-                    err = (err + chunk)[-65536:]
-                else:
-                    lines = (pending + chunk).split(b"\n")
-                    pending = lines.pop()
-                    yield from lines
+                    continue
+                if key.fd != out_fd:
+                    err += chunk
+                    if len(err) > 65536:
+                        del err[:-4096]  # keep only the tail of a chatty stderr
+                    continue
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                yield from lines
+        if pending:
+            yield pending
         try:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             raise CommandError(f"'{command}' closed its output but did not exit within "
                                f"{limit:.1f}s; stopped it") from None
-        if proc.returncode != 0:
-            lines_err = err.decode("utf-8", "replace").strip().splitlines()
-            last = lines_err[-1].strip() if lines_err else "no message"
-            raise CommandError(f"'{command}' failed (exit {proc.returncode}): {last}")
-        if pending:
-            yield pending
+        if result is not None:
+            result["returncode"] = proc.returncode
+            result["stderr"] = bytes(err)
     finally:
         selector.close()
         if proc.poll() is None:
