@@ -240,6 +240,9 @@ class MtaBacklog(nagiosplugin.Resource):
                               f"{exc.reason}",
                               "; or ".join(f for f in (fallback.fix, exc.fix) if f)) from None
         self.backlog = backlog
+        pick = getattr(module, "deferred_queues", None)
+        if pick is not None:  # queue names known only once read (sendmail dirs, channels)
+            self.deferred_queues = tuple(pick(tuple(backlog.queues)))
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         try:

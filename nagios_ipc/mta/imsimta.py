@@ -179,3 +179,8 @@ def open_source(settings: Settings, method: str) -> CommandSource:
     if method != "command":
         raise ValueError(f"imsimta has no method {method!r}")
     return CommandSource(settings, binary(settings, ("imsimta",), NAME, BIN_DIRS))
+
+
+def deferred_queues(queues: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The channels' delayed messages (tried at least once, waiting for a retry)."""
+    return tuple(q for q in queues if q.endswith(".delayed"))

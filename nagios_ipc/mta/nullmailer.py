@@ -33,6 +33,7 @@ METHODS = ("spool", "command")
 
 DEFAULT_SPOOL = "/var/spool/nullmailer"
 QUEUES = ("queue", "failed")
+DEFERRED_QUEUES = ("queue",)  # failed/ holds messages nullmailer gave up on
 MARKERS = ("/usr/sbin/nullmailer-send", "/usr/lib/nullmailer/smtp", "/etc/nullmailer/remotes")
 MAX_ENVELOPE = 4 * 1024 * 1024
 LISTING_FIX = "or add the nagios user to the queue directory's group"

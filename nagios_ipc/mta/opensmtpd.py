@@ -37,6 +37,8 @@ METHODS = ("command", "spool")  # the listing is cheap (the scheduler's memory)
 
 DEFAULT_SPOOL = "/var/spool/smtpd"
 QUEUE, SUSPENDED, OFFLINE = "queue", "queue.suspended", "offline"
+QUEUES = (QUEUE, SUSPENDED)  # offline only shows when the spool has any
+DEFERRED_QUEUES = (QUEUE,)  # everything the scheduler still has to deliver
 FIELDS = 14
 LISTING_FIX = "or run it as a member of the smtpd control group"
 

@@ -42,6 +42,8 @@ METHODS = ("spool", "command")
 DEFAULT_QUEUE = "/var/qmail/queue"
 BIN_DIRS = ("/var/qmail/bin",)
 CHANNELS = ("local", "remote")
+QUEUES = ("local", "remote", "todo")
+DEFERRED_QUEUES = CHANNELS  # all waiting for delivery; todo is not yet preprocessed
 LISTING_FIX = "(qmail-qread needs root too: the queue is private to the qmail users)"
 
 

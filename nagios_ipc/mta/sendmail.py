@@ -396,12 +396,18 @@ class CommandSource:
         self.sendmail = sendmail
 
     def _listings(self) -> List[Tuple[List[str], str, str]]:
-        base = [self.sendmail]
-        if self.settings.config_file:
-            base += ["-C", self.settings.config_file]
-        return [([*base, "-bp"], "", "mailq"),
-                ([*base, "-bp", "-qQ"], ".quarantined", "mailq -qQ"),
-                ([self.sendmail, "-bp", "-Ac"], "", "mailq -Ac")]
+        """(argv, queue name suffix, label) of each listing to read."""
+        config_dir = self.settings.config_dir
+        main = self.settings.config_file or (
+            os.path.join(config_dir, "sendmail.cf") if config_dir else None)
+        base = [self.sendmail, *(["-C", main] if main else [])]
+        listings = [([*base, "-bp"], "", "mailq"),
+                    ([*base, "-bp", "-qQ"], ".quarantined", "mailq -qQ")]
+        submit = os.path.join(config_dir or DEFAULT_CONFIG_DIR, "submit.cf")
+        if os.path.exists(submit):  # a submission queue (MSP) is configured
+            explicit = ["-C", submit] if config_dir else []
+            listings.append(([self.sendmail, *explicit, "-bp", "-Ac"], "", "mailq -Ac"))
+        return listings
 
     def _items(self) -> Iterator[Tuple[str, Optional[Message], int, bool]]:
         now = self.settings.now or time.time()
@@ -492,3 +498,9 @@ def open_source(settings: Settings, method: str) -> SpoolSource | CommandSource:
                               "install sendmail or point --mta-binary at it")
         return CommandSource(settings, sendmail)
     raise ValueError(f"sendmail has no method {method!r}")
+
+
+def deferred_queues(queues: Tuple[str, ...]) -> Tuple[str, ...]:
+    """Every queue directory (a message stays in sendmail's queue only when it could
+    not be delivered at once), not the quarantined messages."""
+    return tuple(q for q in queues if not q.endswith(".quarantined"))

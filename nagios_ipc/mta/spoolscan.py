@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..proc import find_executable, stream_lines
+from ..proc import CommandError, find_executable, stream_lines
 from .model import ParseError, Settings, Unavailable
 
 SUDO_FIX = ("run the check through the sudo rule in contrib/sudoers.d/nagios_ipc "
@@ -118,9 +118,20 @@ def binary(settings: Settings, names: Sequence[str], mta: str,
 
 
 def text_lines(argv: List[str], settings: Settings) -> Iterator[str]:
-    """A command's output lines as text (undecodable bytes replaced)."""
-    for raw in stream_lines(argv, timeout=settings.timeout):
+    """A command's output lines as text (undecodable bytes replaced), streaming.
+
+    A non-zero exit raises CommandError with the last stderr line, after the
+    lines it printed (a listing cut short by an error is never taken whole)."""
+    result: Dict[str, object] = {}
+    for raw in stream_lines(argv, timeout=settings.timeout, result=result):
         yield raw.decode("utf-8", "replace").rstrip("\r")
+    code = result.get("returncode")
+    if code != 0:
+        err = result.get("stderr", b"")
+        lines = err.decode("utf-8", "replace").strip().splitlines() if isinstance(
+            err, bytes) else []
+        last = lines[-1].strip() if lines else "no message"
+        raise CommandError(f"'{' '.join(argv)}' failed (exit {code}): {last}")
 
 
 def clip(text: str, size: int = 80) -> str:

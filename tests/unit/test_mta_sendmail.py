@@ -265,15 +265,20 @@ def stub(tmp_path: Path, body: str) -> str:
 
 
 def test_command_source_reads_the_three_listings(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "submit.cf").write_text("O QueueDirectory=/var/spool/clientmqueue\n")
     binary = stub(tmp_path, f"""
 case "$*" in
-  "-bp") cat {FIXTURES}/mailq.txt ;;
-  "-bp -qQ") cat {FIXTURES}/mailq-qQ_quarantined.txt ;;
-  "-bp -Ac") printf '/var/spool/clientmqueue is empty\\n\\t\\tTotal requests: 0\\n' ;;
+  "-C {etc}/sendmail.cf -bp") cat {FIXTURES}/mailq.txt ;;
+  "-C {etc}/sendmail.cf -bp -qQ") cat {FIXTURES}/mailq-qQ_quarantined.txt ;;
+  "-C {etc}/submit.cf -bp -Ac")
+    printf '/var/spool/clientmqueue is empty\\n\\t\\tTotal requests: 0\\n' ;;
   *) echo "unexpected $*" >&2; exit 64 ;;
 esac
 """)
-    source = sendmail.open_source(Settings(binary=binary, now=NOW), "command")
+    source = sendmail.open_source(Settings(binary=binary, config_dir=str(etc), now=NOW),
+                                  "command")
     counts = {c.queue: (c.messages, c.bytes, c.oldest_arrival) for c in source.counts()}
     assert counts == {"mqueue": (9, 220913, 1795457334.0),
                       "mqueue.quarantined": (1, 1532, 1795457342.0),
@@ -282,13 +287,16 @@ esac
 
 
 def test_command_source_without_submission_queue_counts_once(tmp_path: Path) -> None:
+    # an MSP configured on the same queue directory: -Ac lists the main queue again
+    (tmp_path / "submit.cf").write_text("O QueueDirectory=/var/spool/mqueue\n")
     binary = stub(tmp_path, f"""
 case "$*" in
-  "-bp -qQ") cat {FIXTURES}/mailq-qQ_empty.txt ;;
+  *"-bp -qQ") cat {FIXTURES}/mailq-qQ_empty.txt ;;
   *) cat {FIXTURES}/mailq.txt ;;
 esac
 """)
-    source = sendmail.open_source(Settings(binary=binary, now=NOW), "command")
+    source = sendmail.open_source(Settings(binary=binary, config_dir=str(tmp_path), now=NOW),
+                                  "command")
     assert [(c.queue, c.messages) for c in source.counts()] == [("mqueue", 9)]
     assert len(list(source.messages())) == 9
 
