@@ -78,7 +78,7 @@ def normalise_reason(text: str) -> str:
 
     def keep(match: re.Match[str]) -> str:
         codes.append(match.group(0))
-        return f"\0{len(codes) - 1}\0"
+        return f"\0{chr(65 + len(codes) - 1)}\0"  # a letter: numbers are replaced next
 
     text = _ADDRESS.sub("ADDRESS", text)
     text = _EXIM_HOST.sub("H=HOST", text)
@@ -89,7 +89,7 @@ def normalise_reason(text: str) -> str:
     text = _SMTP_CODE.sub(keep, text)
     text = _NUMBER.sub("N", text)
     for index, code in enumerate(codes):
-        text = text.replace(f"\0{index}\0", code)
+        text = text.replace(f"\0{chr(65 + index)}\0", code)
     text = _SPACE.sub(" ", text).strip()
     if len(text) > REASON_MAX:
         text = text[:REASON_MAX - 3] + "..."

@@ -236,9 +236,12 @@ class MtaBacklog(nagiosplugin.Resource):
         except Unavailable as exc:
             if fallback is None:
                 raise
+            fixes: List[str] = []
+            for fix in f"{fallback.fix}; or {exc.fix}".split("; or "):
+                if fix and fix not in fixes:
+                    fixes.append(fix)
             raise Unavailable(f"cannot read the {module.NAME} queue: {fallback.reason}; "
-                              f"{exc.reason}",
-                              "; or ".join(f for f in (fallback.fix, exc.fix) if f)) from None
+                              f"{exc.reason}", "; or ".join(fixes)) from None
         self.backlog = backlog
         pick = getattr(module, "deferred_queues", None)
         if pick is not None:  # queue names known only once read (sendmail dirs, channels)

@@ -215,6 +215,7 @@ class PostfixSpool:
     def __init__(self, root: str, settings: Settings) -> None:
         self.root = root
         self.settings = settings
+        self._defer_dirs: Optional[List[str]] = None
         self.doing = f"scanning the Postfix queue {root}"
         for queue in ("deferred", "active", "incoming"):
             path = os.path.join(root, queue)
@@ -256,6 +257,16 @@ class PostfixSpool:
                     elif name[0] != ".":
                         yield sub, name
 
+    def _find_defer_log(self, defer_top: str, queue_id: str) -> Optional[bytes]:
+        if self._defer_dirs is None:
+            self._defer_dirs = _defer_subdirs(defer_top)
+        first = queue_id[0]
+        for sub in sorted(self._defer_dirs, key=lambda d: d != first):
+            log = _read_file(os.path.join(defer_top, sub, queue_id))
+            if log is not None:
+                return log
+        return _read_file(os.path.join(defer_top, queue_id))
+
     def counts(self) -> Iterator[QueueCount]:
         for queue in QUEUES:
             count = 0
@@ -293,13 +304,23 @@ class PostfixSpool:
                     size = _size(path)
                 reasons: Tuple[str, ...] = ()
                 if want_reasons and defer_top is not None:
-                    log = _read_file(join(defer_top, sub, queue_id) if sub
-                                     else join(defer_top, queue_id))
+                    if sub:  # defer/ is hashed like deferred/ (hash_queue_names)
+                        log = _read_file(join(defer_top, sub, queue_id))
+                    else:    # hold/ is flat: find the log in whichever hash dir it is
+                        log = self._find_defer_log(defer_top, queue_id)
                     if log:
                         by_rcpt = parse_defer_log(log)
                         reasons = tuple(by_rcpt.values())
                 yield Message(queue, queue_id, arrival, size, sender, tuple(rcpts), reasons,
                               queue == "hold")
+
+
+def _defer_subdirs(defer_top: str) -> List[str]:
+    try:
+        with os.scandir(defer_top) as it:
+            return sorted(e.name for e in it if e.is_dir() and len(e.name) == 1)
+    except OSError:
+        return []
 
 
 def _reader(path: str):  # type: ignore[no-untyped-def]
