@@ -243,6 +243,9 @@ class MtaBacklog(nagiosplugin.Resource):
             raise Unavailable(f"cannot read the {module.NAME} queue: {fallback.reason}; "
                               f"{exc.reason}", "; or ".join(fixes)) from None
         self.backlog = backlog
+        pick = getattr(module, "deferred_queues", None)
+        if pick is not None:  # queue names known only once read (sendmail dirs, channels)
+            self.deferred_queues = tuple(pick(tuple(backlog.queues)))
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         try:
