@@ -52,6 +52,12 @@ class Scenario:
     narrow: Callable[[str], List[str]] = lambda command: []
     # extra options for a shipped NRPE command (its name given) so it looks only at
     # this scenario's data
+    host_vars: Dict[str, object] = field(default_factory=dict)
+    # custom vars of an Icinga host that point the example services of
+    # contrib/icinga2/services.conf at this scenario's data
+    nagios_prefix: Tuple[str, ...] = ()
+    # how the nagios user runs the cases under NRPE, e.g. sudo -n with the rule in
+    # contrib/sudoers.d/ (installed for the NRPE tests)
 
     def normal(self, text: str) -> str:
         for pattern in self.volatile:
@@ -117,7 +123,7 @@ def msgqueues(workdir: Path) -> Iterator[Scenario]:
                      thresholds={f"fill_{base + 10}": ("50", "")}),
             ),
             hang_args=("--type", "sysv", "--proc-file", str(hang)),
-            hang_says=r"timed out after 1s while reading sysv queues",
+            hang_says=r"timed out after 1s while reading sysv queues;",
             # ages and the host-wide slot use move while other tests make queues
             volatile=(r"unread_age_(\w+)=\d+s", r"sysv_slots=[\d.]+%", r"\([\dsmhd ]+ ago\)",
                       r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r"pid \d+ \([^)]*\)",
@@ -172,9 +178,65 @@ def host_uptime(workdir: Path) -> Iterator[Scenario]:
             hang.unlink()
 
 
+# --- check_mta_backlog ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def mta_backlog(workdir: Path) -> Iterator[Scenario]:
+    """A real Postfix instance of our own (tests/integration/mta_real.py): three mails
+    deferred (the relay on loopback refuses), two of them for example.com."""
+    from tests.integration.mta_real import PostfixInstance, available
+
+    why = available()
+    if why:
+        import pytest
+
+        pytest.skip(why)
+    postfix = PostfixInstance("postfix-schedulers")
+    sleeper = workdir / "mta-hang.sh"
+    sleeper.write_text("#!/bin/sh\nexec sleep 60\n")
+    sleeper.chmod(0o755)
+    postfix.setup()
+    try:
+        postfix.start()
+        for recipient in ("one@example.com", "two@example.com", "three@example.org"):
+            postfix.send("app@probe.localdomain", [recipient])
+        postfix.wait_queue(lambda queue: len(queue) == 3 and all(
+            message["queue_name"] == "deferred" for message in queue))
+        instance = ("--mta", "postfix", "--config-dir", str(postfix.etc))
+        yield Scenario(
+            check="check_mta_backlog", name="MTA_BACKLOG",
+            cases=(
+                Case("deferred_warning", (*instance, "-w", "2", "-c", "10"), 1,
+                     r"^MTA_BACKLOG WARNING: postfix deferred queue: 3 messages, oldest "
+                     r"[\dsmhd ]+, top destination example.com \(2\) \(more than 2\)$",
+                     thresholds={"deferred": ("2", "10")}),
+                Case("domain_critical",
+                     (*instance, "--domain", "example.com=,1", "--details", "always"), 2,
+                     r"^MTA_BACKLOG CRITICAL: postfix queue: 2 messages for example.com "
+                     r"\(more than 1\)$",
+                     thresholds={"domain_example.com": ("", "1"),
+                                 "deferred": ("100", "500")}),
+                Case("count_only", (*instance, "--count-only", "-w", "5", "-c", "10"), 0,
+                     r"^MTA_BACKLOG OK: postfix: 3 messages queued \(deferred 3\)$",
+                     thresholds={"deferred": ("5", "10")}),
+            ),
+            hang_args=(*instance, "--method", "command", "--mta-binary", str(sleeper)),
+            hang_says=re.escape(str(sleeper)) + r".*(did not finish|timed out)",
+            # ages grow while the test runs
+            volatile=(r"\b\d+[smhd]\b( \d+[smhd]\b)*",),
+            narrow=lambda command: list(instance),
+            nagios_prefix=("/usr/bin/sudo", "-n"),
+            host_vars={"nagios_ipc_mta": True, "mta_backlog_mta": "postfix",
+                       "mta_backlog_config_dir": str(postfix.etc)},
+        )
+    finally:
+        postfix.cleanup()
+
+
 SCENARIOS: Dict[str, Callable[[Path], ContextManager[Scenario]]] = {
     "check_msgqueues": msgqueues,
     "check_host_uptime": host_uptime,
+    "check_mta_backlog": mta_backlog,
 }
 
 

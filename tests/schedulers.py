@@ -361,7 +361,7 @@ class CheckCommandDef:
     def __init__(self, name: str, body: str, path: Path) -> None:
         self.name = name
         self.path = path
-        plugin = re.search(r'command\s*=\s*\[\s*\w+\s*\+\s*"/([^"]+)"', body)
+        plugin = re.search(r'^\s*command\s*=\s*\[\s*\w+\s*\+\s*"/([^"]+)"\s*\]', body, re.M)
         self.plugin = plugin.group(1) if plugin else ""
         self.arguments: Dict[str, Dict[str, str]] = {}
         for option, block in ARGUMENT_RE.findall(body):
@@ -408,7 +408,8 @@ def check_commands() -> Dict[str, CheckCommandDef]:
     for path in contrib_icinga_files():
         for name, body in COMMAND_RE.findall(path.read_text()):
             definition = CheckCommandDef(name, body, path)
-            found[definition.plugin] = definition
+            if definition.plugin and definition.plugin not in found:
+                found[definition.plugin] = definition  # the first: the plain one
     return found
 
 
@@ -424,6 +425,38 @@ def contrib_nrpe_commands() -> Dict[str, str]:
                 assert match.group(1) not in commands, f"{match.group(1)} twice ({path})"
                 commands[match.group(1)] = match.group(2)
     return commands
+
+
+def plugin_of(command_line: str) -> str:
+    """The check a command line runs (after a sudo -n, if any)."""
+    for word in command_line.split():
+        if word.startswith(f"{PLUGIN_DIR}/") or word.startswith("$USER1$/"):
+            return word.rsplit("/", 1)[1]
+    raise ValueError(f"no plugin from {PLUGIN_DIR} in {command_line!r}")
+
+
+@contextlib.contextmanager
+def sudo_rules() -> Iterator[List[Path]]:
+    """contrib/sudoers.d/* installed in /etc/sudoers.d/ (checked by visudo first);
+    a file of the same name already there is left alone. Removed afterwards."""
+    placed: List[Path] = []
+    try:
+        for rule in sorted((CONTRIB / "sudoers.d").glob("*")):
+            target = Path("/etc/sudoers.d") / rule.name
+            checked = subprocess.run(["visudo", "-c", "-q", "-f", str(rule)],
+                                     capture_output=True, text=True, timeout=30)
+            if checked.returncode != 0:
+                raise AssertionError(f"visudo refuses {rule}: {checked.stdout}{checked.stderr}")
+            if target.exists():
+                continue
+            shutil.copy(rule, target)
+            target.chmod(0o440)
+            placed.append(target)
+        yield placed
+    finally:
+        for target in placed:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
 
 
 class Nrpe:

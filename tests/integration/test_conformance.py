@@ -172,8 +172,8 @@ def test_timeout_against_a_hung_dependency_names_it(
     assert (code, err) == (3, ""), out
     assert took < 2.5, f"-t 1 took {took:.1f}s"
     first = out.split("\n")[0]
-    assert first.startswith(f"{scenario.name} UNKNOWN: timed out after 1s while "), first
-    assert re.search(scenario.hang_says, first), first
+    assert first.startswith(f"{scenario.name} UNKNOWN: "), first
+    assert re.search(scenario.hang_says, first), first  # names what hung
 
 
 # --- threshold semantics: Monitoring::Plugin::Range is the reference ----------------------

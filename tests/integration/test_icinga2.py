@@ -89,10 +89,16 @@ def local(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Iterator[
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def unquoted(item: str) -> str:
+    """Icinga shows a label without the quotes it does not need (a dot, for one)."""
+    return re.sub(r"^'((?:[^' =]|'')*)'=", lambda m: m.group(1).replace("''", "'") + "=",
+                  item)
+
+
 def icinga_reading(stdout: str) -> Tuple[str, List[str]]:
     """What Icinga must show for this plugin output: text lines, perfdata items."""
     first, text, perf = split_output(stdout)
-    return "\n".join([first.strip(), *text]).strip(), perf
+    return "\n".join([first.strip(), *text]).strip(), [unquoted(item) for item in perf]
 
 
 # --- validation ------------------------------------------------------------------------
@@ -102,11 +108,12 @@ object Endpoint "validate" { }
 object Zone "validate" { endpoints = [ "validate" ] }
 object Endpoint "agent1" { }
 object Zone "agent1" { endpoints = [ "agent1" ]; parent = "validate" }
-object Host "validate" { check_command = "dummy"; zone = "validate" }
+object Host "validate" { check_command = "dummy"; zone = "validate"
+                         vars.nagios_ipc_mta = true }
 object Host "agent1" { check_command = "dummy"; zone = "validate"
-                       vars.agent_endpoint = "agent1" }
+                       vars.agent_endpoint = "agent1"; vars.nagios_ipc_mta = true }
 object Host "legacy1" { check_command = "dummy"; zone = "validate"; address = "127.0.0.1"
-                        vars.nagios_ipc_nrpe = true }
+                        vars.nagios_ipc_nrpe = true; vars.nagios_ipc_mta = true }
 """
 
 
@@ -139,16 +146,18 @@ def test_example_services_run_every_check_locally_and_on_agents() -> None:
             f"services.conf: no agent service for {command.name}")
         assert any("command_endpoint" not in rule for rule in mine), (
             f"services.conf: no local service for {command.name}")
-    nrpe = re.search(r"apply Service for \(nrpe_command in \[([^\]]*)\]", text)
-    assert nrpe, "services.conf: no NRPE services"
+    listed = set()
+    for names in re.findall(r"apply Service for \(nrpe_command in \[([^\]]*)\]", text):
+        listed |= set(re.findall(r'"([^"]+)"', names))
+    listed |= set(re.findall(r'vars.nrpe_command = "([^"]+)"', text))
+    assert listed, "services.conf: no NRPE services"
     shipped = set(schedulers.contrib_nrpe_commands())
-    listed = set(re.findall(r'"([^"]+)"', nrpe.group(1)))
     assert listed <= shipped
     assert {shipped_check_of(name) for name in listed} == set(schedulers.console_scripts())
 
 
 def shipped_check_of(nrpe_command: str) -> str:
-    return Path(schedulers.contrib_nrpe_commands()[nrpe_command].split()[0]).name
+    return schedulers.plugin_of(schedulers.contrib_nrpe_commands()[nrpe_command])
 
 
 def test_every_check_has_a_check_command_covering_its_options() -> None:
@@ -252,6 +261,9 @@ def distributed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Ite
              for check, (sc, case) in first.items()},
             "agent", extra=f'  command_endpoint = "{agent.node}"\n  zone = "{master.zone}"\n')
         text = text.replace(f'host_name = "{HOST}"', f'host_name = "{agent.node}"')
+        host_vars = "".join(f"  vars.{key} = {icinga_value(value)}\n"
+                            for scenario in scenarios.values()
+                            for key, value in scenario.host_vars.items())
         master.start(netns, common + f"""
 object IcingaApplication "app" {{ }}
 object CheckerComponent "checker" {{ }}
@@ -262,7 +274,7 @@ object Host "{agent.node}" {{
   zone = "{master.zone}"
   vars.agent_endpoint = "{agent.node}"
   vars.nagios_ipc_state_dir = "{state}"
-}}
+{host_vars}}}
 """ + text)
         names = {scenario.name for scenario, _ in services.values()}
         deadline = time.monotonic() + 45
