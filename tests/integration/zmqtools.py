@@ -38,6 +38,11 @@ class App:
     def wait_line(self, key: str, timeout: float = 20) -> Dict[str, Any]:
         return read_line(self.proc, key, timeout)
 
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
     def stop(self) -> None:
         if self.pid != self.proc.pid and self.proc.poll() is None:
             try:
@@ -51,8 +56,9 @@ class App:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        for stream in (self.proc.stdout, self.proc.stdin):
+            if stream:
+                stream.close()
 
 
 def read_line(proc: subprocess.Popen, key: str, timeout: float) -> Dict[str, Any]:
@@ -78,12 +84,13 @@ class Apps:
         self.started: List[App] = []
 
     def start(self, *args: str, user: Optional[str] = None, script: Path = APPS,
-              python: Optional[str] = None) -> App:
+              python: Optional[str] = None, stdin: bool = False) -> App:
         argv = [python or sys.executable, str(script), *args]
         if user:
             argv = ["runuser", "-u", user, "--", *argv]
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, text=True, env=env)
         app = App(proc, {})
         self.started.append(app)
