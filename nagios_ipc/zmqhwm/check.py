@@ -257,16 +257,18 @@ class SocketsSummary(nagiosplugin.Summary):
         r = self.resource
         now = getattr(r, "now", time.time())
         stalled = [p for p in r.peers if p.stalled]
-        whose = ", ".join(r.process_name(p.pid) for p in r.processes) or "endpoint"
+        whose = ("of " + ", ".join(r.process_name(p.pid) for p in r.processes)
+                 if r.processes else
+                 "on " + ", ".join(e.text for e in r.selection.endpoints))
         worst = r.worst()
         if stalled:
             text = (f"{len(stalled)} of {len(r.peers)} peers stalled, worst: "
                     f"{peer_text(worst, r, now)}")
         elif worst is not None:
-            text = (f"{len(r.peers)} peers of {whose}, none stalled; fullest: "
+            text = (f"{len(r.peers)} peers {whose}, none stalled; fullest: "
                     f"{peer_text(worst, r, now)}")
         else:
-            text = f"no connections of {whose}"
+            text = f"no connections {whose}"
             if r.listeners:
                 text += f" ({len(r.listeners)} listening)"
         return text
@@ -338,7 +340,8 @@ def contexts(args: argparse.Namespace, mode: int) -> List[MeasureContext]:
     return out
 
 
-def build(args: argparse.Namespace) -> nagiosplugin.Check:
+def build(args: argparse.Namespace, **sources: Any) -> nagiosplugin.Check:
+    """The check for *args*; *sources* (kernel=, proc=, clock=) let tests replay captures."""
     selectors = args.pid or args.pidfile or args.process_name or args.endpoint
     if args.stats_endpoint:
         if selectors:
@@ -358,7 +361,8 @@ def build(args: argparse.Namespace) -> nagiosplugin.Check:
 
     selection = Selection(tuple(args.pid), tuple(args.pidfile), tuple(args.process_name),
                           tuple(args.endpoint))
-    resource = Sockets(selection, int(args.stall_bytes), args.state_file, state_key(args))
+    resource = Sockets(selection, int(args.stall_bytes), args.state_file, state_key(args),
+                       **sources)
     return nagiosplugin.Check(resource, *contexts(args, 1), SocketsSummary(resource))
 
 

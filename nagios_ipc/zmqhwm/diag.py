@@ -303,6 +303,17 @@ def parse_proc_tcp(text: str, v6: bool = False) -> List[Conn]:
     return conns
 
 
+def inet_request(family: int) -> bytes:
+    """All TCP sockets of *family*, with tcp_info and the socket memory figures."""
+    ext = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
+    return INET_REQ.pack(family, socket.IPPROTO_TCP, ext, 0, 0xFFFFFFFF, bytes(48))
+
+
+def unix_request() -> bytes:
+    show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO
+    return UNIX_REQ.pack(socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, show, bytes(8))
+
+
 # --- reading from the kernel -------------------------------------------------------------
 
 
@@ -349,11 +360,8 @@ class KernelSource:
     def tcp(self) -> List[Conn]:
         conns: List[Conn] = []
         for family in (socket.AF_INET, socket.AF_INET6):
-            ext = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
-            request = INET_REQ.pack(family, socket.IPPROTO_TCP, ext, 0, 0xFFFFFFFF,
-                                    bytes(48))
             try:
-                data = self.dump(request)
+                data = self.dump(inet_request(family))
             except DiagError as exc:
                 if family == socket.AF_INET6 and "Address family" in str(exc):
                     continue  # a kernel without IPv6
@@ -380,9 +388,7 @@ class KernelSource:
         return conns
 
     def unix(self) -> List[Conn]:
-        show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO
-        request = UNIX_REQ.pack(socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, show, bytes(8))
-        data = self.dump(request)
+        data = self.dump(unix_request())
         parsed, done = parse_unix(data)
         if not done:
             raise DiagError("unix_diag: dump ended without NLMSG_DONE")
