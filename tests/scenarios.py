@@ -4,7 +4,7 @@ The scheduler tests (Icinga 2, NRPE, Nagios 4) and the conformance suite run
 every case of every check listed here; a console script in setup.cfg without an
 entry here fails ``test_every_check_has_a_scenario``.
 
-An entry is a context manager ``scenario(workdir) -> Scenario``: it makes the real
+An entry is a context manager ``scenario(workdir, netns) -> Scenario``: it makes the real
 data the cases look at (queues, spools, sockets, state files) under its own keys,
 owners and paths, yields the cases, and removes everything afterwards. Cases look
 only at what their scenario made, so other tests running at the same time (other
@@ -22,7 +22,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Sequence, Tuple
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class Case:
     def argv(self, tag: str) -> List[str]:
         return [arg.replace("{tag}", tag) for arg in self.args]
 
+    def is_settled(self, first_line: str) -> bool:
+        """Whether a run (its first line, perfdata included) shows the steady state."""
+        return not self.settled or re.search(self.settled, first_line) is not None
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -49,9 +53,8 @@ class Scenario:
     hang_args: Tuple[str, ...]        # with -t 1: a dependency that never answers
     hang_says: str                    # regex: what the timeout message must name
     volatile: Tuple[str, ...] = ()    # regexes of what may change between two runs
-    narrow: Callable[[str], List[str]] = lambda command: []
-    # extra options for a shipped NRPE command (its name given) so it looks only at
-    # this scenario's data
+    narrow: Callable[[str, List[str]], List[str]] = lambda command, argv: argv
+    # a shipped NRPE command (name, argv) made to look only at this scenario's data
     host_vars: Dict[str, object] = field(default_factory=dict)
     # custom vars of an Icinga host that point the example services of
     # contrib/icinga2/services.conf at this scenario's data
@@ -75,7 +78,7 @@ def nagios_ids() -> Tuple[int, int]:
 # --- check_msgqueues ---------------------------------------------------------------------
 
 @contextlib.contextmanager
-def msgqueues(workdir: Path) -> Iterator[Scenario]:
+def msgqueues(workdir: Path, netns: Any) -> Iterator[Scenario]:
     """Real System V queues: one full, one over a message threshold, 50 owners."""
     import sysv_ipc
 
@@ -128,7 +131,8 @@ def msgqueues(workdir: Path) -> Iterator[Scenario]:
             volatile=(r"unread_age_(\w+)=\d+s", r"sysv_slots=[\d.]+%", r"\([\dsmhd ]+ ago\)",
                       r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r"pid \d+ \([^)]*\)",
                       r"sysv_slots [^,;]*"),
-            narrow=lambda command: ["--type", "sysv", "--key", full_key, "--key", busy_key],
+            narrow=lambda command, argv: [*argv, "--type", "sysv", "--key", full_key,
+                                          "--key", busy_key],
         )
     finally:
         for q in queues:
@@ -141,7 +145,7 @@ def msgqueues(workdir: Path) -> Iterator[Scenario]:
 # --- check_host_uptime ---------------------------------------------------------------------
 
 @contextlib.contextmanager
-def host_uptime(workdir: Path) -> Iterator[Scenario]:
+def host_uptime(workdir: Path, netns: Any) -> Iterator[Scenario]:
     """This host's real uptime; state files in a dir every runner may write (sticky)."""
     state = workdir / "uptime-state"
     state.mkdir()
@@ -171,7 +175,8 @@ def host_uptime(workdir: Path) -> Iterator[Scenario]:
             hang_args=("--state-file", str(hang)),
             hang_says=r"timed out after 1s while .*" + re.escape(str(hang)),
             volatile=(r"\d+",),  # the uptime and the period grow every second
-            narrow=lambda command: ["--state-file", f"{state}/shipped-{command}.json"],
+            narrow=lambda command, argv: [*argv, "--state-file",
+                                          f"{state}/shipped-{command}.json"],
         )
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -181,7 +186,7 @@ def host_uptime(workdir: Path) -> Iterator[Scenario]:
 # --- check_mta_backlog ---------------------------------------------------------------------
 
 @contextlib.contextmanager
-def mta_backlog(workdir: Path) -> Iterator[Scenario]:
+def mta_backlog(workdir: Path, netns: Any) -> Iterator[Scenario]:
     """A real Postfix instance of our own (tests/integration/mta_real.py): three mails
     deferred (the relay on loopback refuses), two of them for example.com."""
     from tests.integration.mta_real import PostfixInstance, available
@@ -224,7 +229,7 @@ def mta_backlog(workdir: Path) -> Iterator[Scenario]:
             hang_says=re.escape(str(sleeper)) + r".*(did not finish|timed out)",
             # ages grow while the test runs
             volatile=(r"\b\d+[smhd]\b( \d+[smhd]\b)*",),
-            narrow=lambda command: list(instance),
+            narrow=lambda command, argv: [*argv, *instance],
             nagios_prefix=("/usr/bin/sudo", "-n"),
             host_vars={"nagios_ipc_mta": True, "mta_backlog_mta": "postfix",
                        "mta_backlog_config_dir": str(postfix.etc)},
@@ -233,16 +238,109 @@ def mta_backlog(workdir: Path) -> Iterator[Scenario]:
         postfix.cleanup()
 
 
-SCENARIOS: Dict[str, Callable[[Path], ContextManager[Scenario]]] = {
+# --- check_zmq_hwm -----------------------------------------------------------------------
+
+def replace_selection(argv: List[str], selection: List[str]) -> List[str]:
+    """A shipped command with its application (--process-name, --pidfile, --stats-endpoint
+    VALUE) replaced by ours."""
+    out: List[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--process-name", "--pidfile", "--pid", "--stats-endpoint", "--endpoint"):
+            skip = True
+        else:
+            out.append(arg)
+    return [*out, *selection]
+
+
+@contextlib.contextmanager
+def zmq_hwm(workdir: Path, netns: Any) -> Iterator[Scenario]:
+    """Real ZeroMQ applications (tests/integration/zmq_apps.py) in the namespace the
+    checks run in, as nagios (mode 1 reads /proc/PID/fd: the same user or root): a
+    PUB (SNDHWM 100) with a draining SUB and a SUB that never reads, whose TCP
+    connection then stalls (zero window)."""
+    import subprocess
+    import sys
+
+    from tests.integration.zmqtools import APPS, App, read_line
+
+    started: List[App] = []
+    root = str(Path(__file__).resolve().parent.parent)
+
+    def start(*args: str) -> App:
+        argv = netns.argv(["runuser", "-u", "nagios", "--", sys.executable, str(APPS), *args])
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, text=True,
+                                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": root,
+                                     "PYTHONUNBUFFERED": "1"})
+        app = App(proc, {})
+        started.append(app)
+        app.info = read_line(proc, "ready", 20)
+        return app
+
+    state = workdir / "zmq-state"
+    state.mkdir()
+    state.chmod(0o1777)
+    try:
+        endpoint = f"tcp://127.0.0.1:{random.randrange(20000, 60000)}"
+        pub = start("pub", "--endpoint", endpoint, "--hwm", "100")
+        drain = start("sub", "--connect", endpoint)
+        start("sub", "--connect", endpoint, "--never")
+        # a stats endpoint that never answers: a PULL where the check's REQ expects a REP
+        hang = f"ipc://{state}/stats-hang.ipc"  # nagios may make its socket there
+        start("pull", "--endpoint", hang, "--read", "0")
+        quiet = ("--retrans-warning", "none")  # the host's retransmissions are not ours
+        yield Scenario(
+            check="check_zmq_hwm", name="ZMQ_HWM",
+            cases=(
+                Case("stalled_subscriber",
+                     ("--pid", str(pub.pid), *quiet, "--state-file",
+                      f"{state}/stalled-{{tag}}.json", "--recvq-warning", "1MB"), 2,
+                     rf"^ZMQ_HWM CRITICAL: 1 of 2 peers stalled, worst: tcp "
+                     rf"{endpoint[6:]} -> 127.0.0.1:\d+ in pid {pub.pid} \(python\d?\): "
+                     r"Send-Q [\d.]+ [KM]iB",
+                     settled=r"retrans=",  # the host's retransmissions from the 2nd run on
+                     thresholds={"stalled": ("", "0"), "recvq": ("1048576", "")}),
+                Case("draining_subscriber",
+                     ("--pid", str(drain.pid), *quiet, "--state-file",
+                      f"{state}/drain-{{tag}}.json", "--recvq-warning", "1MB"), 0,
+                     rf"^ZMQ_HWM OK: 1 peers of pid {drain.pid} \(python\d?\), none stalled",
+                     settled=r"retrans=",
+                     thresholds={"recvq": ("1048576", "")}),
+            ),
+            hang_args=("--stats-endpoint", hang, "--state-file", f"{state}/hang.json"),
+            hang_says=re.escape(hang),
+            # queues move, stalls grow; the stalled connection's Send-Q stays put
+            volatile=(r"\d+(\.\d+)?",),
+            narrow=lambda command, argv: replace_selection(
+                argv, ["--pid", str(pub.pid), *quiet, "--state-file",
+                       f"{state}/shipped-{command}.json"]),
+        )
+    finally:
+        import signal
+
+        for app in started:  # ours, by PID; SIGKILL: a PUB mid-send may linger on TERM
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(app.pid, signal.SIGKILL)
+        for app in started:
+            app.stop()
+
+
+SCENARIOS: Dict[str, Callable[[Path, Any], ContextManager[Scenario]]] = {
     "check_msgqueues": msgqueues,
     "check_host_uptime": host_uptime,
     "check_mta_backlog": mta_backlog,
+    "check_zmq_hwm": zmq_hwm,
 }
 
 
 @contextlib.contextmanager
-def all_scenarios(workdir: Path, checks: Sequence[str]) -> Iterator[Dict[str, Scenario]]:
-    """Every check's scenario entered at once (those that have one)."""
+def all_scenarios(workdir: Path, checks: Sequence[str],
+                  netns: Any) -> Iterator[Dict[str, Scenario]]:
+    """Every check's scenario entered at once (those that have one); *netns* is the
+    namespace (tests/schedulers.Netns) the daemons and checks will run in."""
     with contextlib.ExitStack() as stack:
-        yield {name: stack.enter_context(SCENARIOS[name](workdir))
+        yield {name: stack.enter_context(SCENARIOS[name](workdir, netns))
                for name in checks if name in SCENARIOS}

@@ -344,6 +344,9 @@ def icinga_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return "[ " + ", ".join(icinga_value(v) for v in value) + " ]"
+    if isinstance(value, dict):
+        return "{ " + "; ".join(f"{icinga_string(str(k))} = {icinga_value(v)}"
+                                for k, v in value.items()) + " }"
     if isinstance(value, (int, float)):
         return str(value)
     return icinga_string(str(value))

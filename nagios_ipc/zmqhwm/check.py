@@ -68,7 +68,7 @@ Perfdata, mode 2 (rates per minute since the previous run, left out on the first
 Examples:
   check_zmq_hwm --pidfile /run/feed.pid
   check_zmq_hwm --process-name feed --endpoint tcp://0.0.0.0:5556 --stall-bytes 256KB
-  check_zmq_hwm --stats-endpoint ipc:///run/feed/stats --drops-critical 100
+  check_zmq_hwm --stats-endpoint ipc:///run/feed/stats --drops-per-min-critical 100
   check_zmq_hwm --stats-endpoint tcp://127.0.0.1:5999 \\
       --curve-server-key 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' \\
       --curve-client-key-file /etc/nagios/zmq-client.key_secret

@@ -22,14 +22,26 @@ def plugins() -> Iterator[Dict[str, Path]]:
 
 
 @pytest.fixture(scope="module")
-def scenarios() -> Iterator[Dict[str, Scenario]]:
-    """The real data of every check's scenario, made once per test module."""
-    why = schedulers.missing_tools()
+def netns() -> Iterator[schedulers.Netns]:
+    """A private network namespace (loopback only) for the module's daemons, the
+    scenarios' network-facing data (ZeroMQ applications) and the checks that look
+    at it: socket tables are per namespace."""
+    why = schedulers.missing_tools("/usr/bin/unshare", "/usr/bin/nsenter")
     if why:
         pytest.skip(why)
+    namespace = schedulers.Netns()
+    try:
+        yield namespace
+    finally:
+        namespace.close()
+
+
+@pytest.fixture(scope="module")
+def scenarios(netns: schedulers.Netns) -> Iterator[Dict[str, Scenario]]:
+    """The real data of every check's scenario, made once per test module."""
     workdir = schedulers.make_workdir("nagios-ipc-scenarios-")
     try:
-        with all_scenarios(workdir, list(schedulers.console_scripts())) as made:
+        with all_scenarios(workdir, list(schedulers.console_scripts()), netns) as made:
             yield made
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from plugin_output import (PerfError, RefRange, first_line_bytes, is_ascii_printable,
                            parse_perf, perf_state, split_output, state_word)
 from scenarios import SCENARIOS, Case, Scenario
+from schedulers import Netns
 
 from nagios_ipc import __version__
 from nagios_ipc.units import parse_range
@@ -31,11 +32,14 @@ PERL_RANGE = "/usr/share/perl5/Monitoring/Plugin/Range.pm"
 
 
 def run(check: str, args: List[str], locale: str = "C", user: Optional[str] = None,
-        timeout: float = 60) -> Tuple[int, str, str, float]:
-    """The check as a scheduler runs it: no tty, stdin closed, a minimal environment."""
+        timeout: float = 60, netns: Optional[Netns] = None) -> Tuple[int, str, str, float]:
+    """The check as a scheduler runs it: no tty, stdin closed, a minimal environment;
+    in *netns* when it looks at a scenario's data (socket tables are per namespace)."""
     argv = [os.fspath(schedulers.sys.executable), str(schedulers.CHECKS / check), *args]
     if user:
         argv = ["runuser", "-u", user, "--", *argv]
+    if netns is not None:
+        argv = netns.argv(argv)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": locale, "LANG": locale}
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
@@ -43,15 +47,15 @@ def run(check: str, args: List[str], locale: str = "C", user: Optional[str] = No
     return done.returncode, done.stdout, done.stderr, time.monotonic() - started
 
 
-def settled_run(scenario: Scenario, case: Case, tag: str, locale: str = "C",
+def settled_run(scenario: Scenario, case: Case, tag: str, netns: Netns, locale: str = "C",
                 user: Optional[str] = None) -> Tuple[int, str, str, float]:
     """Run *case*; state-keeping checks say 'first run' once, then the steady state."""
-    outcome = run(scenario.check, case.argv(tag), locale, user)
+    outcome = run(scenario.check, case.argv(tag), locale, user, netns=netns)
     for _ in range(3):
-        if not case.settled or re.search(case.settled, outcome[1].split("\n")[0]):
+        if case.is_settled(outcome[1].split("\n")[0]):
             break
         time.sleep(1.1)
-        outcome = run(scenario.check, case.argv(tag), locale, user)
+        outcome = run(scenario.check, case.argv(tag), locale, user, netns=netns)
     return outcome
 
 
@@ -109,13 +113,13 @@ def test_usage_errors_exit_3_with_usage_on_stdout(check: str, args: List[str]) -
 
 @pytest.mark.parametrize("check", CHECKS)
 def test_cases_follow_the_guidelines_under_any_locale(
-        check: str, scenarios: Dict[str, Scenario]) -> None:
+        check: str, scenarios: Dict[str, Scenario], netns: Netns) -> None:
     scenario = scenarios[check]
     assert scenario.cases
     for case in scenario.cases:
         outputs = {}
         for locale in ("C", COMMA_LOCALE):
-            code, out, err, _ = settled_run(scenario, case, "locales", locale)
+            code, out, err, _ = settled_run(scenario, case, "locales", netns, locale)
             assert err == "", (case.id, locale, err)
             assert code == case.state, (case.id, locale, out[:600])
             outputs[locale] = scenario.normal(out)
@@ -149,12 +153,13 @@ def test_cases_follow_the_guidelines_under_any_locale(
 
 
 @pytest.mark.parametrize("check", CHECKS)
-def test_cases_as_the_nagios_user(check: str, scenarios: Dict[str, Scenario]) -> None:
+def test_cases_as_the_nagios_user(check: str, scenarios: Dict[str, Scenario],
+                                  netns: Netns) -> None:
     if os.getuid() != 0:
         pytest.skip("needs root to become nagios")
     scenario = scenarios[check]
     for case in scenario.cases:
-        code, out, err, _ = settled_run(scenario, case, "nagios-user", user="nagios")
+        code, out, err, _ = settled_run(scenario, case, "nagios-user", netns, user="nagios")
         assert err == ""
         first = out.split("\n")[0]
         if code == 3:  # allowed only as one clear line naming cause and fix
@@ -166,9 +171,9 @@ def test_cases_as_the_nagios_user(check: str, scenarios: Dict[str, Scenario]) ->
 
 @pytest.mark.parametrize("check", CHECKS)
 def test_timeout_against_a_hung_dependency_names_it(
-        check: str, scenarios: Dict[str, Scenario]) -> None:
+        check: str, scenarios: Dict[str, Scenario], netns: Netns) -> None:
     scenario = scenarios[check]
-    code, out, err, took = run(check, ["-t", "1", *scenario.hang_args])
+    code, out, err, took = run(check, ["-t", "1", *scenario.hang_args], netns=netns)
     assert (code, err) == (3, ""), out
     assert took < 2.5, f"-t 1 took {took:.1f}s"
     first = out.split("\n")[0]

@@ -64,19 +64,18 @@ object Host "{HOST}" {{
 def settled(services: Dict[str, Tuple[Scenario, Case]]) -> Any:
     def ready(name: str, result: Dict[str, Any]) -> bool:
         _scenario, case = services[name]
-        summary = result["output"].split("\n")[0].strip()
-        return bool(re.search(case.settled or case.first_line, summary))
+        return case.is_settled(first_line_of(result))
     return ready
 
 
 @pytest.fixture(scope="module")
-def local(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Iterator[Tuple[
+def local(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
+          netns: Netns) -> Iterator[Tuple[
         Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]]]:
     why = schedulers.missing_tools(schedulers.ICINGA, "/usr/bin/unshare", "/usr/bin/nsenter")
     if why:
         pytest.skip(why)
     workdir = schedulers.make_workdir("nagios-ipc-icinga-")
-    netns = Netns()
     icinga = Icinga(workdir, "icinga-local", schedulers.free_ports(1)[0])
     try:
         icinga.pki(icinga)
@@ -85,8 +84,14 @@ def local(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Iterator[
         results = icinga.wait_results(HOST, settled(services), list(services), timeout=30)
         yield icinga, services, results
     finally:
-        netns.close()
+        icinga.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def first_line_of(result: Dict[str, Any]) -> str:
+    """An Icinga check result's first line again, with its perfdata."""
+    return (result["output"].split("\n")[0].strip() + " | "
+            + " ".join(result["performance_data"] or []))
 
 
 def unquoted(item: str) -> str:
@@ -108,12 +113,16 @@ object Endpoint "validate" { }
 object Zone "validate" { endpoints = [ "validate" ] }
 object Endpoint "agent1" { }
 object Zone "agent1" { endpoints = [ "agent1" ]; parent = "validate" }
-object Host "validate" { check_command = "dummy"; zone = "validate"
-                         vars.nagios_ipc_mta = true }
-object Host "agent1" { check_command = "dummy"; zone = "validate"
-                       vars.agent_endpoint = "agent1"; vars.nagios_ipc_mta = true }
-object Host "legacy1" { check_command = "dummy"; zone = "validate"; address = "127.0.0.1"
-                        vars.nagios_ipc_nrpe = true; vars.nagios_ipc_mta = true }
+template Host "nagios-ipc" {
+  check_command = "dummy"
+  zone = "validate"
+  vars.nagios_ipc_mta = true
+  vars.nagios_ipc_zmq["feed"] = { zmq_hwm_pidfile = [ "/run/feed.pid" ] }
+}
+object Host "validate" { import "nagios-ipc" }
+object Host "agent1" { import "nagios-ipc"; vars.agent_endpoint = "agent1" }
+object Host "legacy1" { import "nagios-ipc"; address = "127.0.0.1"
+                        vars.nagios_ipc_nrpe = true; vars.nagios_ipc_zmq_nrpe = true }
 """
 
 
@@ -191,7 +200,7 @@ def test_every_check_has_a_check_command_covering_its_options() -> None:
 @pytest.mark.parametrize("check", sorted(schedulers.console_scripts()))
 def test_icinga2_runs_every_case_as_the_check_prints_it(
         check: str, local: Tuple[Icinga, Dict[str, Tuple[Scenario, Case]],
-                                 Dict[str, Dict[str, Any]]]) -> None:
+                                 Dict[str, Dict[str, Any]]], netns: Netns) -> None:
     _icinga, services, results = local
     cases = {name: sc for name, sc in services.items() if sc[0].check == check}
     assert cases, f"{check}: no scenario cases (tests/scenarios.py)"
@@ -202,7 +211,7 @@ def test_icinga2_runs_every_case_as_the_check_prints_it(
         output = result["output"]
         assert re.search(case.first_line, output.split("\n")[0].strip()), (name, output)
         # the same command line, run directly right now: what the plugin printed
-        direct = subprocess.run(result["command"], capture_output=True, text=True,
+        direct = subprocess.run(netns.argv(result["command"]), capture_output=True, text=True,
                                 timeout=60, env=schedulers.CLEAN_ENV)
         assert direct.returncode == case.state and direct.stderr == "", direct
         text, perf = icinga_reading(direct.stdout)
@@ -237,7 +246,8 @@ object Zone "{agent.zone}" {{ endpoints = [ "{agent.node}" ]; parent = "{master.
 
 
 @pytest.fixture(scope="module")
-def distributed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Iterator[
+def distributed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
+                netns: Netns) -> Iterator[
         Tuple[Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]]]:
     why = schedulers.missing_tools(schedulers.ICINGA, "/usr/bin/unshare", "/usr/bin/nsenter")
     if why:
@@ -245,7 +255,7 @@ def distributed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Ite
     workdir = schedulers.make_workdir("nagios-ipc-icinga-dist-")
     state = workdir / "state"
     state.mkdir()
-    netns = Netns()  # both instances on one loopback, each with its own port
+    # both instances on the module's loopback, each with its own port
     master_port, agent_port = schedulers.free_ports(2)
     master = Icinga(workdir / "master", "master", master_port)
     agent = Icinga(workdir / "agent", "agent", agent_port)
@@ -284,9 +294,8 @@ object Host "{agent.node}" {{
             results = {name: result for name, result in every.items()
                        if result and result.get("check_source") == agent.node
                        and result["output"].split(" ")[0] in names
-                       and (name not in services or re.search(
-                           services[name][1].settled or services[name][1].first_line,
-                           result["output"].split("\n")[0].strip()))}
+                       and (name not in services
+                            or services[name][1].is_settled(first_line_of(result)))}
             if every and set(results) == set(every):
                 break
             # the example services check every 5 minutes: ask for a check now
@@ -295,12 +304,14 @@ object Host "{agent.node}" {{
             time.sleep(1)
         yield master, services, results
     finally:
-        netns.close()
+        master.stop()
+        agent.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_master_schedules_every_check_on_the_agent(distributed: Tuple[
-        Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]]) -> None:
+        Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]],
+        netns: Netns) -> None:
     master, services, results = distributed
     # the example apply rules of services.conf: every check, run on the agent
     every = master.results("agent")
@@ -318,7 +329,7 @@ def test_master_schedules_every_check_on_the_agent(distributed: Tuple[
         assert name in results, (name, sorted(results))
         result = results[name]
         assert result["exit_status"] == case.state, (name, result)
-        direct = subprocess.run(result["command"], capture_output=True, text=True,
+        direct = subprocess.run(netns.argv(result["command"]), capture_output=True, text=True,
                                 timeout=60, env=schedulers.CLEAN_ENV)
         _, perf = icinga_reading(direct.stdout)
         assert ([scenario.normal(p) for p in result["performance_data"]]

@@ -28,19 +28,18 @@ def shipped_check(line: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def nrpe(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Iterator[
+def nrpe(plugins: Dict[str, Path], scenarios: Dict[str, Scenario], netns: Netns) -> Iterator[
         Tuple[Nrpe, Dict[str, Tuple[Scenario, List[str]]], Dict[str, Tuple[Scenario, Case]]]]:
     why = schedulers.missing_tools(schedulers.NRPE, schedulers.CHECK_NRPE,
                                    "/usr/bin/unshare", "/usr/bin/nsenter")
     if why:
         pytest.skip(why)
     workdir = schedulers.make_workdir("nagios-ipc-nrpe-")
-    netns = Netns()
     commands: Dict[str, str] = {}
     shipped: Dict[str, Tuple[Scenario, List[str]]] = {}
     for name, line in schedulers.contrib_nrpe_commands().items():
         scenario = scenarios[shipped_check(line)]
-        argv = [*line.split(), *scenario.narrow(name)]
+        argv = scenario.narrow(name, line.split())
         commands[name] = " ".join(argv)
         shipped[name] = (scenario, argv)
     cases: Dict[str, Tuple[Scenario, Case]] = {}
@@ -50,16 +49,20 @@ def nrpe(plugins: Dict[str, Path], scenarios: Dict[str, Scenario]) -> Iterator[
             commands[name] = " ".join([*scenario.nagios_prefix, str(PLUGIN_DIR / check),
                                        "-t", str(PLUGIN_TIMEOUT), *case.argv("nrpe")])
             cases[name] = (scenario, case)
+    daemon = None
     try:
         with schedulers.sudo_rules():  # contrib/sudoers.d: what the shipped commands need
-            yield Nrpe(netns, workdir, commands), shipped, cases
+            daemon = Nrpe(netns, workdir, commands)
+            yield daemon, shipped, cases
     finally:
-        netns.close()
+        if daemon is not None:
+            schedulers.stop(daemon.proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def as_nagios(argv: List[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["runuser", "-u", "nagios", "--", *argv], capture_output=True,
+def as_nagios(netns: Netns, argv: List[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(netns.argv(["runuser", "-u", "nagios", "--", *argv]),
+                          capture_output=True,
                           text=True, timeout=60, env=schedulers.CLEAN_ENV,
                           stdin=subprocess.DEVNULL)
 
@@ -105,13 +108,13 @@ def test_every_case_over_v3_and_v2_as_the_nagios_user_sees_it(nrpe: Tuple[
     for name, (scenario, case) in cases.items():
         v3 = daemon.ask(name)
         for _ in range(3):  # state files: the first run differs, as documented
-            if re.search(case.settled or case.first_line, v3.stdout.split("\n")[0]):
+            if case.is_settled(v3.stdout.split("\n")[0]):
                 break
             time.sleep(1.1)
             v3 = daemon.ask(name)
         v2 = daemon.ask(name, v2=True)
         command = daemon.config.read_text().split(f"command[{name}]=", 1)[1].split("\n")[0]
-        direct = as_nagios(command.split())
+        direct = as_nagios(daemon.netns, command.split())
         assert (v3.returncode, v2.returncode, direct.returncode) == (case.state,) * 3, (
             name, v3.stdout[:500], v2.stdout[:500], direct.stdout[:500])
         summary = v3.stdout.split("\n")[0].split(" | ")[0]
