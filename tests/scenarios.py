@@ -317,6 +317,8 @@ def zmq_hwm(workdir: Path, netns: Any) -> Iterator[Scenario]:
             narrow=lambda command, argv: replace_selection(
                 argv, ["--pid", str(pub.pid), *quiet, "--state-file",
                        f"{state}/shipped-{command}.json"]),
+            host_vars={"nagios_ipc_zmq": {"feed": {"zmq_hwm_pid": [pub.pid],
+                                                   "zmq_hwm_retrans_warning": "none"}}},
         )
     finally:
         import signal

@@ -184,8 +184,12 @@ def test_every_check_has_a_check_command_covering_its_options() -> None:
         options -= {"--help", "--version"}
         missing = sorted(options - set(command.arguments))
         assert not missing, f"{command.path.name}: options without an argument: {missing}"
+        flags = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)(?: {2,}|\n)", help_text, re.M))
+        assert "--verbose" in flags
         for option, fields in command.arguments.items():
             assert option in options, f"{command.path.name}: {option} is not in --help"
+            assert ("set_if" in fields) == (option in flags), (
+                f"{command.path.name}: {option}: set_if for flags, value for the others")
             variable, _ = command.variable(option)
             assert variable.startswith(command.name + "_"), (option, variable)
             assert fields.get("description", "").strip('"'), f"{option}: no description"
@@ -317,8 +321,8 @@ def test_master_schedules_every_check_on_the_agent(distributed: Tuple[
     every = master.results("agent")
     assert set(results) == set(every), {n: r and r["output"] for n, r in every.items()}
     applied = set(results) - set(services)
-    commands = {result["command"][0].rsplit("/", 1)[1] for result in results.values()}
-    assert commands == set(schedulers.console_scripts())
+    commands = {results[name]["command"][0].rsplit("/", 1)[1] for name in applied}
+    assert commands == set(schedulers.console_scripts()), sorted(applied)
     for name in applied:
         result = results[name]
         assert 0 <= result["exit_status"] <= 3 and result["performance_data"], (name, result)
