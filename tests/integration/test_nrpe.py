@@ -49,6 +49,9 @@ def nrpe(plugins: Dict[str, Path], scenarios: Dict[str, Scenario], netns: Netns)
             commands[name] = " ".join([*scenario.nagios_prefix, str(PLUGIN_DIR / check),
                                        "-t", str(PLUGIN_TIMEOUT), *case.argv("nrpe")])
             cases[name] = (scenario, case)
+        # a dependency that never answers: the plugin's -t must win over check_nrpe's
+        commands[f"hang_{check}"] = " ".join([str(PLUGIN_DIR / check), "-t", "2",
+                                              *scenario.hang_args])
     daemon = None
     try:
         with schedulers.sudo_rules():  # contrib/sudoers.d: what the shipped commands need
@@ -127,3 +130,18 @@ def test_every_case_over_v3_and_v2_as_the_nagios_user_sees_it(nrpe: Tuple[
         assert len(v2.stdout.encode()) <= 1024
         assert (scenario.normal(v2.stdout.split("\n")[0])
                 == scenario.normal(direct.stdout.split("\n")[0])), name
+
+
+def test_a_hung_dependency_is_the_plugins_unknown_not_a_socket_timeout(nrpe: Tuple[
+        Nrpe, Dict[str, Tuple[Scenario, List[str]]], Dict[str, Tuple[Scenario, Case]]]) -> None:
+    """Timeouts nest: the plugin's -t ends the run with its own UNKNOWN line before
+    check_nrpe (-t 10) or NRPE's command_timeout give up."""
+    daemon, _, cases = nrpe
+    names = {scenario.check: scenario.name for scenario, _ in cases.values()}
+    for check, name in names.items():
+        started = time.monotonic()
+        answer = daemon.ask(f"hang_{check}", timeout=10)
+        took = time.monotonic() - started
+        assert answer.returncode == 3, (check, answer.stdout)
+        assert answer.stdout.startswith(f"{name} UNKNOWN: "), (check, answer.stdout)
+        assert took < 8, f"{check}: {took:.1f}s"
