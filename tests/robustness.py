@@ -80,6 +80,15 @@ def arbitrary_bytes(max_size: int = 2000) -> st.SearchStrategy[bytes]:
     )
 
 
+# what a field of a table or a JSON value may be replaced with: extremes of the number
+# types, signs, other bases, the empty field, non-ASCII, a separator
+HOSTILE_TOKENS = [b"99999999999999999999", b"-99999999999999999999", b"-1", b"0", b"2147483648",
+                  b"4294967296", b"18446744073709551616", b"0x7fffffff", b"0xffffffffffffffff",
+                  b"1e999", b"NaN", b"-0", b"", b"\xff\xfe", b"|", b"null", b"[]", b"{}",
+                  b"\"\"", b"1.5", b"0644", b"\xd9\xa3"]
+_TOKEN = re.compile(rb"[^\s,:;=\"'{}\[\]()<>]+")
+
+
 def mutated(data: bytes) -> st.SearchStrategy[bytes]:
     """*data* cut short, or with one mutation applied (see the module doc)."""
     size = len(data)
@@ -100,7 +109,29 @@ def mutated(data: bytes) -> st.SearchStrategy[bytes]:
         return b"\n".join(lines)
 
     swapped = st.tuples(st.integers(0, 1000), st.integers(0, 1000)).map(swap_lines)
-    return st.one_of(cut, splice, repeat, drop, flip, swapped)
+    spans = [m.span() for m in _TOKEN.finditer(data)]
+
+    def replace_tokens(picks: List[Tuple[int, bytes]]) -> bytes:
+        out = data
+        for index, token in sorted(set((i % len(spans), t) for i, t in picks), reverse=True):
+            start, end = spans[index]
+            out = out[:start] + token + out[end:]
+        return out
+
+    fields = st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(HOSTILE_TOKENS)),
+                      min_size=1, max_size=3).map(replace_tokens)
+    return st.one_of(cut, splice, repeat, drop, flip, swapped, *([fields] * 3 if spans else []))
+
+
+def field_mutations(data: bytes, limit: int = 2048) -> Iterator[bytes]:
+    """Every field (token) of the first *limit* bytes of *data* replaced, one at a
+    time, by every hostile token: exhaustive where random picks would rarely hit
+    the one field (a pid, a timestamp) whose extreme value breaks a later step."""
+    head = data[:limit]
+    for match in _TOKEN.finditer(head):
+        start, end = match.span()
+        for token in HOSTILE_TOKENS:
+            yield head[:start] + token + head[end:]
 
 
 def fuzz_bytes(real: Sequence[bytes] = ()) -> st.SearchStrategy[bytes]:

@@ -14,7 +14,7 @@ import struct
 import sys
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .model import ParseError, Queue
+from .model import ANY, BOUNDS, INT32, ParseError, Queue, out_of_bounds
 
 PROC_MSG = "/proc/sysvipc/msg"
 COLUMNS = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "gid",
@@ -57,6 +57,14 @@ def parse_proc_rows(text: str) -> Tuple[List[str], List[List[int]]]:
         except ValueError:
             raise ParseError(f"/proc/sysvipc/msg line {number} is not numeric: "
                              f"{line.strip()[:80]!r}") from None
+    if rows and (min(map(min, rows)) < INT32[0] or max(map(max, rows)) > INT32[1]):
+        # past int32 somewhere (rare: times after 2038, huge counts): check each column
+        for name, column in zip(header, zip(*rows)):
+            if out_of_bounds(name, min(column), max(column)):
+                lo, hi = BOUNDS.get(name, ANY)
+                bad = next(v for v in column if not lo <= v <= hi)
+                raise ParseError(f"/proc/sysvipc/msg column {name} holds {bad}, outside "
+                                 f"{lo}..{hi}: not a kernel queue table")
     return header, rows
 
 

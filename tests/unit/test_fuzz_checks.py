@@ -31,6 +31,7 @@ from tests.robustness import (
     assert_one_unknown_line,
     assert_plugin_output,
     captures,
+    field_mutations,
     fuzz_bytes,
 )
 
@@ -75,6 +76,18 @@ def test_msgqueues_on_fuzzed_proc_file(scratch: Path, content: bytes, details: s
     argv = ["--type", "sysv", "--source", "proc", "--proc-file", str(proc), "-t", "8",
             "--details", details, "--report-by", report, "--unread-age-warning", "1h"]
     contract(msgqueues.NAME, cli.execute(msgqueues.parser(), msgqueues.build, argv))
+
+
+@pytest.mark.parametrize("capture", range(len(PROC_MSG)))
+def test_msgqueues_every_field_extreme(scratch: Path, capture: int) -> None:
+    """Each field of the captured table at each extreme (pids and times past the C
+    types, negative counts...), through the whole check with the long output."""
+    proc = fresh(scratch) / "msg"
+    for content in field_mutations(PROC_MSG[capture], limit=600):
+        proc.write_bytes(content)
+        argv = ["--type", "sysv", "--source", "proc", "--proc-file", str(proc), "-t", "8",
+                "--details", "always", "--report-by", "both", "--unread-age-warning", "1h"]
+        contract(msgqueues.NAME, cli.execute(msgqueues.parser(), msgqueues.build, argv))
 
 
 # --- check_host_uptime on fuzzed /proc files and a fuzzed state file --------------------

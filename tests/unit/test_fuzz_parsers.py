@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nagios_ipc.units import RangeError
-from tests.robustness import captures, discover_parsers, fuzz_bytes, no_hang
+from tests.robustness import captures, discover_parsers, field_mutations, fuzz_bytes, no_hang
 
 ALLOWED = (nagiosplugin.CheckError, RangeError)
 
@@ -138,3 +138,15 @@ def test_real_captures_parse(name: str) -> None:
             call(name, raw)
         except ALLOWED as exc:  # pragma: no cover - the message says which
             pytest.fail(f"{name} rejects its own capture: {exc}")
+
+
+@pytest.mark.parametrize("name", sorted(set(CAPTURES) | set(INLINE)))
+def test_parser_every_field_extreme(name: str) -> None:
+    """Each field of each capture replaced by each hostile token, one at a time."""
+    for raw in real_inputs(name):
+        for content in field_mutations(raw):
+            with no_hang(what=name):
+                try:
+                    call(name, content)
+                except ALLOWED:
+                    pass
