@@ -26,12 +26,15 @@ import sys
 import traceback
 import warnings
 from types import FrameType
-from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from . import __version__
 from .units import format_number, format_range, quantity_type
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 FIRST_LINE_MAX = 1000  # bytes; NRPE v2 packets carry 1023 in all

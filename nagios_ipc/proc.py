@@ -12,11 +12,16 @@ import selectors
 import signal
 import subprocess
 import time
-from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import nagiosplugin
 
 from .cli import remaining_time
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, List, NamedTuple, Optional, Sequence
+else:
+    from nagios_ipc.light import NamedTuple
 
 MAX_OUTPUT = 256 * 1024 * 1024  # bytes of stdout kept before the child is stopped
 MARGIN = 0.5  # seconds kept back from the plugin timeout to report properly

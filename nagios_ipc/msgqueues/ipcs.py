@@ -10,10 +10,12 @@ date (or ``no-entry``): they cannot give an age, and are left out.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
 from ..proc import find_executable, run_command
 from .model import BOUNDS, ANY, ParseError, Queue
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 REQUIRED = ("ID", "KEY", "MODE", "OWNER", "CBYTES", "QNUM", "QBYTES")
 

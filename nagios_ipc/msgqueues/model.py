@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
-
 import nagiosplugin
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional
+else:
+    from nagios_ipc.light import NamedTuple
 
 
 class ParseError(nagiosplugin.CheckError):

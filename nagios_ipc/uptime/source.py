@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
 
 import nagiosplugin
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, NamedTuple, Optional
+else:
+    from nagios_ipc.light import NamedTuple
 
 
 # Plausibility bounds: anything outside cannot be a real boot, and would reach
@@ -46,8 +50,7 @@ class Clock:
         return time.time()
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """One look at the host: when (wall clock), how long up, which boot."""
 
     wall: float  # seconds since the epoch, when observed
