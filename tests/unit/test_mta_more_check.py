@@ -5,7 +5,6 @@ timeout, nothing left running."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
