@@ -123,7 +123,8 @@ def _describe_activity(frame: Optional[FrameType]) -> str:
     resource = None
     while frame is not None:
         local = frame.f_locals
-        if frame.f_code.co_name == "run_command" and "argv" in local and command is None:
+        if (frame.f_code.co_name in ("run_command", "stream_lines") and "argv" in local
+                and command is None):
             command = " ".join(str(a) for a in local["argv"])
         owner = local.get("self")
         if resource is None and isinstance(owner, nagiosplugin.Resource):

@@ -39,7 +39,10 @@ class Message:
 
 @dataclass(frozen=True)
 class QueueCount:
-    """Count-only view of one queue (no message file opened)."""
+    """Count-only view of one queue (no message file opened).
+
+    A source that cannot split its queues without opening files (Exim's
+    frozen messages) counts them under the queue most of them are in."""
 
     queue: str
     messages: int
@@ -71,6 +74,8 @@ class Settings:
     config_file: Optional[str] = None  # --mta-config: alternate MTA configuration file (exim -C)
     timeout: float = 10.0              # seconds a listing command may take at most
     now: float = 0.0                   # epoch seconds of this run (ages are measured against it)
+    reasons: bool = True               # messages() reads deferral reasons (an extra log file per
+                                       # message for some MTAs: False when no measure needs them)
 
 
 class Unavailable(Exception):
