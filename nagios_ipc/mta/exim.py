@@ -360,7 +360,7 @@ class EximBp:
                                   f"empty)", f"no --mta-config; or {SUDO_FIX}")
 
     def _lines(self, argv: Optional[List[str]] = None) -> Iterator[str]:
-        from ..proc import stream_lines
+        from ..proc import exit_text, stream_lines
 
         argv = argv or self.argv
         result: Dict[str, object] = {}
@@ -371,7 +371,7 @@ class EximBp:
             raw = result.get("stderr")
             stderr = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
             last = stderr.splitlines()[-1].strip() if stderr else "no message"
-            text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed (exit {code}): {last}"
+            text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed ({exit_text(code)}): {last}"
             if "permission denied" in stderr.lower() or "not permitted" in stderr.lower():
                 raise Unavailable(text, f"{LIST_FIX}; or {SUDO_FIX}")
             raise ParseError(text)

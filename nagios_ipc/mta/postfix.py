@@ -427,7 +427,7 @@ class PostqueueJson:
         self.doing = f"reading the output of '{' '.join(self.argv)}'"
 
     def _lines(self) -> Iterator[bytes]:
-        from ..proc import stream_lines
+        from ..proc import exit_text, stream_lines
 
         result: Dict[str, object] = {}
         for line in stream_lines(self.argv, timeout=self.settings.timeout, result=result):
@@ -439,7 +439,7 @@ class PostqueueJson:
             stderr = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
             last = [x.strip() for x in stderr.strip().splitlines() if "fatal" in x] or \
                 stderr.strip().splitlines()[-1:] or ["no message"]
-            text = f"'postqueue -j' failed (exit {code}): {last[-1]}"
+            text = f"'postqueue -j' failed ({exit_text(code)}): {last[-1]}"
             lowered = stderr.lower()
             if "not allowed" in lowered or "permission denied" in lowered or \
                     "not authorized" in lowered:
