@@ -68,7 +68,7 @@ Perfdata, mode 2 (rates per minute since the previous run, left out on the first
 Examples:
   check_zmq_hwm --pidfile /run/feed.pid
   check_zmq_hwm --process-name feed --endpoint tcp://0.0.0.0:5556 --stall-bytes 256KB
-  check_zmq_hwm --stats-endpoint ipc:///run/feed/stats --drops-critical 100
+  check_zmq_hwm --stats-endpoint ipc:///run/feed/stats --drops-per-min-critical 100
   check_zmq_hwm --stats-endpoint tcp://127.0.0.1:5999 \\
       --curve-server-key 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' \\
       --curve-client-key-file /etc/nagios/zmq-client.key_secret
@@ -94,15 +94,18 @@ class Measure(NamedTuple):
 
 
 MEASURES: Tuple[Measure, ...] = (
-    Measure("peers", "count", "connections; e.g. --peers-critical 1: when none is connected"),
-    Measure("stalled", "count", "stalled peers", critical="0"),
-    Measure("stalled_for", "duration", "how long the longest-stalled peer has not drained"),
-    Measure("sendq", "size", "largest Send-Q (sizes: B, KB, MB)"),
-    Measure("sendq_fill", "percent", "largest Send-Q as %% of the send buffer", warning="80"),
-    Measure("recvq", "size", "largest Recv-Q: the application reads too slowly"),
-    Measure("fds", "percent", "descriptors in use as %% of the process's limit",
+    Measure("peers", "count", "the number of connections (e.g. 1: alerts when none)"),
+    Measure("stalled", "count", "the number of stalled peers", critical="0"),
+    Measure("stalled_for", "duration", "how long the longest-stalled peer has not drained "
+            "(s, m, h)"),
+    Measure("sendq", "size", "the largest Send-Q (B, KB, MB)"),
+    Measure("sendq_fill", "percent", "the largest Send-Q in %% of the send buffer",
+            warning="80"),
+    Measure("recvq", "size", "the largest Recv-Q, the application reading too slowly "
+            "(B, KB, MB)"),
+    Measure("fds", "percent", "the descriptors in use in %% of the process's limit",
             warning="80", critical="95"),
-    Measure("retrans", "percent", "host TCP retransmissions, %% of segments sent",
+    Measure("retrans", "percent", "the host's TCP retransmissions in %% of segments sent",
             warning="5"),
     Measure("drops_per_min", "count", "XPUB_NODROP refusals per minute", warning="0", mode=2),
     Measure("wouldblock_per_min", "count", "zmq.Again results per minute", mode=2),
@@ -110,9 +113,9 @@ MEASURES: Tuple[Measure, ...] = (
     Measure("retries_per_min", "count", "connect retries per minute", mode=2),
     Measure("auth_failures_per_min", "count", "handshake/authentication failures per "
             "minute", warning="0", mode=2),
-    Measure("hwm_fill", "percent", "fullest pipe as %% of its HWM (draft API)",
+    Measure("hwm_fill", "percent", "the fullest pipe in %% of its HWM (draft API)",
             warning="80", critical="95", mode=2),
-    Measure("sends", "count", "messages sent since the application started", mode=2),
+    Measure("sends", "count", "the messages sent since the application started", mode=2),
 )
 
 

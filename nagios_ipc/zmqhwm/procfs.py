@@ -43,7 +43,8 @@ class Endpoint(NamedTuple):
 
 
 def parse_endpoint(text: str) -> Endpoint:
-    """tcp://HOST:PORT (HOST an IP address, localhost or *) or ipc:///path; ValueError."""
+    """tcp://HOST:PORT (HOST an IP address, localhost, or * / 0.0.0.0 / :: for any) or
+    ipc:///path; ValueError."""
     import ipaddress
 
     transport, sep, rest = text.partition("://")
@@ -59,6 +60,8 @@ def parse_endpoint(text: str) -> Endpoint:
     host = host.strip("[]")
     if host == "localhost":
         host = "127.0.0.1"
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - a pattern to match, nothing binds
+        host = "*"  # bound to every address: its connections carry the real local address
     if host != "*":
         try:
             host = str(ipaddress.ip_address(host))

@@ -134,6 +134,8 @@ def stats_app(args: argparse.Namespace, ctx: zmq.Context) -> None:
                 except zmq.Again:
                     counted["push_again"] += 1
             print(json.dumps({"burst": counted}), flush=True)
+    if args.hold:
+        time.sleep(3600)  # stdin closed at once (a daemon): keep serving until killed
     stats.close()
     auth.stop()
 
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument("--allow", help="the one client key the stats endpoint allows")
     parser.add_argument("--dead-port", type=int, default=9)
     parser.add_argument("--subscribers", type=int, default=0)
+    parser.add_argument("--hold", action="store_true")
     parser.add_argument("--endpoint")
     parser.add_argument("--connect", action="append", default=[])
     parser.add_argument("--hwm", type=int, default=100)

@@ -124,6 +124,8 @@ def test_limits_and_snmp() -> None:
 @pytest.mark.parametrize("text,expected", [
     ("tcp://127.0.0.1:5555", ("tcp", "127.0.0.1", 5555, "")),
     ("tcp://*:5555", ("tcp", "*", 5555, "")),
+    ("tcp://0.0.0.0:5555", ("tcp", "*", 5555, "")),
+    ("tcp://[::]:5555", ("tcp", "*", 5555, "")),
     ("tcp://[::1]:5555", ("tcp", "::1", 5555, "")),
     ("tcp://localhost:1", ("tcp", "127.0.0.1", 1, "")),
     ("ipc:///run/app.sock", ("ipc", "", 0, "/run/app.sock")),
