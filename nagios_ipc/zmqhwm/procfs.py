@@ -189,7 +189,9 @@ class ProcSource:
 
     def owners(self, inodes: Set[int]) -> List[int]:
         """The processes that hold any of *inodes* (readable ones only)."""
-        found = []
+        found: List[int] = []
+        if not inodes:
+            return found
         for pid in self.pids():
             try:
                 mine, _ = self.fd_inodes(pid)

@@ -117,7 +117,7 @@ class Sockets(nagiosplugin.Resource):
         conns: List[Conn] = []
         if want_tcp:
             self.doing = "reading TCP sockets (netlink inet_diag)"
-            conns.extend(self.kernel.tcp())
+            conns.extend(self.kernel.tcp(inodes))
             if self.kernel.fallback_note:
                 self.notes.append(self.kernel.fallback_note)
         if want_unix:

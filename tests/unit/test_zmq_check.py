@@ -21,11 +21,11 @@ SCENARIO: Dict[str, Any] = json.loads((CAPTURE / "scenario.json").read_text())
 class CapturedKernel:
     fallback_note = None
 
-    def tcp(self) -> List[Conn]:
+    def tcp(self, wanted: Any = None) -> List[Conn]:
         return [c for name in ("inet_diag_v4.bin", "inet_diag_v6.bin")
-                for c in parse_inet((CAPTURE / name).read_bytes())[0]]
+                for c in parse_inet((CAPTURE / name).read_bytes(), wanted)[0]]
 
-    def unix(self) -> List[Conn]:
+    def unix(self, wanted: Any = None) -> List[Conn]:
         return resolve_unix_peers(parse_unix((CAPTURE / "unix_diag.bin").read_bytes())[0])
 
 

@@ -60,6 +60,13 @@ def test_inet_diag_tcp_pub_with_a_slow_sub() -> None:
     assert slow[0].info is not None and slow[0].info.bytes_acked is not None
 
 
+def test_inet_diag_only_wanted_inodes() -> None:
+    wanted = set(SCENARIO["tcp_pub_inodes"])
+    conns, done = parse_inet((CAPTURE / "inet_diag_v4.bin").read_bytes(), wanted)
+    assert done and {c.inode for c in conns} == wanted
+    assert conns == [c for c in inet("inet_diag_v4.bin") if c.inode in wanted]
+
+
 def test_inet_diag_v6_and_proc_tcp6_agree() -> None:
     netlink = {c.inode: c for c in inet("inet_diag_v6.bin")}
     proc = {c.inode: c for c in parse_proc_tcp((CAPTURE / "net-tcp6").read_text(), v6=True)}
