@@ -180,7 +180,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ctx = zmq.Context()
     ctx.setsockopt(zmq.LINGER, 0)  # exit at once when killed
-    {"sub": sub, "pub": pub, "pull": pull, "push": push, "stats": stats_app, "fan": fan}[args.role](args, ctx)
+    roles = {"sub": sub, "pub": pub, "pull": pull, "push": push, "stats": stats_app, "fan": fan}
+    roles[args.role](args, ctx)
 
 
 if __name__ == "__main__":
