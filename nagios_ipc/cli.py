@@ -26,12 +26,15 @@ import sys
 import traceback
 import warnings
 from types import FrameType
-from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from . import __version__
 from .units import format_number, format_range, quantity_type
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 FIRST_LINE_MAX = 1000  # bytes; NRPE v2 packets carry 1023 in all
@@ -120,7 +123,8 @@ def _describe_activity(frame: Optional[FrameType]) -> str:
     resource = None
     while frame is not None:
         local = frame.f_locals
-        if frame.f_code.co_name == "run_command" and "argv" in local and command is None:
+        if (frame.f_code.co_name in ("run_command", "stream_lines") and "argv" in local
+                and command is None):
             command = " ".join(str(a) for a in local["argv"])
         owner = local.get("self")
         if resource is None and isinstance(owner, nagiosplugin.Resource):

@@ -12,11 +12,16 @@ import selectors
 import signal
 import subprocess
 import time
-from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import nagiosplugin
 
 from .cli import remaining_time
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
+else:
+    from nagios_ipc.light import NamedTuple
 
 MAX_OUTPUT = 256 * 1024 * 1024  # bytes of stdout kept before the child is stopped
 MARGIN = 0.5  # seconds kept back from the plugin timeout to report properly
@@ -139,3 +144,77 @@ def _collect(proc: subprocess.Popen[bytes], limit: float, max_output: int):  # t
         raise CommandError(f"'{' '.join(proc.args)}' closed its output but did not exit "  # type: ignore[arg-type]
                            f"within {limit:.1f}s; stopped it") from None
     return b"".join(out), b"".join(err)
+
+
+def stream_lines(argv: List[str], timeout: Optional[float] = None,
+                 env: Optional[Dict[str, str]] = None,
+                 result: Optional[Dict[str, object]] = None) -> Iterator[bytes]:
+    """Yield the stdout lines of *argv* as they come (memory stays flat).
+
+    The same rules as :func:`run_command`: no shell, own session, a timeout
+    below the plugin's; on expiry, or when the consumer stops early (the
+    generator is closed), the whole process group is killed. At the end
+    *result* (if given) holds ``returncode`` and the tail of ``stderr``.
+    Raises CommandError when the program cannot run or times out.
+    """
+    budget = remaining_time() - MARGIN
+    limit = max(min(timeout, budget) if timeout is not None else budget, 0.1)
+    child_env = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    if env:
+        child_env.update(env)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                env=child_env, close_fds=True)
+    except FileNotFoundError as exc:
+        raise CommandError(f"{argv[0]} not found") from exc
+    except PermissionError as exc:
+        raise CommandError(f"{argv[0]} is not executable by this user") from exc
+    except OSError as exc:
+        raise CommandError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    deadline = time.monotonic() + limit
+    command = " ".join(argv)
+    err = bytearray()
+    pending = b""
+    selector = selectors.DefaultSelector()
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        out_fd = proc.stdout.fileno()
+        open_streams = 2
+        while open_streams:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CommandError(f"'{command}' did not finish within {limit:.1f}s "
+                                   f"and was stopped")
+            for key, _ in selector.select(timeout=min(left, 1.0)):
+                chunk = os.read(key.fd, 262144)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    open_streams -= 1
+                    continue
+                if key.fd != out_fd:
+                    err += chunk
+                    if len(err) > 65536:
+                        del err[:-4096]  # keep only the tail of a chatty stderr
+                    continue
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                yield from lines
+        if pending:
+            yield pending
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            raise CommandError(f"'{command}' closed its output but did not exit within "
+                               f"{limit:.1f}s; stopped it") from None
+        if result is not None:
+            result["returncode"] = proc.returncode
+            result["stderr"] = bytes(err)
+    finally:
+        selector.close()
+        if proc.poll() is None:
+            _kill_group(proc)
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()

@@ -10,10 +10,12 @@ date (or ``no-entry``): they cannot give an age, and are left out.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
 from ..proc import find_executable, run_command
-from .model import ParseError, Queue
+from .model import BOUNDS, ANY, ParseError, Queue
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 REQUIRED = ("ID", "KEY", "MODE", "OWNER", "CBYTES", "QNUM", "QBYTES")
 
@@ -30,9 +32,14 @@ def _mode_bits(mode: str) -> int:
 
 def _int(value: str, column: str, line: str) -> int:
     try:
-        return int(value, 16) if value.lower().startswith("0x") else int(value)
+        number = int(value, 16) if value.lower().startswith("0x") else int(value)
     except ValueError:
         raise ParseError(f"ipcs: {column} is not a number in {line.strip()[:80]!r}") from None
+    lo, hi = BOUNDS.get(column.lower(), ANY)
+    if not lo <= number <= hi:
+        raise ParseError(f"ipcs: {column} {number} is outside {lo}..{hi} in "
+                         f"{line.strip()[:80]!r}")
+    return number
 
 
 def parse_ipcs(text: str) -> List[Queue]:

@@ -39,7 +39,10 @@ class Message:
 
 @dataclass(frozen=True)
 class QueueCount:
-    """Count-only view of one queue (no message file opened)."""
+    """Count-only view of one queue (no message file opened).
+
+    A source that cannot split its queues without opening files (Exim's
+    frozen messages) counts them under the queue most of them are in."""
 
     queue: str
     messages: int
@@ -66,11 +69,15 @@ class Settings:
     MTA has no use for is ignored by it."""
 
     spool_dir: Optional[str] = None    # --spool-dir: the queue directory, if not the MTA's default
-    config_dir: Optional[str] = None   # --config-dir: Postfix instance (multi-instance), imsimta config
-    binary: Optional[str] = None       # --mta-binary: alternate listing binary (exim, mailq, smtpctl, imsimta)
+    config_dir: Optional[str] = None   # --config-dir: Postfix instance (multi-instance),
+                                       # imsimta config
+    binary: Optional[str] = None       # --mta-binary: alternate listing binary (exim, mailq,
+                                       # smtpctl, imsimta)
     config_file: Optional[str] = None  # --mta-config: alternate MTA configuration file (exim -C)
     timeout: float = 10.0              # seconds a listing command may take at most
     now: float = 0.0                   # epoch seconds of this run (ages are measured against it)
+    reasons: bool = True               # messages() reads deferral reasons (an extra log file per
+                                       # message for some MTAs: False when no measure needs them)
 
 
 class Unavailable(Exception):

@@ -1,0 +1,207 @@
+"""Streaming aggregation of a mail queue: memory stays flat as the queue grows.
+
+Per queue: messages, bytes, oldest arrival. Overall: bounces (null sender),
+held messages, messages per destination domain, messages per deferral reason
+(normalised so that the same cause groups, whatever host, address, port or id
+it names). Nothing keeps a list of messages; the domain and reason tallies are
+bounded (rare entries are pruned when they grow past a limit, the way a
+heavy-hitters count works) except for the domains that have thresholds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .model import Message, QueueCount
+
+TALLY_LIMIT = 20000  # distinct domains/reasons kept before rare ones are pruned
+REASON_MAX = 120     # characters of a normalised reason
+
+
+class QueueStats:
+    __slots__ = ("bytes", "messages", "name", "oldest", "sized")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.messages = 0
+        self.bytes = 0
+        self.sized = False      # some message had a known size
+        self.oldest: Optional[float] = None  # earliest arrival, epoch seconds
+
+
+class Tally:
+    """Counts per key with a bounded number of keys."""
+
+    __slots__ = ("counts", "limit", "pruned")
+
+    def __init__(self, limit: int = TALLY_LIMIT) -> None:
+        self.counts: Dict[str, int] = {}
+        self.limit = limit
+        self.pruned = False
+
+    def add(self, key: str) -> None:
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
+        if len(counts) > self.limit:
+            floor = sorted(counts.values())[len(counts) // 2]
+            self.counts = {k: v for k, v in counts.items() if v > floor}
+            self.pruned = True
+
+    def top(self, count: int) -> List[Tuple[str, int]]:
+        return sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
+
+
+_ADDRESS = re.compile(r"<[^<>\s]*@[^<>\s]*>|[^\s<>()\[\]'\"=:,;]+@[^\s<>()\[\]'\",;:]+")
+_HOST_IP = re.compile(r"[^\s\[\]]*\[[0-9A-Fa-f.:]+\](?::\d+)?")   # name[1.2.3.4]:25
+_EXIM_HOST = re.compile(r"\bH=\S+(?: \[[0-9A-Fa-f.:]+\])?(?::\d+)?")  # H=name [1.2.3.4]
+_IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\b[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,7}\b")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_SMTP_CODE = re.compile(r"\b[245]\d\d[ -]\d\.\d{1,3}\.\d{1,3}\b|\b[245]\d\d\b(?=[ -])")
+_ID = re.compile(r"\b(?=[0-9A-Za-z-]*\d)[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}\b"
+                 r"|\b[0-9A-F]{8,}\b|\b(?=\w*\d)\w{12,}\b")
+_NUMBER = re.compile(r"\d+(?:\.\d+)*")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_reason(text: str) -> str:
+    """One grouping key for a deferral reason.
+
+    Addresses, hosts with their IP and port, quoted names, queue/message ids and
+    numbers become placeholders; SMTP reply codes (451, 4.7.1) are kept, as they
+    are what an operator groups by:
+    'connect to mx1.example.com[192.0.2.1]:25: Connection refused' and the same
+    for mx2 give 'connect to HOST: Connection refused'.
+    """
+    text = text.strip()
+    codes: List[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        codes.append(match.group(0))
+        return f"\0{chr(65 + len(codes) - 1)}\0"  # a letter: numbers are replaced next
+
+    text = _ADDRESS.sub("ADDRESS", text)
+    text = _EXIM_HOST.sub("H=HOST", text)
+    text = _HOST_IP.sub("HOST", text)
+    text = _QUOTED.sub("'...'", text)
+    text = _IP.sub("IP", text)
+    text = _ID.sub("ID", text)
+    text = _SMTP_CODE.sub(keep, text)
+    text = _NUMBER.sub("N", text)
+    for index, code in enumerate(codes):
+        text = text.replace(f"\0{chr(65 + index)}\0", code)
+    text = _SPACE.sub(" ", text).strip()
+    if len(text) > REASON_MAX:
+        text = text[:REASON_MAX - 3] + "..."
+    return text or "(no reason given)"
+
+
+def domain_of(address: str) -> str:
+    at = address.rfind("@")
+    if at < 0:
+        return "(local)"
+    return address[at + 1:].rstrip(">").lower() or "(local)"
+
+
+class Backlog:
+    """Aggregates counts or messages of one MTA source."""
+
+    def __init__(self, now: float, watched_domains: Sequence[str] = (),
+                 want_domains: bool = True, want_reasons: bool = True,
+                 queues: Sequence[str] = ()) -> None:
+        self.now = now
+        self.queues: Dict[str, QueueStats] = {name: QueueStats(name) for name in queues}
+        self.messages = 0
+        self.bytes = 0
+        self.sized = False
+        self.bounces = 0
+        self.held = 0
+        self.detailed = False   # messages were read (not counts only)
+        self.counted: List[str] = []  # queues a count-only source reported
+        self.domains = Tally()
+        self.reasons = Tally()
+        self.reason_cache: Dict[str, str] = {}
+        self.watched: Dict[str, int] = {d.lower(): 0 for d in watched_domains}
+        self.want_domains = want_domains or bool(self.watched)
+        self.want_reasons = want_reasons
+
+    def queue(self, name: str) -> QueueStats:
+        stats = self.queues.get(name)
+        if stats is None:
+            stats = self.queues[name] = QueueStats(name)
+        return stats
+
+    def add_counts(self, counts: Iterable[QueueCount]) -> None:
+        for count in counts:
+            stats = self.queue(count.queue)
+            if count.queue not in self.counted:
+                self.counted.append(count.queue)
+            stats.messages += count.messages
+            self.messages += count.messages
+            if count.bytes is not None:
+                stats.bytes += count.bytes
+                stats.sized = True
+                self.bytes += count.bytes
+                self.sized = True
+            if count.oldest_arrival is not None and (
+                    stats.oldest is None or count.oldest_arrival < stats.oldest):
+                stats.oldest = count.oldest_arrival
+
+    def add_messages(self, messages: Iterable[Message]) -> None:
+        self.detailed = True
+        queues = self.queues
+        want_domains = self.want_domains
+        want_reasons = self.want_reasons
+        watched = self.watched
+        cache = self.reason_cache
+        for message in messages:
+            stats = queues.get(message.queue)
+            if stats is None:
+                stats = self.queue(message.queue)
+            stats.messages += 1
+            self.messages += 1
+            size = message.size
+            if size is not None:
+                stats.bytes += size
+                stats.sized = True
+                self.bytes += size
+                self.sized = True
+            arrival = message.arrival
+            if arrival is not None and (stats.oldest is None or arrival < stats.oldest):
+                stats.oldest = arrival
+            if message.sender == "":
+                self.bounces += 1
+            if message.held:
+                self.held += 1
+            if want_domains and message.recipients:
+                seen = {domain_of(r) for r in message.recipients}
+                for domain in seen:
+                    self.domains.add(domain)
+                    if domain in watched:
+                        watched[domain] += 1
+            if want_reasons and message.reasons:
+                keys = set()
+                for reason in message.reasons:
+                    key = cache.get(reason)
+                    if key is None:
+                        key = normalise_reason(reason)
+                        if len(cache) < 10000:
+                            cache[reason] = key
+                    keys.add(key)
+                for key in keys:
+                    self.reasons.add(key)
+
+    def age(self, queue: str) -> Optional[float]:
+        stats = self.queues.get(queue)
+        if stats is None or stats.oldest is None:
+            return None
+        return max(self.now - stats.oldest, 0.0)
+
+    def oldest_of(self, queues: Sequence[str]) -> Tuple[Optional[str], Optional[float]]:
+        """(queue, age) of the oldest message among *queues*."""
+        best: Tuple[Optional[str], Optional[float]] = (None, None)
+        for name in queues:
+            age = self.age(name)
+            if age is not None and (best[1] is None or age > best[1]):
+                best = (name, age)
+        return best

@@ -1,0 +1,505 @@
+"""check_mta_backlog: is mail stuck in the MTA's queue, where, since when, and why."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
+
+import nagiosplugin
+
+from .. import cli
+from ..units import format_number, human_duration, human_size, parse_range, range_type
+from .model import ParseError, Settings, Unavailable
+from .registry import METHOD_CHOICES, NAMES
+
+NAME = "MTA_BACKLOG"
+PROG = "check_mta_backlog"
+
+DESCRIPTION = """\
+Checks the mail queue of this host's MTA: how many messages wait, in which
+queue, since when (the oldest message's arrival, never a retry time), for
+which destination domains, why they were deferred, and how many are bounces
+(null sender).
+
+Check:
+  MTAs: Postfix (queues maildrop incoming active deferred hold corrupt) and Exim
+  (queued, frozen), with --mta auto picking the installed one.
+  Methods: 'spool' scans the queue directory (fast; needs read access: root,
+  e.g. through the sudo rule in contrib/sudoers.d/nagios_ipc); 'command' runs the
+  MTA's own listing (postqueue -j, exim -bp; needs the MTA's listing permission:
+  Postfix authorized_mailq_users, Exim queue_list_requires_admin = false).
+  'auto' (default) uses the spool when readable, else the command; the long
+  output says which ran. When neither works: UNKNOWN naming both fixes.
+  --count-only reads directory entries only (no message file is opened): message
+  counts per queue, nothing else. Otherwise each queue file is read as far as the
+  envelope (arrival, size, sender, recipients), and with --top > 0 the deferral
+  reasons too (Postfix defer logs, Exim msglog).
+  Defaults with no arguments: WARNING above 100 deferred messages, CRITICAL
+  above 500; WARNING when the oldest deferred message is older than 4h,
+  CRITICAL older than 1d. 'none' switches a default off.
+  Deferred means Postfix's deferred queue, and every Exim message not frozen.
+"""
+
+EPILOG = """\
+Perfdata:
+  messages             messages in all queues
+  messages_QUEUE       messages per queue (Postfix: maildrop incoming active
+                       deferred hold corrupt; Exim: queued frozen)
+  deferred             deferred messages (the -w/-c measure)
+  bytes                bytes in all queues (B)
+  oldest_QUEUE         age of the oldest message per queue (s; 0 when empty)
+  deferred_age         age of the oldest deferred message (s)
+  bounces              messages with the null sender (bounces, DSNs)
+  held                 held (Postfix hold) or frozen (Exim) messages
+  domain_DOMAIN        messages for a --domain, by recipient domain
+  --count-only gives messages, messages_QUEUE and deferred only (Exim: frozen
+  messages are counted as queued, as telling them apart needs their files).
+
+Ranges follow the Monitoring Plugins guidelines (10, 10:, ~:10, 10:20, @10:20);
+durations take s, m, h, d; sizes B, KB, MB, GB. WARN,CRIT pairs: either may be
+empty (',5' sets only CRITICAL).
+
+Examples:
+  check_mta_backlog                                    defaults, auto-detected MTA
+  check_mta_backlog -w 50 -c 200 --age-warning 1h --domain example.com=20,100
+  sudo -n check_mta_backlog --method spool -t 8        spool scan as root (NRPE)
+  check_mta_backlog --count-only -w 1000 -c 5000       cheapest run on a huge queue
+  check_mta_backlog --mta postfix --config-dir /etc/postfix-out   a second instance
+  check_mta_backlog --mta exim --mta-binary /usr/sbin/exim4 --mta-config /etc/exim4/alt.conf
+"""
+
+DEFAULTS = {"deferred_warning": "100", "deferred_critical": "500",
+            "age_warning": "4h", "age_critical": "1d"}
+
+
+class Measure:
+    __slots__ = ("kind", "name", "text", "uom")
+
+    def __init__(self, name: str, kind: str, uom: str, text: str) -> None:
+        self.name, self.kind, self.uom, self.text = name, kind, uom, text
+
+
+MEASURES = (
+    Measure("deferred", "count", "", "deferred messages"),
+    Measure("age", "duration", "s", "age of the oldest deferred message"),
+    Measure("total", "count", "", "messages in all queues"),
+    Measure("bytes", "size", "B", "bytes in all queues"),
+    Measure("bounces", "count", "", "bounces (null sender)"),
+    Measure("held", "count", "", "held or frozen messages"),
+)
+
+
+def optional_range(kind: str) -> Callable[[str], Any]:
+    """A range of *kind*, or 'none' (kept as the string) to switch a default off."""
+    convert = range_type(kind)
+
+    def parse(text: str) -> Any:
+        return "none" if text.strip().lower() == "none" else convert(text)
+
+    parse.__name__ = f"{kind} range"
+    return parse
+
+
+Pair = Tuple[str, Optional[nagiosplugin.Range], Optional[nagiosplugin.Range]]
+
+
+def pair_type(kind: str, what: str) -> Callable[[str], Pair]:
+    """NAME=WARN,CRIT with ranges of *kind*."""
+
+    def parse(text: str) -> Pair:
+        name, sep, ranges = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}=WARN,CRIT")
+        warn_text, _, crit_text = ranges.partition(",")
+        try:
+            warn = parse_range(warn_text, kind) if warn_text.strip() else None
+            crit = parse_range(crit_text, kind) if crit_text.strip() else None
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"'{text}': {exc}") from None
+        if warn is None and crit is None:
+            raise argparse.ArgumentTypeError(f"'{text}' has neither WARN nor CRIT")
+        return name, warn, crit
+
+    parse.__name__ = f"{what}=WARN,CRIT"
+    return parse
+
+
+def parser() -> cli.PluginParser:
+    p = cli.PluginParser(PROG, NAME, DESCRIPTION, EPILOG)
+    src = p.add_argument_group("which MTA and how to read it")
+    src.add_argument("--mta", choices=("auto", *NAMES), default="auto",
+                     help="the MTA (default auto: the first installed of postfix, exim, ...)")
+    src.add_argument("--method", choices=METHOD_CHOICES, default="auto",
+                     help="spool scan, the MTA's listing command, or auto (default: the "
+                          "spool when readable, else the command)")
+    src.add_argument("--config-dir", metavar="DIR",
+                     help="Postfix instance configuration directory (multi-instance, "
+                          "e.g. /etc/postfix-out)")
+    src.add_argument("--spool-dir", metavar="DIR",
+                     help="queue directory if not the MTA's configured one (Postfix "
+                          "queue_directory, Exim spool_directory)")
+    src.add_argument("--mta-binary", metavar="PATH",
+                     help="listing binary for --method command (postqueue, exim/exim4)")
+    src.add_argument("--mta-config", metavar="FILE",
+                     help="alternate MTA configuration file (Exim: passed as -C)")
+    what = p.add_argument_group("what to read")
+    what.add_argument("--count-only", action="store_true",
+                      help="count messages per queue from directory entries only; no message "
+                           "file is opened (ages, bytes, bounces, domains and reasons are not "
+                           "measured)")
+    what.add_argument("--top", type=int, default=5, metavar="N",
+                      help="list the top N destination domains and deferral reasons in the "
+                           "long output (default 5; 0 skips reading deferral reasons)")
+    lim = p.add_argument_group("thresholds")
+    lim.add_argument("-w", "--warning", dest="deferred_warning", type=optional_range("count"),
+                     metavar="RANGE", help="WARNING when the deferred messages are outside "
+                                           "RANGE (default 100)")
+    lim.add_argument("-c", "--critical", dest="deferred_critical",
+                     type=optional_range("count"), metavar="RANGE",
+                     help="CRITICAL when the deferred messages are outside RANGE (default 500)")
+    for measure in MEASURES[1:]:
+        option = measure.name
+        for level in ("warning", "critical"):
+            default = DEFAULTS.get(f"{measure.name}_{level}")
+            lim.add_argument(f"--{option}-{level}", dest=f"{measure.name}_{level}",
+                             type=optional_range(measure.kind), metavar="RANGE",
+                             help=f"{level.upper()} when the {measure.text} is outside "
+                                  f"RANGE" + (f" (default {default})" if default else ""))
+    lim.add_argument("--queue", dest="queue_limits", action="append", default=[],
+                     type=pair_type("count", "QUEUE"), metavar="QUEUE=WARN,CRIT",
+                     help="thresholds on the messages in one queue, e.g. active=500,2000 "
+                          "(repeatable)")
+    lim.add_argument("--queue-age", dest="queue_age_limits", action="append", default=[],
+                     type=pair_type("duration", "QUEUE"), metavar="QUEUE=WARN,CRIT",
+                     help="thresholds on the oldest message's age in one queue, e.g. "
+                          "hold=1d,7d (repeatable)")
+    lim.add_argument("--domain", dest="domain_limits", action="append", default=[],
+                     type=pair_type("count", "DOMAIN"), metavar="DOMAIN=WARN,CRIT",
+                     help="thresholds on the messages for one recipient domain, e.g. "
+                          "example.com=50,200 (repeatable)")
+    return p
+
+
+# --- data acquisition --------------------------------------------------------------------
+
+
+class MtaBacklog(nagiosplugin.Resource):
+    """Reads one MTA's queue through one source and aggregates it."""
+
+    def __init__(self, args: argparse.Namespace, now: Callable[[], float] = time.time) -> None:
+        self.args = args
+        self.now = now
+        self.backlog: Any = None
+        self.module: Any = None
+        self.source: Any = None
+        self.fallback: Optional[Unavailable] = None
+        self.deferred_queues: Tuple[str, ...] = ()
+        self.doing = "finding the MTA"
+
+    def settings(self, now: float) -> Settings:
+        a = self.args
+        return Settings(spool_dir=a.spool_dir, config_dir=a.config_dir, binary=a.mta_binary,
+                        config_file=a.mta_config, timeout=max(float(a.timeout or 10) - 1.0, 0.5),
+                        now=now, reasons=a.top > 0)
+
+    def collect(self) -> None:
+        from . import registry
+        from .backlog import Backlog
+
+        now = self.now()
+        settings = self.settings(now)
+        module = registry.detect(settings) if self.args.mta == "auto" \
+            else registry.load(self.args.mta)
+        self.module = module
+        self.doing = f"opening the {module.NAME} queue"
+        source, fallback = registry.open_source(module, settings, self.args.method)
+        self.source, self.fallback = source, fallback
+        self.doing = getattr(source, "doing", f"reading the {module.NAME} queue")
+        queues = tuple(getattr(module, "QUEUES", ()))
+        self.deferred_queues = tuple(getattr(module, "DEFERRED_QUEUES", queues))
+        backlog = Backlog(now, [d for d, _, _ in self.args.domain_limits],
+                          want_domains=self.args.top > 0, want_reasons=self.args.top > 0,
+                          queues=queues)
+        try:
+            if self.args.count_only:
+                backlog.add_counts(source.counts())
+            else:
+                stream = source.messages()
+                try:
+                    backlog.add_messages(stream)
+                finally:
+                    close = getattr(stream, "close", None)
+                    if close is not None:
+                        close()
+        except Unavailable as exc:
+            if fallback is None:
+                raise
+            fixes: List[str] = []
+            for fix in f"{fallback.fix}; or {exc.fix}".split("; or "):
+                if fix and fix not in fixes:
+                    fixes.append(fix)
+            raise Unavailable(f"cannot read the {module.NAME} queue: {fallback.reason}; "
+                              f"{exc.reason}", "; or ".join(fixes)) from None
+        self.backlog = backlog
+        pick = getattr(module, "deferred_queues", None)
+        if pick is not None:  # queue names known only once read (sendmail dirs, channels)
+            self.deferred_queues = tuple(pick(tuple(backlog.queues)))
+
+    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
+        try:
+            self.collect()
+        except Unavailable as exc:
+            raise nagiosplugin.CheckError(f"{exc.reason}" + (f"; fix: {exc.fix}"
+                                                             if exc.fix else "")) from None
+        except ParseError as exc:
+            raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}") from None
+        b = self.backlog
+        yield nagiosplugin.Metric("messages", b.messages, min=0, context="total")
+        for name, stats in b.queues.items():
+            if b.detailed or name in b.counted:
+                yield nagiosplugin.Metric(f"messages_{name}", stats.messages, min=0,
+                                          context="queue")
+        deferred = sum(b.queues[q].messages for q in self.deferred_queues if q in b.queues)
+        yield nagiosplugin.Metric("deferred", deferred, min=0, context="deferred")
+        if not b.detailed:
+            return
+        if b.sized:
+            yield nagiosplugin.Metric("bytes", b.bytes, "B", min=0, context="bytes")
+        for name in b.queues:
+            age = b.age(name)
+            yield nagiosplugin.Metric(f"oldest_{name}", round(age or 0), "s", min=0,
+                                      context="queue_age")
+        _, age = b.oldest_of(self.deferred_queues)
+        yield nagiosplugin.Metric("deferred_age", round(age or 0), "s", min=0, context="age")
+        yield nagiosplugin.Metric("bounces", b.bounces, min=0, max=b.messages, context="bounces")
+        yield nagiosplugin.Metric("held", b.held, min=0, max=b.messages, context="held")
+        for domain, count in b.watched.items():
+            yield nagiosplugin.Metric(f"domain_{domain}", count, min=0, max=b.messages,
+                                      context="domain")
+
+    @property
+    def mta(self) -> str:
+        return getattr(self.module, "NAME", "MTA")
+
+
+# --- evaluation ------------------------------------------------------------------------
+
+
+Ranges = Tuple[Optional[nagiosplugin.Range], Optional[nagiosplugin.Range]]
+
+
+class Threshold(nagiosplugin.ScalarContext):
+    """warn/crit ranges (None = none), optionally per metric (queue_deferred, ...);
+    hints name the queue, the count and the oldest age."""
+
+    def __init__(self, name: str, warning: Optional[nagiosplugin.Range],
+                 critical: Optional[nagiosplugin.Range],
+                 describe: Callable[[nagiosplugin.Metric, MtaBacklog], str],
+                 per_metric: Optional[Dict[str, Ranges]] = None) -> None:
+        super().__init__(name)
+        self.warn_range = warning
+        self.crit_range = critical
+        self.hint_of = describe
+        self.per_metric = per_metric or {}
+
+    def ranges(self, metric: nagiosplugin.Metric) -> Ranges:
+        return self.per_metric.get(metric.name, (self.warn_range, self.crit_range))
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        warn, crit = self.ranges(metric)
+        for rng, state in ((crit, nagiosplugin.Critical), (warn, nagiosplugin.Warn)):
+            if rng is not None and not rng.match(metric.value):
+                assert isinstance(resource, MtaBacklog)
+                hint = self.hint_of(metric, resource) + _beyond(metric.value, rng, metric.uom)
+                return self.result_cls(state, hint, metric)
+        return self.result_cls(nagiosplugin.Ok, None, metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
+        warn, crit = self.ranges(metric)
+        return nagiosplugin.Performance(metric.name, metric.value, metric.uom, warn, crit,
+                                        metric.min, metric.max)
+
+
+def _show(value: float, uom: Optional[str]) -> str:
+    if uom == "s":
+        return human_duration(value)
+    if uom == "B":
+        return human_size(value)
+    return format_number(value)
+
+
+def _beyond(value: float, rng: nagiosplugin.Range, uom: Optional[str]) -> str:
+    if rng.invert:
+        return f" (inside {_show(rng.start, uom)}..{_show(rng.end, uom)})"
+    if value > rng.end:
+        return f" (more than {_show(rng.end, uom)})"
+    return f" (less than {_show(rng.start, uom)})"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _queue_text(resource: MtaBacklog, queue: str) -> str:
+    b = resource.backlog
+    stats = b.queues.get(queue)
+    count = stats.messages if stats else 0
+    text = f"{resource.mta} {queue} queue: {_plural(count, 'message')}"
+    age = b.age(queue)
+    if age is not None:
+        text += f", oldest {human_duration(age)}"
+    return text
+
+
+def _deferred_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
+    b = resource.backlog
+    queues = [q for q in resource.deferred_queues if q in b.queues]
+    where = "/".join(queues) or "deferred"
+    text = f"{resource.mta} {where} queue: {_plural(int(metric.value), 'message')}"
+    _, age = b.oldest_of(queues)
+    if age is not None:
+        text += f", oldest {human_duration(age)}"
+    top = b.domains.top(1)
+    if top:
+        text += f", top destination {top[0][0]} ({top[0][1]})"
+    return text
+
+
+def _age_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
+    b = resource.backlog
+    queue, _ = b.oldest_of(resource.deferred_queues)
+    count = b.queues[queue].messages if queue in b.queues else 0
+    return (f"oldest {resource.mta} {queue or 'deferred'} message "
+            f"{human_duration(metric.value)} old ({_plural(count, 'message')} in {queue})")
+
+
+def contexts_for(args: argparse.Namespace) -> List[nagiosplugin.Context]:
+    def limit(name: str, level: str) -> Optional[nagiosplugin.Range]:
+        value = getattr(args, f"{name}_{level}")
+        if value == "none":
+            return None
+        if value is None and f"{name}_{level}" in DEFAULTS:
+            return parse_range(DEFAULTS[f"{name}_{level}"],
+                               "duration" if name == "age" else "count")
+        return value  # type: ignore[no-any-return]
+
+    simple = {
+        "total": lambda m, r: f"{r.mta} queue: {_plural(int(m.value), 'message')} in all",
+        "bytes": lambda m, r: f"{r.mta} queue: {human_size(m.value)} in all",
+        "bounces": lambda m, r: f"{r.mta} queue: {_plural(int(m.value), 'bounce')} "
+                                f"(null sender)",
+        "held": lambda m, r: f"{r.mta} queue: {_plural(int(m.value), 'message')} "
+                             f"{'frozen' if r.mta == 'exim' else 'held'}",
+    }
+    out: List[nagiosplugin.Context] = [
+        Threshold("deferred", limit("deferred", "warning"), limit("deferred", "critical"),
+                  _deferred_text),
+        Threshold("age", limit("age", "warning"), limit("age", "critical"), _age_text),
+    ]
+    for name, describe in simple.items():
+        out.append(Threshold(name, limit(name, "warning"), limit(name, "critical"), describe))
+    queue_limits = {f"messages_{q}": (w, c) for q, w, c in args.queue_limits}
+    age_limits = {f"oldest_{q}": (w, c) for q, w, c in args.queue_age_limits}
+    domain_limits = {f"domain_{d.lower()}": (w, c) for d, w, c in args.domain_limits}
+    out.append(Threshold("queue", None, None,
+                         lambda m, r: _queue_text(r, m.name[len("messages_"):]), queue_limits))
+    out.append(Threshold("queue_age", None, None,
+                         lambda m, r: f"oldest message in the {r.mta} "
+                                      f"{m.name[len('oldest_'):]} queue "
+                                      f"{human_duration(m.value)} old", age_limits))
+    out.append(Threshold("domain", None, None,
+                         lambda m, r: f"{r.mta} queue: {_plural(int(m.value), 'message')} "
+                                      f"for {m.name[len('domain_'):]}", domain_limits))
+    return out
+
+
+# --- presentation ----------------------------------------------------------------------
+
+
+class BacklogSummary(nagiosplugin.Summary):
+    def __init__(self, resource: MtaBacklog, top: int) -> None:
+        self.resource = resource
+        self.top = top
+
+    def ok(self, results: nagiosplugin.Results) -> str:
+        r = self.resource
+        b = r.backlog
+        parts = [f"{r.mta}: {_plural(b.messages, 'message')} queued"]
+        busy = [f"{name} {stats.messages}" for name, stats in b.queues.items() if stats.messages]
+        if busy:
+            parts[0] += f" ({', '.join(busy)})"
+        if b.detailed:
+            queue, age = b.oldest_of(r.deferred_queues)
+            if age is not None:
+                parts.append(f"oldest {queue} {human_duration(age)}")
+            if b.sized:
+                parts.append(human_size(b.bytes))
+            if b.bounces:
+                parts.append(_plural(b.bounces, "bounce"))
+        return ", ".join(parts)
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        worst = sorted((x for x in results if x.state != nagiosplugin.Ok),
+                       key=lambda x: -int(x.state))
+        hints: List[str] = []
+        for result in worst:
+            text = result.hint or str(result)
+            if text not in hints:
+                hints.append(text)
+        shown = "; ".join(hints[:3])
+        if len(hints) > 3:
+            shown += f"; and {len(hints) - 3} more"
+        return shown
+
+    def verbose(self, results: nagiosplugin.Results) -> List[str]:
+        r = self.resource
+        b = r.backlog
+        if b is None:
+            return []
+        source = r.source
+        where = getattr(source, "root", None) or " ".join(getattr(source, "argv", []) or [])
+        lines = [f"method: {source.method} ({where})" + (
+            f"; spool not used: {r.fallback.reason}" if r.fallback else "")]
+        for name, stats in b.queues.items():
+            if not (b.detailed or name in b.counted):
+                continue
+            line = f"{name}: {_plural(stats.messages, 'message')}"
+            if stats.sized:
+                line += f", {human_size(stats.bytes)}"
+            if stats.oldest is not None:
+                line += (f", oldest {human_duration(b.age(name) or 0)} (arrived "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(stats.oldest))})")
+            lines.append(line)
+        if not b.detailed:
+            lines.append("count only: no message file read")
+            return lines
+        lines.append(f"bounces (null sender): {b.bounces}; "
+                     f"{'frozen' if r.mta == 'exim' else 'held'}: {b.held}")
+        if self.top > 0:
+            top = b.domains.top(self.top)
+            if top:
+                lines.append("top destinations: " + ", ".join(f"{d} {n}" for d, n in top))
+            reasons = b.reasons.top(self.top)
+            if reasons:
+                lines.append("top deferral reasons:")
+                lines.extend(f"  {n} x {reason}" for reason, n in reasons)
+        return lines
+
+
+# --- wiring ----------------------------------------------------------------------------
+
+
+def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nagiosplugin.Check:
+    if args.top < 0:
+        raise nagiosplugin.CheckError("--top must be 0 or more")
+    resource = MtaBacklog(args, now)
+    return nagiosplugin.Check(resource, *contexts_for(args),
+                              BacklogSummary(resource, args.top))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    cli.run(parser(), build, argv)

@@ -1,0 +1,384 @@
+"""Exim: the spool directory scanned directly, or ``exim -bp``.
+
+Spool: ``input/ID-H`` (envelope: sender, arrival time, flags such as
+``-frozen``, the tree of recipients already done, the recipients) and
+``input/ID-D`` (the body) per message, in one-character subdirectories when
+``split_spool_directory`` is set; ``msglog/ID`` holds the per-message log with
+the deferral reasons. Counting reads directory entries only (frozen messages
+cannot be told apart without reading their header files: they count as queued).
+
+Command: ``exim -bp`` (age, size, id, sender, ``*** frozen ***``, then the
+recipients, ``D`` marking those done), streamed. Non-admin users are refused
+unless ``queue_list_requires_admin = false``.
+
+Message ids: 4.96 ``1xVYEa-0007ll-13`` (6-6-2), 4.97+ ``1rJAB4-00000002Vh-0bcd``
+(6-11-4); the first 6 characters are the arrival time in base 62.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from .model import Message, ParseError, QueueCount, Settings, Unavailable
+
+NAME = "exim"
+METHODS = ("spool", "command")
+QUEUES = ("queued", "frozen")
+DEFERRED_QUEUES = ("queued",)
+BINARIES = ("exim4", "exim")
+DEFAULT_SPOOLS = ("/var/spool/exim4", "/var/spool/exim")
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
+
+SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
+LIST_FIX = "queue_list_requires_admin = false in Exim's configuration (--method command)"
+
+
+def _binary(settings: Settings) -> Optional[str]:
+    from ..proc import find_executable
+
+    if settings.binary:
+        return find_executable(settings.binary)
+    for name in BINARIES:
+        path = find_executable(name)
+        if path:
+            return path
+    return None
+
+
+def _base_argv(settings: Settings) -> List[str]:
+    binary = _binary(settings)
+    if binary is None:
+        wanted = settings.binary or " or ".join(BINARIES)
+        raise Unavailable(f"{wanted} not found (searched /usr/sbin, /usr/bin, /sbin, /bin, "
+                          f"/usr/local/sbin, /usr/local/bin)",
+                          "install Exim, or give its binary with --mta-binary")
+    argv = [binary]
+    if settings.config_file:
+        argv += ["-C", settings.config_file]
+    return argv
+
+
+def installed(settings: Settings) -> bool:
+    if settings.spool_dir and os.path.isdir(os.path.join(settings.spool_dir, "input")):
+        return True
+    return _binary(settings) is not None
+
+
+def spool_directory(settings: Settings) -> str:
+    if settings.spool_dir:
+        return settings.spool_dir
+    from ..proc import CommandError, run_command
+
+    argv = [*_base_argv(settings), "-bP", "spool_directory"]
+    try:
+        done = run_command(argv, timeout=min(settings.timeout, 5.0))
+    except CommandError as exc:
+        raise Unavailable(f"cannot find the spool directory: {exc}",
+                          "give it with --spool-dir") from None
+    text = done.stdout.decode("utf-8", "replace").strip()
+    _, _, value = text.partition("=")
+    value = value.strip()
+    if done.returncode != 0 or not value.startswith("/"):
+        for default in DEFAULT_SPOOLS:
+            if os.path.isdir(os.path.join(default, "input")):
+                return default
+        raise Unavailable(f"'{' '.join(argv)}' failed: {done.stderr_line or text or 'no output'}",
+                          "give the spool directory with --spool-dir")
+    return value
+
+
+def open_source(settings: Settings, method: str) -> EximSpool | EximBp:
+    if method == "spool":
+        return EximSpool(spool_directory(settings), settings)
+    if method == "command":
+        return EximBp(settings)
+    raise Unavailable(f"exim has no method '{method}'", "use --method spool or command")
+
+
+def id_time(message_id: str) -> Optional[int]:
+    """Arrival time (epoch seconds) from the first 6 base-62 characters of an id."""
+    if not _ID.match(message_id):
+        return None
+    value = 0
+    for char in message_id[:6]:
+        value = value * 62 + BASE62.index(char)
+    return value
+
+
+# --- spool ------------------------------------------------------------------------------
+
+
+def _read_tree(lines: List[str], index: int, done: List[str]) -> int:
+    """Skip the balanced tree of recipients already done (``XX`` when empty)."""
+    if index >= len(lines):
+        raise ParseError("header file ends inside the non-recipients tree")
+    line = lines[index]
+    if line.startswith("XX"):
+        return index + 1
+    if len(line) < 3 or line[0] not in "YN" or line[1] not in "YN":
+        raise ParseError(f"bad non-recipients tree line {line[:40]!r}")
+    done.append(line[3:])
+    index += 1
+    if line[0] == "Y":
+        index = _read_tree(lines, index, done)
+    if line[1] == "Y":
+        index = _read_tree(lines, index, done)
+    return index
+
+
+def parse_header_file(text: str, message_id: str = ""
+                      ) -> Tuple[float, str, List[str], bool, int]:
+    """(arrival, sender, pending recipients, frozen, header bytes) from an ``-H`` file."""
+    lines = text.split("\n")
+    if len(lines) < 6 or not lines[0].endswith("-H"):
+        raise ParseError(f"not an Exim spool header file: {text[:40]!r}")
+    if message_id and lines[0][:-2] != message_id:
+        raise ParseError(f"header file names {lines[0][:-2]!r}, not {message_id!r}")
+    sender_line = lines[2]
+    if not (sender_line.startswith("<") and sender_line.endswith(">")):
+        raise ParseError(f"bad sender line {sender_line[:60]!r}")
+    sender = sender_line[1:-1]
+    try:
+        arrival: float = int(lines[3].split()[0])
+    except (ValueError, IndexError):
+        raise ParseError(f"bad arrival line {lines[3][:40]!r}") from None
+    frozen = False
+    index = 4
+    while index < len(lines) and lines[index].startswith("-"):
+        option = lines[index]
+        if option.startswith("-frozen"):
+            frozen = True
+        elif option.startswith("-received_time_usec "):
+            try:
+                arrival += float(option.split()[1])
+            except (ValueError, IndexError):
+                pass
+        index += 1
+    done: List[str] = []
+    index = _read_tree(lines, index, done)
+    try:
+        count = int(lines[index])
+    except (ValueError, IndexError):
+        raise ParseError("bad recipient count line") from None
+    recipients = []
+    done_set = set(done)
+    for line in lines[index + 1:index + 1 + count]:
+        if line and line[-1].isdigit() and "#" in line[-3:]:
+            line = line.split(" ", 1)[0]  # "addr orcpt len,flags errors_to len,pno#3"
+        if line not in done_set:
+            recipients.append(line)
+    if index + 1 + count > len(lines):
+        raise ParseError("header file ends inside the recipient list")
+    header_bytes = 0
+    for line in lines[index + 2 + count:]:
+        if len(line) > 4 and line[:3].isdigit() and (line[3] == " " or line[3].isalpha() or
+                                                     line[3] == "*"):
+            header_bytes += int(line[:3])
+    return arrival, sender, recipients, frozen, header_bytes
+
+
+_DEFER = re.compile(r"^\S+ \S+ (?:\S+ )?(\S+@?\S*) .*?\bdefer \(-?\d+\)(?::)?\s*(.*)$")
+
+
+def parse_msglog(text: str) -> Dict[str, str]:
+    """recipient -> last deferral reason from a per-message log."""
+    reasons: Dict[str, str] = {}
+    for line in text.split("\n"):
+        if " defer (" not in line:
+            continue
+        parts = line.split(" ", 3)
+        if len(parts) < 4:
+            continue
+        address = parts[2]
+        _, _, rest = line.partition(" defer (")
+        _, _, reason = rest.partition(")")
+        reason = reason.lstrip(":").strip()
+        reasons[address] = reason or "deferred"
+    return reasons
+
+
+class EximSpool:
+    """Reads input/ and msglog/ of the spool directory (needs Exim's group or root)."""
+
+    mta = NAME
+    method = "spool"
+
+    def __init__(self, root: str, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+        self.input = os.path.join(root, "input")
+        self.doing = f"scanning the Exim spool {root}"
+        if not os.path.isdir(self.input):
+            if os.access(root, os.X_OK) or not os.path.isdir(root):
+                raise Unavailable(f"{self.input} is not an Exim spool input directory",
+                                  "give the spool directory with --spool-dir")
+        if not os.access(self.input, os.R_OK | os.X_OK):
+            from .postfix import _user
+
+            raise Unavailable(f"{self.input} not readable by {_user()}",
+                              f"{SUDO_FIX}; or {LIST_FIX}")
+
+    def _headers(self) -> Iterator[Tuple[str, str]]:
+        """(subdirectory, message id) of every -H file."""
+        stack = [""]
+        while stack:
+            sub = stack.pop()
+            try:
+                it = os.scandir(os.path.join(self.input, sub) if sub else self.input)
+            except FileNotFoundError:
+                continue
+            except PermissionError:
+                raise Unavailable(f"cannot read {os.path.join(self.input, sub)}",
+                                  f"{SUDO_FIX}; or {LIST_FIX}") from None
+            with it:
+                for entry in it:
+                    name = entry.name
+                    if name.endswith("-H"):
+                        yield sub, name[:-2]
+                    elif not sub and len(name) == 1 and entry.is_dir(follow_symlinks=False):
+                        stack.append(name)
+
+    def counts(self) -> Iterator[QueueCount]:
+        count = 0
+        for _ in self._headers():
+            count += 1
+        yield QueueCount("queued", count)
+
+    def messages(self) -> Iterator[Message]:
+        want_reasons = self.settings.reasons
+        join = os.path.join
+        msglog = join(self.root, "msglog")
+        for sub, message_id in self._headers():
+            base = join(self.input, sub, message_id) if sub else join(self.input, message_id)
+            try:
+                with open(base + "-H", "rb") as handle:
+                    text = handle.read().decode("utf-8", "surrogateescape")
+            except FileNotFoundError:
+                continue  # delivered since the directory was read
+            try:
+                arrival, sender, rcpts, frozen, header_bytes = parse_header_file(text,
+                                                                                 message_id)
+            except ParseError as exc:
+                raise ParseError(f"{base}-H: {exc}") from None
+            size: Optional[int] = None
+            try:
+                size = header_bytes + os.stat(base + "-D").st_size - (len(message_id) + 3) + 1
+            except FileNotFoundError:
+                pass
+            reasons: Tuple[str, ...] = ()
+            if want_reasons and not frozen:
+                path = join(msglog, sub, message_id) if sub else join(msglog, message_id)
+                try:
+                    with open(path, "rb") as handle:
+                        log = handle.read().decode("utf-8", "replace")
+                    by_rcpt = parse_msglog(log)
+                    reasons = tuple(by_rcpt[r] for r in rcpts if r in by_rcpt)
+                except (FileNotFoundError, PermissionError):
+                    pass
+            yield Message("frozen" if frozen else "queued", message_id, arrival, size, sender,
+                          tuple(rcpts), reasons, frozen)
+
+
+# --- exim -bp ---------------------------------------------------------------------------
+
+_BP_HEAD = re.compile(r"^\s*(\d+)([smhdw])\s+(\d+(?:\.\d+)?[KMG]?)\s+(\S+)\s+<(.*)>"
+                      r"(\s+\*\*\* frozen \*\*\*)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZES = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
+
+
+def parse_size(text: str) -> int:
+    if text[-1] in _SIZES:
+        return int(float(text[:-1]) * _SIZES[text[-1]])
+    return int(text)
+
+
+def parse_bp(lines: Iterator[str], now: float) -> Iterator[Message]:
+    """Messages from ``exim -bp`` lines (a blank line ends each message)."""
+    head: Optional[Tuple[str, float, int, str, bool]] = None
+    recipients: List[str] = []
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if not line.strip():
+            if head is not None:
+                yield _bp_message(head, recipients)
+                head, recipients = None, []
+            continue
+        if head is None:
+            match = _BP_HEAD.match(line)
+            if not match:
+                raise ParseError(f"not an exim -bp message line: {line[:80]!r}")
+            age, unit, size, message_id, sender, frozen = match.groups()
+            arrival: float = now - int(age) * _UNITS[unit]
+            exact = id_time(message_id)
+            # the id's time is exact to the second; trust it when it agrees with the age
+            if exact is not None and abs(exact - arrival) <= _UNITS[unit] + 120:
+                arrival = exact
+            head = (message_id, arrival, parse_size(size), sender, bool(frozen))
+            continue
+        text = line.strip()
+        if text.startswith(("D ", "+D ")):
+            continue  # delivered already
+        if text.startswith("+ "):
+            text = text[2:]
+        recipients.append(text)
+    if head is not None:
+        yield _bp_message(head, recipients)
+
+
+def _bp_message(head: Tuple[str, float, int, str, bool], recipients: List[str]) -> Message:
+    message_id, arrival, size, sender, frozen = head
+    return Message("frozen" if frozen else "queued", message_id, arrival, size, sender,
+                   tuple(recipients), (), frozen)
+
+
+class EximBp:
+    """``exim -bp``, streamed."""
+
+    mta = NAME
+    method = "command"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.argv = [*_base_argv(settings), "-bp"]
+        self.doing = f"reading the output of '{' '.join(self.argv)}'"
+        if settings.config_file and os.geteuid() != 0:
+            # Exim drops root for -C unless called by root or the Exim user; it then
+            # lists an unreadable spool as empty: refuse rather than report a wrong OK
+            spool = settings.spool_dir or spool_directory(settings)
+            if not os.access(os.path.join(spool, "input"), os.R_OK | os.X_OK):
+                from .postfix import _user
+
+                raise Unavailable(f"exim -C drops root for {_user()} (its listing would be "
+                                  f"empty)", f"no --mta-config; or {SUDO_FIX}")
+
+    def _lines(self, argv: Optional[List[str]] = None) -> Iterator[str]:
+        from ..proc import stream_lines
+
+        argv = argv or self.argv
+        result: Dict[str, object] = {}
+        for line in stream_lines(argv, timeout=self.settings.timeout, result=result):
+            yield line.decode("utf-8", "replace")
+        code = result.get("returncode")
+        if code:
+            raw = result.get("stderr")
+            stderr = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
+            last = stderr.splitlines()[-1].strip() if stderr else "no message"
+            text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed (exit {code}): {last}"
+            if "permission denied" in stderr.lower() or "not permitted" in stderr.lower():
+                raise Unavailable(text, f"{LIST_FIX}; or {SUDO_FIX}")
+            raise ParseError(text)
+
+    def counts(self) -> Iterator[QueueCount]:
+        """``exim -bpc``: the count alone (frozen ones included, as with the spool)."""
+        argv = [*self.argv[:-1], "-bpc"]
+        text = "".join(self._lines(argv)).strip()
+        if not text.isdigit():
+            raise ParseError(f"'{' '.join(argv)}' printed {text[:60]!r}, not a count")
+        yield QueueCount("queued", int(text))
+
+    def messages(self) -> Iterator[Message]:
+        yield from parse_bp(self._lines(), self.settings.now)

@@ -1,0 +1,451 @@
+"""Postfix: the queue directory scanned directly, or ``postqueue -j``.
+
+Spool: the queues are directories under ``queue_directory`` (maildrop,
+incoming, active, deferred, hold, corrupt; deferred and hold may be hashed into
+one-character subdirectories). Counting reads directory entries only. Reading
+a message opens its queue file and walks the envelope records (type byte,
+7-bit length, data) up to the end marker, jumping over the message content;
+deferral reasons come from the per-message log ``defer/<hash>/<ID>``.
+A deferred file's mtime is its next retry time: the age comes from the
+arrival-time record.
+
+Command: ``postqueue -j`` prints one JSON object per message (Postfix >= 3.1);
+it works for any user listed in ``authorized_mailq_users`` while Postfix runs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+from .model import Message, ParseError, QueueCount, Settings, Unavailable
+
+NAME = "postfix"
+METHODS = ("spool", "command")
+QUEUES = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt")
+DEFERRED_QUEUES = ("deferred",)
+DEFAULT_CONFIG_DIR = "/etc/postfix"
+DEFAULT_QUEUE_DIR = "/var/spool/postfix"
+READ_CHUNK = 16384  # one read holds the whole envelope of nearly every message
+
+SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
+MAILQ_FIX = "authorized_mailq_users in main.cf, Postfix running (--method command)"
+
+
+def _config_dir(settings: Settings) -> str:
+    return settings.config_dir or DEFAULT_CONFIG_DIR
+
+
+def installed(settings: Settings) -> bool:
+    from ..proc import find_executable
+
+    if settings.spool_dir and os.path.isdir(os.path.join(settings.spool_dir, "deferred")):
+        return True
+    return (find_executable("postconf") is not None
+            and os.path.isfile(os.path.join(_config_dir(settings), "main.cf")))
+
+
+def queue_directory(settings: Settings) -> str:
+    """--spool-dir, else what ``postconf -h queue_directory`` says, else the default."""
+    if settings.spool_dir:
+        return settings.spool_dir
+    from ..proc import CommandError, find_executable, run_command
+
+    postconf = find_executable("postconf")
+    if postconf is None:
+        return DEFAULT_QUEUE_DIR
+    argv = [postconf]
+    if settings.config_dir:
+        argv += ["-c", settings.config_dir]
+    argv += ["-h", "queue_directory"]
+    try:
+        done = run_command(argv, timeout=min(settings.timeout, 5.0))
+    except CommandError as exc:
+        raise Unavailable(f"cannot find the queue directory: {exc}",
+                          "give it with --spool-dir") from None
+    value = done.stdout.decode("utf-8", "replace").strip()
+    if done.returncode != 0 or not value.startswith("/"):
+        raise Unavailable(f"'{' '.join(argv)}' failed: {done.stderr_line or 'no output'}",
+                          "give the queue directory with --spool-dir, or the instance "
+                          "with --config-dir")
+    return value
+
+
+def open_source(settings: Settings, method: str) -> PostfixSpool | PostqueueJson:
+    if method == "spool":
+        return PostfixSpool(queue_directory(settings), settings)
+    if method == "command":
+        return PostqueueJson(settings)
+    raise Unavailable(f"postfix has no method '{method}'", "use --method spool or command")
+
+
+# --- queue files -----------------------------------------------------------------------
+
+
+def parse_queue_file(data: bytes, read_at: Optional[Callable[[int], bytes]] = None
+                     ) -> Tuple[Optional[float], Optional[int], Optional[str], List[str], bool]:
+    """(arrival, size, sender, pending recipients, complete) from a queue file's bytes.
+
+    Walks the records: 'C' size ("content_size data_offset rcpt_count ..."),
+    'T' arrival ("seconds [microseconds]"), 'S' sender ('' = null sender),
+    'R' recipient (done recipients are rewritten in place to 'D'), 'M' starts
+    the content (skipped by jumping to data_offset + content_size, where the
+    extracted records are), 'p' pointer (jump to its offset), 'E' the end.
+    *read_at(offset)* returns the file's bytes from offset when the records go
+    beyond *data* (big messages); without it, the walk stops at the end of data.
+    ``complete`` is False when the end record was not reached (a file being
+    written, or cut short).
+    """
+    arrival: Optional[float] = None
+    size: Optional[int] = None
+    data_offset = -1
+    sender: Optional[str] = None
+    recipients: List[str] = []
+    base = 0          # file offset of data[0]
+    pos = 0
+    end = len(data)
+    jumps = 0
+    while True:
+        start = pos
+        stop = -1
+        if pos + 2 <= end:
+            rtype = data[pos]
+            length = data[pos + 1]
+            pos += 2
+            if length & 0x80:  # 7 bits a byte, least significant first
+                length &= 0x7F
+                shift = 7
+                while pos < end:
+                    byte = data[pos]
+                    pos += 1
+                    length |= (byte & 0x7F) << shift
+                    if not byte & 0x80:
+                        stop = pos + length
+                        break
+                    shift += 7
+                    if shift > 35:
+                        raise ParseError(f"record length out of range at offset {base + start}")
+            else:
+                stop = pos + length
+        if stop < 0 or stop > end:  # the record goes on beyond what was read
+            more = read_at(base + start) if read_at is not None else b""
+            if len(more) <= end - start:
+                return arrival, size, sender, recipients, False
+            base += start
+            data, pos, end = more, 0, len(more)
+            continue
+        if rtype == 82:      # 'R' recipient
+            recipients.append(data[pos:stop].decode("utf-8", "surrogateescape"))
+        elif rtype == 83:    # 'S' sender
+            sender = data[pos:stop].decode("utf-8", "surrogateescape")
+        elif rtype == 84:    # 'T' arrival time
+            fields = data[pos:stop].split()
+            try:
+                arrival = int(fields[0])
+                if len(fields) > 1:
+                    arrival += int(fields[1]) / 1e6
+            except (ValueError, IndexError):
+                raise ParseError(f"bad arrival time record {data[pos:stop][:40]!r}") from None
+        elif rtype == 67:    # 'C' sizes
+            fields = data[pos:stop].split()
+            try:
+                size = int(fields[0])
+                data_offset = int(fields[1])
+            except (ValueError, IndexError):
+                raise ParseError(f"bad size record {data[pos:stop][:40]!r}") from None
+        elif rtype == 77 or rtype == 112:  # 'M' content follows / 'p' pointer: jump
+            if rtype == 77:
+                # maildrop files (postdrop) carry no size record: walk the content records
+                target = data_offset + size if data_offset > 0 and size is not None else -1
+            else:
+                try:
+                    target = int(data[pos:stop] or b"0")
+                except ValueError:
+                    raise ParseError(f"bad pointer record {data[pos:stop][:40]!r}") from None
+            if target > 0:
+                jumps += 1
+                if jumps > 10000:
+                    raise ParseError("pointer records loop")
+                if base <= target <= base + end:
+                    pos = target - base
+                    continue
+                more = read_at(target) if read_at is not None else b""
+                if not more:
+                    return arrival, size, sender, recipients, False
+                base, data, pos, end = target, more, 0, len(more)
+                continue
+        elif rtype == 69:    # 'E' end of file
+            return arrival, size, sender, recipients, True
+        elif rtype < 32 or rtype > 127:
+            raise ParseError(f"record type {rtype} at offset {base + start} is not a Postfix "
+                             f"record")
+        pos = stop
+
+
+def parse_defer_log(data: bytes) -> Dict[str, str]:
+    """recipient -> reason from a defer log (attribute lines name=value, blank-separated)."""
+    reasons: Dict[str, str] = {}
+    recipient = None
+    for line in data.split(b"\n"):
+        if line.startswith(b"recipient="):
+            recipient = line[10:].decode("utf-8", "surrogateescape")
+        elif line.startswith(b"reason="):
+            reasons[recipient or ""] = line[7:].decode("utf-8", "surrogateescape")
+    return reasons
+
+
+def _read_file(path: str) -> Optional[bytes]:
+    """The first READ_CHUNK bytes, None when the file is gone (delivered meanwhile)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        return os.read(fd, READ_CHUNK)
+    finally:
+        os.close(fd)
+
+
+class PostfixSpool:
+    """Reads the queue directory; needs read access (root or postfix)."""
+
+    mta = NAME
+    method = "spool"
+
+    def __init__(self, root: str, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+        self._defer_dirs: Optional[List[str]] = None
+        self.doing = f"scanning the Postfix queue {root}"
+        for queue in ("deferred", "active", "incoming"):
+            path = os.path.join(root, queue)
+            if not os.path.isdir(path):
+                if not os.access(root, os.X_OK):
+                    break
+                raise Unavailable(f"{path} is not a Postfix queue directory",
+                                  "give the queue directory with --spool-dir, or the instance "
+                                  "with --config-dir")
+        for queue in QUEUES:
+            path = os.path.join(root, queue)
+            if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):
+                user = _user()
+                raise Unavailable(f"{path} not readable by {user} (0700 postfix)",
+                                  f"{SUDO_FIX}; or {MAILQ_FIX}")
+        if not os.access(os.path.join(root, "deferred"), os.R_OK | os.X_OK):
+            raise Unavailable(f"{root}/deferred not readable by {_user()}",
+                              f"{SUDO_FIX}; or {MAILQ_FIX}")
+
+    def _entries(self, queue: str) -> Iterator[Tuple[str, str]]:
+        """(subdirectory, queue id) of every file of *queue*, hashed dirs included."""
+        stack = [""]
+        top = os.path.join(self.root, queue)
+        while stack:
+            sub = stack.pop()
+            try:
+                it = os.scandir(os.path.join(top, sub) if sub else top)
+            except FileNotFoundError:
+                continue
+            except PermissionError:
+                raise Unavailable(f"{os.path.join(top, sub)} not readable by {_user()}",
+                                  f"{SUDO_FIX}; or {MAILQ_FIX}") from None
+            with it:
+                for entry in it:
+                    name = entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        if len(name) == 1:  # a hash subdirectory
+                            stack.append(os.path.join(sub, name) if sub else name)
+                    elif name[0] != ".":
+                        yield sub, name
+
+    def _find_defer_log(self, defer_top: str, queue_id: str) -> Optional[bytes]:
+        if self._defer_dirs is None:
+            self._defer_dirs = _defer_subdirs(defer_top)
+        first = queue_id[0]
+        for sub in sorted(self._defer_dirs, key=lambda d: d != first):
+            log = _read_file(os.path.join(defer_top, sub, queue_id))
+            if log is not None:
+                return log
+        return _read_file(os.path.join(defer_top, queue_id))
+
+    def counts(self) -> Iterator[QueueCount]:
+        for queue in QUEUES:
+            count = 0
+            for _ in self._entries(queue):
+                count += 1
+            yield QueueCount(queue, count)
+
+    def messages(self) -> Iterator[Message]:
+        want_reasons = self.settings.reasons
+        root = self.root
+        join = os.path.join
+        for queue in QUEUES:
+            top = join(root, queue)
+            defer_top = join(root, "defer") if queue in ("deferred", "hold") else None
+            strict = queue in ("active", "deferred", "hold")
+            for sub, queue_id in self._entries(queue):
+                path = join(top, sub, queue_id) if sub else join(top, queue_id)
+                if queue == "corrupt":
+                    yield Message(queue, queue_id, size=_size(path))
+                    continue
+                data = _read_file(path)
+                if data is None:
+                    continue  # delivered or moved since the directory was read
+                try:
+                    if len(data) < READ_CHUNK:
+                        arrival, size, sender, rcpts, _complete = parse_queue_file(data)
+                    else:
+                        arrival, size, sender, rcpts, _complete = parse_queue_file(
+                            data, _reader(path))
+                except ParseError as exc:
+                    if strict:
+                        raise ParseError(f"{path}: {exc}") from None
+                    arrival, size, sender, rcpts = None, None, None, []
+                if queue == "maildrop" and size is None:
+                    size = _size(path)
+                reasons: Tuple[str, ...] = ()
+                if want_reasons and defer_top is not None:
+                    if sub:  # defer/ is hashed like deferred/ (hash_queue_names)
+                        log = _read_file(join(defer_top, sub, queue_id))
+                    else:    # hold/ is flat: find the log in whichever hash dir it is
+                        log = self._find_defer_log(defer_top, queue_id)
+                    if log:
+                        by_rcpt = parse_defer_log(log)
+                        reasons = tuple(by_rcpt.values())
+                yield Message(queue, queue_id, arrival, size, sender, tuple(rcpts), reasons,
+                              queue == "hold")
+
+
+def _defer_subdirs(defer_top: str) -> List[str]:
+    try:
+        with os.scandir(defer_top) as it:
+            return sorted(e.name for e in it if e.is_dir() and len(e.name) == 1)
+    except OSError:
+        return []
+
+
+def _reader(path: str):  # type: ignore[no-untyped-def]
+    def read_at(offset: int) -> bytes:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return b""
+        try:
+            return os.pread(fd, 1 << 20, offset)
+        finally:
+            os.close(fd)
+    return read_at
+
+
+def _size(path: str) -> Optional[int]:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (KeyError, ImportError):
+        return str(os.geteuid())
+
+
+# --- postqueue -j ----------------------------------------------------------------------
+
+
+def parse_postqueue_line(line: bytes) -> Message:
+    """One line of ``postqueue -j`` into a Message."""
+    import json
+
+    try:
+        obj = json.loads(line)
+        queue = obj["queue_name"]
+        queue_id = obj["queue_id"]
+    except (ValueError, KeyError, TypeError):
+        raise ParseError(f"not a postqueue -j line: {line[:80]!r}") from None
+    if not isinstance(queue, str) or not isinstance(queue_id, str):
+        raise ParseError(f"not a postqueue -j line: {line[:80]!r}")
+    sender = obj.get("sender")
+    if sender == "MAILER-DAEMON":  # postqueue's spelling of the null sender
+        sender = ""
+    recipients = []
+    reasons = []
+    for rcpt in obj.get("recipients") or ():
+        if isinstance(rcpt, dict):
+            if isinstance(rcpt.get("address"), str):
+                recipients.append(rcpt["address"])
+            if isinstance(rcpt.get("delay_reason"), str):
+                reasons.append(rcpt["delay_reason"])
+    arrival = obj.get("arrival_time")
+    size = obj.get("message_size")
+    return Message(queue, queue_id,
+                   float(arrival) if isinstance(arrival, (int, float)) else None,
+                   int(size) if isinstance(size, (int, float)) else None,
+                   sender if isinstance(sender, str) else None,
+                   tuple(recipients), tuple(reasons), queue == "hold")
+
+
+def queue_name_of(line: bytes) -> str:
+    """The queue_name of a postqueue -j line without parsing all of it."""
+    head = b'{"queue_name": "'
+    if line.startswith(head):
+        stop = line.find(b'"', len(head))
+        if stop > 0:
+            return line[len(head):stop].decode("ascii", "replace")
+    return parse_postqueue_line(line).queue
+
+
+class PostqueueJson:
+    """``postqueue -j``, streamed line by line."""
+
+    mta = NAME
+    method = "command"
+
+    def __init__(self, settings: Settings) -> None:
+        from ..proc import find_executable
+
+        self.settings = settings
+        binary = settings.binary or "postqueue"
+        path = find_executable(binary)
+        if path is None:
+            raise Unavailable(f"{binary} not found (searched /usr/sbin, /usr/bin, /sbin, /bin, "
+                              f"/usr/local/sbin, /usr/local/bin)",
+                              "install Postfix's postqueue, or give its path with --mta-binary")
+        self.argv = [path, "-j"]
+        if settings.config_dir:
+            self.argv[1:1] = ["-c", settings.config_dir]
+        self.doing = f"reading the output of '{' '.join(self.argv)}'"
+
+    def _lines(self) -> Iterator[bytes]:
+        from ..proc import stream_lines
+
+        result: Dict[str, object] = {}
+        for line in stream_lines(self.argv, timeout=self.settings.timeout, result=result):
+            if line.strip():
+                yield line
+        code = result.get("returncode")
+        if code:
+            raw = result.get("stderr")
+            stderr = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+            last = [x.strip() for x in stderr.strip().splitlines() if "fatal" in x] or \
+                stderr.strip().splitlines()[-1:] or ["no message"]
+            text = f"'postqueue -j' failed (exit {code}): {last[-1]}"
+            lowered = stderr.lower()
+            if "not allowed" in lowered or "permission denied" in lowered or \
+                    "not authorized" in lowered:
+                raise Unavailable(text, f"{MAILQ_FIX}; or {SUDO_FIX}")
+            raise ParseError(text)
+
+    def counts(self) -> Iterator[QueueCount]:
+        tally: Dict[str, int] = dict.fromkeys(QUEUES, 0)
+        for line in self._lines():
+            name = queue_name_of(line)
+            tally[name] = tally.get(name, 0) + 1
+        for queue, count in tally.items():
+            yield QueueCount(queue, count)
+
+    def messages(self) -> Iterator[Message]:
+        for line in self._lines():
+            yield parse_postqueue_line(line)

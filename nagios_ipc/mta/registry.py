@@ -1,0 +1,81 @@
+"""Which MTA modules exist, which one is installed here, and which method reads it.
+
+A module is imported only when its MTA is asked for or probed (``--mta auto``
+probes in DETECTION_ORDER and stops at the first installed one). A module
+missing from this build (ImportError) is "not supported in this build": auto
+skips it; asking for it by name is an UNKNOWN saying so.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import List, Optional, Tuple
+
+from .model import QueueSource, Settings, Unavailable
+
+NAMES = ("postfix", "exim", "sendmail", "qmail", "opensmtpd", "nullmailer", "imsimta")
+# Postfix and Exim first (the common ones; both also install a 'sendmail' binary),
+# the Messaging Server last (its imsimta is unmistakable but rare).
+DETECTION_ORDER = ("postfix", "exim", "opensmtpd", "qmail", "sendmail", "nullmailer",
+                   "imsimta")
+METHOD_CHOICES = ("auto", "spool", "command")
+
+
+class NotSupported(Unavailable):
+    """The MTA's module is not part of this build."""
+
+
+def load(name: str) -> ModuleType:
+    if name not in NAMES:
+        raise NotSupported(f"unknown MTA '{name}'", f"use one of {', '.join(NAMES)} or auto")
+    try:
+        return importlib.import_module(f"{__package__}.{name}")
+    except ImportError as exc:
+        if exc.name and not exc.name.endswith(f"mta.{name}"):
+            raise  # the module exists but lacks a dependency: a real error
+        raise NotSupported(f"{name} is not supported in this build of nagios_ipc",
+                           "install a version of nagios_ipc that has it, or choose "
+                           "another --mta") from None
+
+
+def detect(settings: Settings) -> ModuleType:
+    """The first MTA in DETECTION_ORDER that is installed here."""
+    tried: List[str] = []
+    for name in DETECTION_ORDER:
+        try:
+            module = load(name)
+        except NotSupported:
+            continue
+        tried.append(name)
+        if module.installed(settings):
+            return module
+    raise Unavailable(f"no supported MTA found (looked for {', '.join(tried)})",
+                      "name it with --mta, and its queue with --spool-dir or --config-dir")
+
+
+def open_source(module: ModuleType, settings: Settings, method: str
+                ) -> Tuple[QueueSource, Optional[Unavailable]]:
+    """The source for *method*; with auto, the spool when readable, else the command.
+
+    Returns the source and, with auto, why the spool was not used (for the detail).
+    When no method works, raises Unavailable naming every cause and every fix."""
+    methods: Tuple[str, ...] = tuple(module.METHODS)
+    if method != "auto":
+        if method not in methods:
+            raise Unavailable(f"{module.NAME} cannot be read by --method {method}",
+                              f"use --method {' or '.join(methods)}")
+        return module.open_source(settings, method), None
+    failures: List[Unavailable] = []
+    for candidate in methods:
+        try:
+            return module.open_source(settings, candidate), (failures[0] if failures else None)
+        except Unavailable as exc:
+            failures.append(exc)
+    reasons = "; ".join(f.reason for f in failures)
+    fixes = []
+    for failure in failures:
+        for fix in failure.fix.split("; or "):
+            if fix and fix not in fixes:
+                fixes.append(fix)
+    raise Unavailable(f"cannot read the {module.NAME} queue: {reasons}", "; or ".join(fixes))
