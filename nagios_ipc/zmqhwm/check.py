@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from .. import cli
 from ..units import format_number, format_range, human_duration, human_size, range_type
 from .procfs import endpoint_type
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
 
 NAME = "ZMQ_HWM"
 PROG = "check_zmq_hwm"

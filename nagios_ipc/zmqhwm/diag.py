@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import AbstractSet, Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 # _socket, not socket: the same calls without socket.py's enum set-up (~9 ms a run)
 import _socket as socket
 
 import nagiosplugin
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import AbstractSet, Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20

@@ -14,9 +14,14 @@ the cause and the fix (for example: run as root or as the application's user).
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import nagiosplugin
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
 
 
 class ProcError(nagiosplugin.CheckError):
