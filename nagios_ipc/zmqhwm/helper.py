@@ -294,15 +294,20 @@ class StatsServer:
         return key in self.allowed
 
     def close(self) -> None:
-        """Stop the helper's thread; call from the thread that owns the sockets."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        """Stop monitoring and the helper's thread; call from the thread that owns the
+        sockets, before ``ctx.term()`` (the monitor sockets live in that context).
+
+        The monitors are switched off first, while the helper's thread still reads
+        them: libzmq's last event (MONITOR_STOPPED) goes to a PAIR socket, and a
+        send to a PAIR with no reader would block the caller."""
         for wrapped in self.wrapped:
             try:
                 wrapped.socket.disable_monitor()
             except zmq.ZMQError:
                 pass  # already closed by the application
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
         self._shutdown_context()
 
     def _shutdown_context(self) -> None:

@@ -240,3 +240,15 @@ def test_request_other_than_stats_is_refused(apps: Apps, tmp_path: Path) -> None
 
 def _unused(values: List[str]) -> None:  # keeps typing imports honest
     del values
+
+
+def test_helper_closes_cleanly(apps: Apps, tmp_path: Path) -> None:
+    """stats.close() then ctx.term() returns (the monitors are stopped while the
+    helper still reads them), after the helper served a request."""
+    stats = f"ipc://{tmp_path}/stats.ipc"
+    app = start_app(apps, stats)
+    assert check(tmp_path / "s", stats).code == 0
+    assert app.proc.stdin is not None
+    app.proc.stdin.close()  # EOF: the application shuts down
+    assert app.wait_line("terminated", timeout=15) == {"terminated": True}
+    assert app.proc.wait(10) == 0

@@ -148,8 +148,12 @@ def stats_app(args: argparse.Namespace, ctx: zmq.Context) -> None:
             print(json.dumps({"burst": counted}), flush=True)
     if args.hold:
         time.sleep(3600)  # stdin closed at once (a daemon): keep serving until killed
-    stats.close()
+    stats.close()  # the documented order: the helper, then the sockets, then ctx.term()
     auth.stop()
+    for sock in (xpub, push, router):
+        sock.close(0)
+    ctx.term()
+    print(json.dumps({"terminated": True}), flush=True)
 
 
 class _Allow:
