@@ -172,9 +172,9 @@ def parse_tcp_info(raw: bytes) -> TcpInfo:
                    bytes_acked)
 
 
-def parse_meminfo(raw: Optional[bytes]) -> Tuple[Optional[int], Optional[int]]:
-    """(sndbuf, rcvbuf) from SK_MEMINFO u32 values."""
-    if raw is None:
+def parse_meminfo(raw: bytes) -> Tuple[Optional[int], Optional[int]]:
+    """(sndbuf, rcvbuf) from SK_MEMINFO u32 values (b"": the attribute was absent)."""
+    if not raw:
         return None, None
     if len(raw) < 16 or len(raw) % 4:
         raise DiagError(f"sock_diag: meminfo of {len(raw)} bytes is malformed")
@@ -224,7 +224,7 @@ def inet_conn(fields: Tuple[Any, ...], payload: bytes) -> Conn:
     sport, dport, src, dst, _if, _cookie = SOCKID.unpack(sockid)
     attrs = attributes(payload, INET_MSG.size)
     info = parse_tcp_info(attrs[INET_DIAG_INFO]) if INET_DIAG_INFO in attrs else None
-    sndbuf, rcvbuf = parse_meminfo(attrs.get(INET_DIAG_SKMEMINFO))
+    sndbuf, rcvbuf = parse_meminfo(attrs.get(INET_DIAG_SKMEMINFO, b""))
     return Conn("tcp", inode, TCP_STATES.get(state, str(state)),
                 format_inet(family, src, sport), format_inet(family, dst, dport),
                 wqueue, rqueue, sndbuf, rcvbuf, timer == TIMER_PERSIST, info)
@@ -263,7 +263,7 @@ def parse_unix(data: bytes) -> Tuple[List[Conn], bool]:
             if len(attrs[UNIX_DIAG_RQLEN]) < 8:
                 raise DiagError("unix_diag: rqlen attribute is too short")
             rqueue, wqueue = struct.unpack_from("=II", attrs[UNIX_DIAG_RQLEN])
-        sndbuf, rcvbuf = parse_meminfo(attrs.get(UNIX_DIAG_MEMINFO))
+        sndbuf, rcvbuf = parse_meminfo(attrs.get(UNIX_DIAG_MEMINFO, b""))
         state_name = UNIX_STATES.get(state, str(state))
         if state_name == "LISTEN":
             wqueue = 0  # for a listener the kernel puts the backlog limit there

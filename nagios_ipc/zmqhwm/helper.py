@@ -86,7 +86,7 @@ def pipes_stats_support() -> Tuple[Any, str]:
     return (stats, versioned), "draft API of the running libzmq"
 
 
-def parse_v2_event(frames: Sequence[bytes]) -> Tuple[int, List[int], str, str]:
+def decode_v2_event(frames: Sequence[bytes]) -> Tuple[int, List[int], str, str]:
     """(event, values, local, remote) from a version-2 monitor message; ValueError.
 
     Frames: event (u64), number of values (u64), each value (u64), local and
@@ -347,7 +347,7 @@ class StatsServer:
             return
         if self.pipes is not None:
             try:
-                event, values, _local, remote = parse_v2_event(frames)
+                event, values, _local, remote = decode_v2_event(frames)
             except ValueError:
                 return
             if event == PIPES_STATS_EVENT and len(values) >= 2:

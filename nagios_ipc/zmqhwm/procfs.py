@@ -28,6 +28,10 @@ class ProcError(nagiosplugin.CheckError):
     """A process cannot be found or read; the text names it, the cause and the fix."""
 
 
+class EndpointError(ProcError):
+    """An --endpoint that is not tcp://IP:PORT or ipc:///path."""
+
+
 class Endpoint(NamedTuple):
     """A ZeroMQ endpoint as given on the command line."""
 
@@ -49,19 +53,19 @@ class Endpoint(NamedTuple):
 
 def parse_endpoint(text: str) -> Endpoint:
     """tcp://HOST:PORT (HOST an IP address, localhost, or * / 0.0.0.0 / :: for any) or
-    ipc:///path; ValueError."""
+    ipc:///path; EndpointError."""
     import ipaddress
 
     transport, sep, rest = text.partition("://")
     if not sep or transport not in ("tcp", "ipc"):
-        raise ValueError(f"'{text}' is not tcp://HOST:PORT or ipc:///path")
+        raise EndpointError(f"'{text}' is not tcp://HOST:PORT or ipc:///path")
     if transport == "ipc":
         if not rest:
-            raise ValueError(f"'{text}' has no path")
+            raise EndpointError(f"'{text}' has no path")
         return Endpoint("ipc", "", 0, rest, text)
     host, _, port = rest.rpartition(":")
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"'{text}' has no port between 1 and 65535")
+        raise EndpointError(f"'{text}' has no port between 1 and 65535")
     host = host.strip("[]")
     if host == "localhost":
         host = "127.0.0.1"
@@ -70,9 +74,9 @@ def parse_endpoint(text: str) -> Endpoint:
     if host != "*":
         try:
             host = str(ipaddress.ip_address(host))
-        except ValueError:
+        except ValueError:  # from ipaddress
             # names would need DNS on every run: a check must not depend on it
-            raise ValueError(f"'{text}': give an IP address or * (no host names, so "
+            raise EndpointError(f"'{text}': give an IP address or * (no host names, so "
                              f"that the check never waits for DNS)") from None
     return Endpoint("tcp", host, int(port), "", text)
 
@@ -80,7 +84,7 @@ def parse_endpoint(text: str) -> Endpoint:
 def endpoint_type(text: str) -> Endpoint:
     try:
         return parse_endpoint(text)
-    except ValueError as exc:
+    except EndpointError as exc:
         import argparse
 
         raise argparse.ArgumentTypeError(str(exc)) from None
@@ -101,7 +105,7 @@ class Process(NamedTuple):
 
 
 def parse_limits(text: str) -> Optional[int]:
-    """The soft 'Max open files' from /proc/PID/limits; None when unlimited."""
+    """The soft 'Max open files' from /proc/PID/limits; None when unlimited; ProcError."""
     for line in text.splitlines():
         if line.startswith("Max open files"):
             fields = line[len("Max open files"):].split()
@@ -112,22 +116,22 @@ def parse_limits(text: str) -> Optional[int]:
             if fields[0].isdigit():
                 return int(fields[0])
             break
-    raise ValueError("no 'Max open files' line")
+    raise ProcError("/proc/PID/limits has no 'Max open files' line")
 
 
 def parse_snmp_tcp(text: str) -> Tuple[int, int]:
-    """(OutSegs, RetransSegs) from /proc/net/snmp; ValueError when missing."""
+    """(OutSegs, RetransSegs) from /proc/net/snmp; ProcError when missing."""
     lines = [line.split() for line in text.splitlines() if line.startswith("Tcp:")]
     if len(lines) < 2:
-        raise ValueError("no Tcp: lines")
+        raise ProcError("/proc/net/snmp has no Tcp: lines")
     names, values = lines[0], lines[1]
     if len(names) != len(values):
-        raise ValueError("Tcp: header and values differ in length")
+        raise ProcError("/proc/net/snmp: Tcp: header and values differ in length")
     table = dict(zip(names[1:], values[1:]))
     try:
         return int(table["OutSegs"]), int(table["RetransSegs"])
     except (KeyError, ValueError):
-        raise ValueError("no OutSegs/RetransSegs numbers") from None
+        raise ProcError("/proc/net/snmp has no OutSegs/RetransSegs numbers") from None
 
 
 class ProcSource:
@@ -183,10 +187,7 @@ class ProcSource:
     def process(self, pid: int) -> Process:
         inodes, fds = self.fd_inodes(pid)
         limits_path = os.path.join(self.root, str(pid), "limits")
-        try:
-            limit = parse_limits(self._read(limits_path))
-        except ValueError as exc:
-            raise ProcError(f"{limits_path} does not parse: {exc}") from None
+        limit = parse_limits(self._read(limits_path))
         return Process(pid, self.name(pid), inodes, fds, limit)
 
     def pids(self) -> List[int]:
@@ -208,10 +209,7 @@ class ProcSource:
 
     def tcp_counters(self) -> Tuple[int, int]:
         path = os.path.join(self.root, "net", "snmp")
-        try:
-            return parse_snmp_tcp(self._read(path))
-        except ValueError as exc:
-            raise ProcError(f"{path} does not parse: {exc}") from None
+        return parse_snmp_tcp(self._read(path))
 
 
 def read_pidfile(path: str) -> int:

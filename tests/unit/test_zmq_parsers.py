@@ -19,7 +19,7 @@ from nagios_ipc.zmqhwm.diag import (
     parse_unix,
     resolve_unix_peers,
 )
-from nagios_ipc.zmqhwm.procfs import parse_endpoint, parse_limits, parse_snmp_tcp
+from nagios_ipc.zmqhwm.procfs import ProcError, parse_endpoint, parse_limits, parse_snmp_tcp
 from nagios_ipc.zmqhwm.sockets import judge, retrans_percent
 from nagios_ipc.zmqhwm.stats import StatsError, parse_snapshot, rate
 
@@ -122,7 +122,7 @@ def test_limits_and_snmp() -> None:
     assert parse_limits((CAPTURE / "pid-limits").read_text()) == 20000
     assert parse_limits("Max open files            unlimited            unlimited  files\n") \
         is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ProcError, match="no 'Max open files' line"):
         parse_limits("Max cpu time unlimited\n")
     sent, retrans = parse_snmp_tcp((CAPTURE / "net-snmp").read_text())
     assert sent > 0 and 0 <= retrans < sent
@@ -145,7 +145,7 @@ def test_endpoints(text: str, expected: tuple) -> None:
 @pytest.mark.parametrize("text", ["tcp://host.example:5555", "tcp://1.2.3.4", "tcp://1.2.3.4:0",
                                   "udp://1.2.3.4:5", "ipc://", "5555"])
 def test_bad_endpoints(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ProcError):
         parse_endpoint(text)
 
 
@@ -241,15 +241,15 @@ def test_rate() -> None:
 
 def test_v2_monitor_event() -> None:
     pytest.importorskip("zmq")
-    from nagios_ipc.zmqhwm.helper import PIPES_STATS_EVENT, parse_v2_event
+    from nagios_ipc.zmqhwm.helper import PIPES_STATS_EVENT, decode_v2_event
 
     frames = [struct.pack("=Q", PIPES_STATS_EVENT), struct.pack("=Q", 2),
               struct.pack("=Q", 7), struct.pack("=Q", 3), b"tcp://127.0.0.1:1",
               b"tcp://127.0.0.1:2"]
-    assert parse_v2_event(frames) == (PIPES_STATS_EVENT, [7, 3], "tcp://127.0.0.1:1",
+    assert decode_v2_event(frames) == (PIPES_STATS_EVENT, [7, 3], "tcp://127.0.0.1:1",
                                       "tcp://127.0.0.1:2")
     with pytest.raises(ValueError):
-        parse_v2_event(frames[:3] + frames[4:])
+        decode_v2_event(frames[:3] + frames[4:])
 
 
 def test_family_constants() -> None:
