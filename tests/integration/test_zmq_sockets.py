@@ -183,3 +183,50 @@ def test_process_name_and_pidfile_select_the_application(apps: Apps, tmp_path: P
     assert out.code == 3
     assert out.stdout == ("ZMQ_HWM UNKNOWN: no process named or with a command line "
                           "containing 'no-such-process-anywhere-4711'; check --process-name\n")
+
+
+def test_fifty_concurrent_runs_share_one_state_file(apps: Apps, tmp_path: Path) -> None:
+    """50 runs at once on one state file (issue 8): each exits 0..3 with one proper
+    first line within its timeout, and the state is valid JSON afterwards."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import CHECKS
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    pub = apps.start("pub", "--endpoint", endpoint)
+    apps.start("sub", "--connect", endpoint)
+    state = tmp_path / "shared.json"
+    argv = [sys.executable, str(CHECKS / "check_zmq_hwm"), "--pid", str(pub.pid),
+            "--state-file", str(state), "-t", "20", *QUIET]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(50)]
+    outs = [proc.communicate(timeout=60) for proc in procs]
+    codes = [proc.returncode for proc in procs]
+    assert set(codes) <= {0, 1, 2, 3}, codes
+    for (stdout, stderr), code in zip(outs, codes):
+        assert stderr == ""
+        assert re.match(r"ZMQ_HWM (OK|WARNING|CRITICAL|UNKNOWN): ", stdout), stdout
+        assert code == 0, stdout  # a draining peer: every run sees the truth
+    saved = json.loads(state.read_text())
+    assert set(saved) == {"t", "conns", "snmp"}
+
+
+def test_few_descriptors_still_give_a_result(apps: Apps, tmp_path: Path) -> None:
+    """ulimit -n 16 (issue 8): the check needs only a handful of descriptors."""
+    import subprocess
+    import sys
+
+    from helpers import CHECKS
+
+    endpoint = f"ipc://{tmp_path}/pub.ipc"
+    pub = apps.start("pub", "--endpoint", endpoint)
+    apps.start("sub", "--connect", endpoint)
+    until(lambda: check(tmp_path / "a", "--pid", str(pub.pid)).value("peers") == "1")
+    script = (f"ulimit -n 16; exec {sys.executable} {CHECKS / 'check_zmq_hwm'} --pid {pub.pid} "
+              f"--state-file {tmp_path / 'b'} --retrans-warning none")
+    done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (python")
