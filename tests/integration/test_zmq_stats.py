@@ -252,3 +252,41 @@ def test_helper_closes_cleanly(apps: Apps, tmp_path: Path) -> None:
     app.proc.stdin.close()  # EOF: the application shuts down
     assert app.wait_line("terminated", timeout=15) == {"terminated": True}
     assert app.proc.wait(10) == 0
+
+
+def test_wrapped_socket_is_a_real_socket(tmp_path: Path) -> None:
+    """The registered socket comes back as a zmq.Socket: a Poller polls it as one,
+    every send flavour counts once per message, options and close work as usual."""
+    from nagios_ipc.zmqhwm.helper import StatsServer
+
+    ctx = zmq.Context()
+    stats = StatsServer(f"ipc://{tmp_path}/stats.ipc", context=ctx)
+    pull = ctx.socket(zmq.PULL)
+    port = pull.bind_to_random_port("tcp://127.0.0.1")
+    push = stats.register(ctx.socket(zmq.PUSH), name="jobs")
+    push.sndhwm = 7  # attribute style goes through setsockopt too
+    push.connect(f"tcp://127.0.0.1:{port}")
+    stats.start()
+    try:
+        assert isinstance(push, zmq.Socket)
+        poller = zmq.Poller()
+        poller.register(push, zmq.POLLOUT)
+        assert dict(poller.poll(5000)).get(push) == zmq.POLLOUT
+        push.send(b"a")
+        push.send_multipart([b"b", b"c", b"d"])
+        push.send_string("e")
+        push.send_json({"f": 1})
+        push.send_pyobj("g")
+        received = [pull.recv_multipart() for _ in range(5)]
+        assert received[1] == [b"b", b"c", b"d"] and len(received) == 5
+        out = check(tmp_path / "s", f"ipc://{tmp_path}/stats.ipc", "--details", "always")
+        assert out.code == 0, out.stdout
+        assert out.value("sends") == "5c"
+        assert "socket 'jobs' (PUSH tcp://127.0.0.1:" in detail(out, "jobs")
+        assert ", SNDHWM 7): RCVHWM 1000, sends 5, would-block 0;" in detail(out, "jobs")
+    finally:
+        stats.close()
+        push.close(0)
+        pull.close(0)
+        ctx.term()
+    assert push.closed and push.socket.closed
