@@ -37,12 +37,6 @@ CAPTURES: Dict[str, Tuple[str, ...]] = {
     "nagios_ipc.msgqueues.ipcs.parse_ipcs": ("msgqueues/ipcs-qa_*",),
     "nagios_ipc.uptime.source.parse_proc_uptime": ("uptime/*/uptime",),
     "nagios_ipc.uptime.source.parse_boot_id": ("uptime/*/sys/kernel/random/boot_id",),
-    "nagios_ipc.zmqhwm.diag.parse_inet": ("zmq/*/inet_diag_v*.bin",),
-    "nagios_ipc.zmqhwm.diag.parse_unix": ("zmq/*/unix_diag.bin",),
-    "nagios_ipc.zmqhwm.diag.parse_proc_tcp": ("zmq/*/net-tcp",),
-    "nagios_ipc.zmqhwm.procfs.parse_limits": ("zmq/*/pid-limits",),
-    "nagios_ipc.zmqhwm.procfs.parse_snmp_tcp": ("zmq/*/net-snmp",),
-    "nagios_ipc.zmqhwm.stats.parse_snapshot": ("zmq/stats-snapshot_*.json",),
 }
 # parser -> real content written inline (no capture file for a one-line format)
 INLINE: Dict[str, Tuple[bytes, ...]] = {
