@@ -169,6 +169,19 @@ def test_no_answer_is_unknown_within_the_timeout(tmp_path: Path) -> None:
     assert took < 3 + 2  # -t 3: the answer wait is 1 s shorter, plus start-up
 
 
+def test_nothing_listening_is_unknown_at_once(tmp_path: Path) -> None:
+    """A refused connection is known within a few reconnect intervals (100 ms each):
+    no need to wait for the whole timeout."""
+    port = free_port()
+    began = time.monotonic()
+    out = check(tmp_path / "s", f"tcp://127.0.0.1:{port}", "-t", "10")
+    assert time.monotonic() - began < 5
+    assert out.code == 3
+    assert out.stdout == (f"ZMQ_HWM UNKNOWN: nothing listens at the stats endpoint "
+                          f"tcp://127.0.0.1:{port} (refused 3 times); is the application "
+                          f"running with the nagios_ipc helper there?\n")
+
+
 def test_missing_ipc_endpoint(tmp_path: Path) -> None:
     out = check(tmp_path / "s", f"ipc://{tmp_path}/nothing.ipc")
     assert out.code == 3
