@@ -398,14 +398,14 @@ class KernelSource:
             except DiagError as exc:
                 if family == socket.AF_INET6 and "Address family" in str(exc):
                     continue  # a kernel without IPv6
-                return self.proc_tcp(str(exc))
+                return self.proc_tcp(str(exc), wanted)
             parsed, done = parse_inet(data, wanted)
             if not done:
                 raise DiagError("inet_diag: dump ended without NLMSG_DONE")
             conns.extend(parsed)
         return conns
 
-    def proc_tcp(self, why: str) -> List[Conn]:
+    def proc_tcp(self, why: str, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
         self.fallback_note = f"TCP from /proc/net/tcp (no buffer sizes): {why}"
         conns = []
         for name, v6 in (("tcp", False), ("tcp6", True)):
@@ -417,7 +417,8 @@ class KernelSource:
                 continue
             except OSError as exc:
                 raise DiagError(f"cannot read {path}: {exc.strerror}") from None
-            conns.extend(parse_proc_tcp(text, v6))
+            conns.extend(c for c in parse_proc_tcp(text, v6)
+                         if wanted is None or c.inode in wanted)
         return conns
 
     def unix(self, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
