@@ -407,7 +407,7 @@ class KernelSource:
 
     def proc_tcp(self, why: str, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
         self.fallback_note = f"TCP from /proc/net/tcp (no buffer sizes): {why}"
-        conns = []
+        conns: List[Conn] = []
         for name, v6 in (("tcp", False), ("tcp6", True)):
             path = os.path.join(self.proc, "net", name)
             try:
