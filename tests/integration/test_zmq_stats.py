@@ -303,3 +303,23 @@ def test_wrapped_socket_is_a_real_socket(tmp_path: Path) -> None:
         pull.close(0)
         ctx.term()
     assert push.closed and push.socket.closed
+
+
+def test_readme_example_runs(tmp_path: Path) -> None:
+    """The helper example in README.md runs as written (endpoints moved to the test's
+    own ipc path and a free loopback port), start to ctx.term()."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## check_zmq_hwm"):]
+    code = section[section.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    assert "StatsServer(" in code and "stats.close()" in code
+    code = (code.replace("ipc:///run/feed/stats", f"ipc://{tmp_path}/stats.ipc")
+            .replace("tcp://0.0.0.0:5556", f"tcp://127.0.0.1:{free_port()}"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert (done.returncode, done.stderr) == (0, "")
