@@ -230,3 +230,40 @@ def test_few_descriptors_still_give_a_result(apps: Apps, tmp_path: Path) -> None
                           timeout=60)
     assert done.returncode == 0, done.stdout
     assert done.stdout.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (python")
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_our_netlink_reading_agrees_with_ss(apps: Apps, tmp_path: Path, transport: str) -> None:
+    """A stalled peer's Send-Q as iproute2's ss reads it (its own sock_diag client)
+    equals the check's; for TCP ss shows the persist timer too."""
+    import shutil
+    import subprocess
+
+    ss = shutil.which("ss", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if ss is None:
+        pytest.skip("ss (iproute2) is not installed")
+    endpoint = endpoints(transport, tmp_path)[0]
+    pub = apps.start("pub", "--endpoint", endpoint, "--hwm", "100")
+    slow = apps.start("sub", "--connect", endpoint, "--never")
+    state = tmp_path / "s"
+    until(lambda: check(state, "--pid", str(pub.pid)).code == 2, timeout=30, step=0.5)
+    slow_name = peer_name(slow, transport)
+    out = check(state, "--pid", str(pub.pid), "--details", "always")
+    line = next(x for x in out.stdout.splitlines()
+                if f"-> {slow_name}" in x and ", ESTABLISHED: " in x)
+    ours = int(re.search(r"Send-Q (\d+) B", line).group(1))  # type: ignore[union-attr]
+    if transport == "tcp":
+        port = remote_of(endpoint).rsplit(":", 1)[1]
+        argv = [ss, "-tnoH", "state", "established", f"( sport = :{port} )"]
+    else:
+        argv = [ss, "-xnH", "src", remote_of(endpoint)]
+    listing = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+    rows = [row.split() for row in listing.splitlines() if row.strip()]
+    if transport == "tcp":
+        row = next(r for r in rows if r[3] == slow_name)
+        send_q = int(row[1])
+        assert any(field.startswith("timer:(persist") for field in row), listing
+    else:
+        # ss -x: Netid State Recv-Q Send-Q Local Port Peer Port; the stalled one is full
+        send_q = max(int(r[3]) for r in rows if r[1] == "ESTAB")
+    assert send_q == ours, listing
