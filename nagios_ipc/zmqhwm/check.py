@@ -40,7 +40,8 @@ Mode 1, sockets (default; no change to the application):
   out near 57KB, hence the default of 32KB). Also: descriptors in use
   against the process's limit (running out is a known ZeroMQ failure) and the
   host's TCP retransmissions since the previous run. Reading another user's
-  /proc/PID/fd needs root or that user.
+  /proc/PID/fd needs root or that user; sock_diag sees the sockets of its own
+  network namespace only: run the check in the application's (containers).
 
 Mode 2, stats endpoint (--stats-endpoint; the application opts in):
   The application runs nagios_ipc.zmqhwm.helper (see the README), which counts
