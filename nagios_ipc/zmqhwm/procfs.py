@@ -54,8 +54,6 @@ class Endpoint(NamedTuple):
 def parse_endpoint(text: str) -> Endpoint:
     """tcp://HOST:PORT (HOST an IP address, localhost, or * / 0.0.0.0 / :: for any) or
     ipc:///path; EndpointError."""
-    import ipaddress
-
     transport, sep, rest = text.partition("://")
     if not sep or transport not in ("tcp", "ipc"):
         raise EndpointError(f"'{text}' is not tcp://HOST:PORT or ipc:///path")
@@ -73,12 +71,29 @@ def parse_endpoint(text: str) -> Endpoint:
         host = "*"  # bound to every address: its connections carry the real local address
     if host != "*":
         try:
-            host = str(ipaddress.ip_address(host))
-        except ValueError:  # from ipaddress
+            host = canonical_ip(host)
+        except (OSError, ValueError):  # not an IPv4/IPv6 literal
             # names would need DNS on every run: a check must not depend on it
             raise EndpointError(f"'{text}': give an IP address or * (no host names, so "
                              f"that the check never waits for DNS)") from None
     return Endpoint("tcp", host, int(port), "", text)
+
+
+def canonical_ip(text: str) -> str:
+    """An IPv4/IPv6 literal as the kernel data shows it (inet_ntop); OSError if none.
+
+    _socket's inet_pton rather than ipaddress: ~1 ms less on every run."""
+    import _socket
+
+    for family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            address = _socket.inet_ntop(family, _socket.inet_pton(family, text))
+        except OSError:
+            continue
+        if address.startswith("::ffff:") and "." in address:
+            return address[7:]  # v4-mapped: the kernel data is shown as IPv4 too
+        return address
+    raise OSError(f"{text} is not an IP address")
 
 
 def endpoint_type(text: str) -> Endpoint:

@@ -135,6 +135,8 @@ def test_limits_and_snmp() -> None:
     ("tcp://[::]:5555", ("tcp", "*", 5555, "")),
     ("tcp://[::1]:5555", ("tcp", "::1", 5555, "")),
     ("tcp://localhost:1", ("tcp", "127.0.0.1", 1, "")),
+    ("tcp://[::ffff:127.0.0.1]:1", ("tcp", "127.0.0.1", 1, "")),
+    ("tcp://[0:0::1]:1", ("tcp", "::1", 1, "")),
     ("ipc:///run/app.sock", ("ipc", "", 0, "/run/app.sock")),
     ("ipc://@abstract", ("ipc", "", 0, "@abstract")),
 ])
@@ -143,6 +145,7 @@ def test_endpoints(text: str, expected: tuple) -> None:
 
 
 @pytest.mark.parametrize("text", ["tcp://host.example:5555", "tcp://1.2.3.4", "tcp://1.2.3.4:0",
+                                  "tcp://1.2.3:5", "tcp://0:5",
                                   "udp://1.2.3.4:5", "ipc://", "5555"])
 def test_bad_endpoints(text: str) -> None:
     with pytest.raises(ProcError):
