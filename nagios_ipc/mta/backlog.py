@@ -17,6 +17,7 @@ from .model import Message, QueueCount
 
 TALLY_LIMIT = 20000  # distinct domains/reasons kept before rare ones are pruned
 REASON_MAX = 120     # characters of a normalised reason
+RAW_LIMIT = 20000    # distinct raw reason texts counted before each is normalised at once
 
 
 class QueueStats:
@@ -44,9 +45,14 @@ class Tally:
         counts = self.counts
         counts[key] = counts.get(key, 0) + 1
         if len(counts) > self.limit:
-            floor = sorted(counts.values())[len(counts) // 2]
-            self.counts = {k: v for k, v in counts.items() if v > floor}
-            self.pruned = True
+            self.prune()
+
+    def prune(self) -> None:
+        """Drop the rarer half of the keys (the counts of the kept ones stay exact)."""
+        counts = self.counts
+        floor = sorted(counts.values())[len(counts) // 2]
+        self.counts = {k: v for k, v in counts.items() if v > floor}
+        self.pruned = True
 
     def top(self, count: int) -> List[Tuple[str, int]]:
         return sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
@@ -121,6 +127,7 @@ class Backlog:
         self.domains = Tally()
         self.reasons = Tally()
         self.reason_cache: Dict[str, str] = {}
+        self.raw_reasons: Optional[Dict[str, int]] = {}  # raw text -> messages, until folded
         self.watched: Dict[str, int] = {d.lower(): 0 for d in watched_domains}
         self.want_domains = want_domains or bool(self.watched)
         self.want_reasons = want_reasons
@@ -154,6 +161,7 @@ class Backlog:
         want_reasons = self.want_reasons
         watched = self.watched
         cache = self.reason_cache
+        raw: Optional[Dict[str, int]] = self.raw_reasons
         for message in messages:
             stats = queues.get(message.queue)
             if stats is None:
@@ -180,8 +188,18 @@ class Backlog:
                     if domain in watched:
                         watched[domain] += 1
             if want_reasons and message.reasons:
+                reasons = message.reasons
+                if raw is not None:
+                    # raw text first: normalising is ~30 us a reason, and the same raw text
+                    # (one destination host, one cause) repeats across many messages
+                    for reason in (reasons if len(reasons) == 1 else set(reasons)):
+                        raw[reason] = raw.get(reason, 0) + 1
+                    if len(raw) > RAW_LIMIT:
+                        self._fold_raw()
+                        raw = None
+                    continue
                 keys = set()
-                for reason in message.reasons:
+                for reason in reasons:
                     key = cache.get(reason)
                     if key is None:
                         key = normalise_reason(reason)
@@ -190,6 +208,21 @@ class Backlog:
                     keys.add(key)
                 for key in keys:
                     self.reasons.add(key)
+        self._fold_raw()
+
+    def _fold_raw(self) -> None:
+        """Move the raw reason counts into the normalised tally (a message whose
+        recipients had two raw texts of one cause counts once per text)."""
+        raw = self.raw_reasons
+        if not raw:
+            return
+        counts = self.reasons.counts
+        for reason, count in raw.items():
+            key = normalise_reason(reason)
+            counts[key] = counts.get(key, 0) + count
+        raw.clear()
+        if len(counts) > self.reasons.limit:
+            self.reasons.prune()
 
     def age(self, queue: str) -> Optional[float]:
         stats = self.queues.get(queue)

@@ -134,6 +134,9 @@ def parse_queue_file(data: bytes, read_at: Optional[Callable[[int], bytes]] = No
             base += start
             data, pos, end = more, 0, len(more)
             continue
+        if rtype == 65 or rtype == 79:  # 'A' attribute, 'O' original recipient: not needed
+            pos = stop
+            continue
         if rtype == 82:      # 'R' recipient
             recipients.append(data[pos:stop].decode("utf-8", "surrogateescape"))
         elif rtype == 83:    # 'S' sender
@@ -194,6 +197,18 @@ def parse_defer_log(data: bytes) -> Dict[str, str]:
     return reasons
 
 
+def defer_reasons(data: bytes) -> Tuple[str, ...]:
+    """The reason= values of a defer log, in order (one per recipient)."""
+    out = []
+    start = data.find(b"\nreason=")
+    while start >= 0:
+        stop = data.find(b"\n", start + 8)
+        out.append(data[start + 8:stop if stop >= 0 else len(data)].decode("utf-8",
+                                                                           "surrogateescape"))
+        start = data.find(b"\nreason=", start + 8)
+    return tuple(out)
+
+
 def _read_file(path: str) -> Optional[bytes]:
     """The first READ_CHUNK bytes, None when the file is gone (delivered meanwhile)."""
     try:
@@ -235,14 +250,16 @@ class PostfixSpool:
             raise Unavailable(f"{root}/deferred not readable by {_user()}",
                               f"{SUDO_FIX}; or {MAILQ_FIX}")
 
-    def _entries(self, queue: str) -> Iterator[Tuple[str, str]]:
-        """(subdirectory, queue id) of every file of *queue*, hashed dirs included."""
+    def _entries(self, queue: str) -> Iterator[Tuple[str, str, str]]:
+        """(directory, subdirectory, queue id) of every file of *queue*, hashed dirs
+        included."""
         stack = [""]
         top = os.path.join(self.root, queue)
         while stack:
             sub = stack.pop()
+            directory = f"{top}/{sub}" if sub else top
             try:
-                it = os.scandir(os.path.join(top, sub) if sub else top)
+                it = os.scandir(directory)
             except FileNotFoundError:
                 continue
             except PermissionError:
@@ -255,7 +272,7 @@ class PostfixSpool:
                         if len(name) == 1:  # a hash subdirectory
                             stack.append(os.path.join(sub, name) if sub else name)
                     elif name[0] != ".":
-                        yield sub, name
+                        yield directory, sub, name
 
     def _find_defer_log(self, defer_top: str, queue_id: str) -> Optional[bytes]:
         if self._defer_dirs is None:
@@ -277,25 +294,23 @@ class PostfixSpool:
     def messages(self) -> Iterator[Message]:
         want_reasons = self.settings.reasons
         root = self.root
-        join = os.path.join
+        read_file = _read_file
+        parse = parse_queue_file
         for queue in QUEUES:
-            top = join(root, queue)
-            defer_top = join(root, "defer") if queue in ("deferred", "hold") else None
+            defer_top = f"{root}/defer" if queue in ("deferred", "hold") else None
             strict = queue in ("active", "deferred", "hold")
-            for sub, queue_id in self._entries(queue):
-                path = join(top, sub, queue_id) if sub else join(top, queue_id)
+            held = queue == "hold"
+            for directory, sub, queue_id in self._entries(queue):
+                path = f"{directory}/{queue_id}"
                 if queue == "corrupt":
                     yield Message(queue, queue_id, size=_size(path))
                     continue
-                data = _read_file(path)
+                data = read_file(path)
                 if data is None:
                     continue  # delivered or moved since the directory was read
                 try:
-                    if len(data) < READ_CHUNK:
-                        arrival, size, sender, rcpts, _complete = parse_queue_file(data)
-                    else:
-                        arrival, size, sender, rcpts, _complete = parse_queue_file(
-                            data, _reader(path))
+                    arrival, size, sender, rcpts, _complete = parse(
+                        data, _reader(path) if len(data) >= READ_CHUNK else None)
                 except ParseError as exc:
                     if strict:
                         raise ParseError(f"{path}: {exc}") from None
@@ -305,14 +320,13 @@ class PostfixSpool:
                 reasons: Tuple[str, ...] = ()
                 if want_reasons and defer_top is not None:
                     if sub:  # defer/ is hashed like deferred/ (hash_queue_names)
-                        log = _read_file(join(defer_top, sub, queue_id))
+                        log = read_file(f"{defer_top}/{sub}/{queue_id}")
                     else:    # hold/ is flat: find the log in whichever hash dir it is
                         log = self._find_defer_log(defer_top, queue_id)
                     if log:
-                        by_rcpt = parse_defer_log(log)
-                        reasons = tuple(by_rcpt.values())
+                        reasons = defer_reasons(log)
                 yield Message(queue, queue_id, arrival, size, sender, tuple(rcpts), reasons,
-                              queue == "hold")
+                              held)
 
 
 def _defer_subdirs(defer_top: str) -> List[str]:
