@@ -281,7 +281,7 @@ def mta() -> Section:
 
         base_args = ["--mta", "exim", "--mta-binary", exim.binary, "--mta-config",
                      str(exim.conf), "--method", "spool"]
-        commands: Dict[str, Sequence[str]] = {
+        commands = {
             "check_mailq -M exim": in_ns(mailq, "-M", "exim", "-w", "1000000", "-c",
                                          "2000000"),
             "exim -bp": in_ns(exim.binary, "-C", str(exim.conf), "-bp"),
