@@ -83,10 +83,10 @@ class Measure:
 MEASURES = (
     Measure("deferred", "count", "", "deferred messages"),
     Measure("age", "duration", "s", "age of the oldest deferred message"),
-    Measure("total", "count", "", "messages in all queues"),
-    Measure("bytes", "size", "B", "bytes in all queues"),
-    Measure("bounces", "count", "", "bounces (null sender)"),
-    Measure("held", "count", "", "held or frozen messages"),
+    Measure("total", "count", "", "number of messages in all queues"),
+    Measure("bytes", "size", "B", "size of all queued messages"),
+    Measure("bounces", "count", "", "number of bounces (null sender)"),
+    Measure("held", "count", "", "number of held or frozen messages"),
 )
 
 
@@ -154,11 +154,12 @@ def parser() -> cli.PluginParser:
                            "long output (default 5; 0 skips reading deferral reasons)")
     lim = p.add_argument_group("thresholds")
     lim.add_argument("-w", "--warning", dest="deferred_warning", type=optional_range("count"),
-                     metavar="RANGE", help="WARNING when the deferred messages are outside "
-                                           "RANGE (default 100)")
+                     metavar="RANGE", help="WARNING when the number of deferred messages is "
+                                           "outside RANGE (default 100)")
     lim.add_argument("-c", "--critical", dest="deferred_critical",
                      type=optional_range("count"), metavar="RANGE",
-                     help="CRITICAL when the deferred messages are outside RANGE (default 500)")
+                     help="CRITICAL when the number of deferred messages is outside RANGE "
+                          "(default 500)")
     for measure in MEASURES[1:]:
         option = measure.name
         for level in ("warning", "critical"):
