@@ -45,10 +45,35 @@ def installed(settings: Settings) -> bool:
             and os.path.isfile(os.path.join(_config_dir(settings), "main.cf")))
 
 
+def _literal_queue_directory(config_dir: str) -> Optional[str]:
+    """queue_directory when main.cf sets it to a plain path (no $expansion), else None.
+
+    Spares the ~30 ms of running postconf, most of a count-only run's cost."""
+    try:
+        with open(os.path.join(config_dir, "main.cf"), "rb") as handle:
+            text = handle.read(1 << 20)
+    except OSError:
+        return None
+    value = None
+    lines = text.split(b"\n")
+    for index, line in enumerate(lines):
+        if line.startswith(b"queue_directory") and line[15:].lstrip()[:1] == b"=":
+            continuation = index + 1 < len(lines) and lines[index + 1][:1] in (b" ", b"\t")
+            raw = line.split(b"=", 1)[1].strip()
+            value = None if continuation else raw  # the last setting wins, as in Postfix
+    if value and value.startswith(b"/") and b"$" not in value and b" " not in value:
+        return value.decode("utf-8", "surrogateescape")
+    return None
+
+
 def queue_directory(settings: Settings) -> str:
-    """--spool-dir, else what ``postconf -h queue_directory`` says, else the default."""
+    """--spool-dir, else main.cf's plain queue_directory, else what ``postconf -h
+    queue_directory`` says, else the default."""
     if settings.spool_dir:
         return settings.spool_dir
+    literal = _literal_queue_directory(_config_dir(settings))
+    if literal:
+        return literal
     from ..proc import CommandError, find_executable, run_command
 
     postconf = find_executable("postconf")
@@ -285,10 +310,30 @@ class PostfixSpool:
         return _read_file(os.path.join(defer_top, queue_id))
 
     def counts(self) -> Iterator[QueueCount]:
+        """Names only (os.listdir, no per-entry objects): queue ids are never one
+        character long, hash subdirectories always are."""
         for queue in QUEUES:
             count = 0
-            for _ in self._entries(queue):
-                count += 1
+            stack = [os.path.join(self.root, queue)]
+            while stack:
+                directory = stack.pop()
+                try:
+                    names = os.listdir(directory)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                except PermissionError:
+                    raise Unavailable(f"{directory} not readable by {_user()}",
+                                      f"{SUDO_FIX}; or {MAILQ_FIX}") from None
+                if not names:
+                    continue
+                if min(map(len, names)) > 1:  # a leaf: queue files only (C-speed test)
+                    count += len(names)
+                    continue
+                for name in names:
+                    if len(name) == 1:
+                        stack.append(f"{directory}/{name}")
+                    elif name[0] != ".":
+                        count += 1
             yield QueueCount(queue, count)
 
     def messages(self) -> Iterator[Message]:
