@@ -221,8 +221,31 @@ class EximSpool:
             raise Unavailable(f"{self.input} not readable by {_user()}",
                               f"{SUDO_FIX}; or {LIST_FIX}")
 
+    part = (0, 1)  # (k, n): this view reads the k-th of n shares of the spool
+
+    def partitions(self, count: int) -> List[EximSpool]:
+        """*count* views that together read every message once (shared out by the
+        last character of the message id)."""
+        import copy
+
+        views = []
+        for k in range(count):
+            view = copy.copy(self)
+            view.part = (k, count)
+            views.append(view)
+        return views
+
     def _headers(self) -> Iterator[Tuple[str, str]]:
-        """(subdirectory, message id) of every -H file."""
+        """(subdirectory, message id) of every -H file (this view's share of them)."""
+        k, n = self.part
+        if n > 1:
+            for sub, message_id in self._all_headers():
+                if ord(message_id[-1]) % n == k:
+                    yield sub, message_id
+            return
+        yield from self._all_headers()
+
+    def _all_headers(self) -> Iterator[Tuple[str, str]]:
         stack = [""]
         while stack:
             sub = stack.pop()

@@ -256,6 +256,7 @@ class PostfixSpool:
         self.root = root
         self.settings = settings
         self._defer_dirs: Optional[List[str]] = None
+        self.part = (0, 1)  # (k, n): this view reads the k-th of n shares of the queue
         self.doing = f"scanning the Postfix queue {root}"
         for queue in ("deferred", "active", "incoming"):
             path = os.path.join(root, queue)
@@ -275,13 +276,36 @@ class PostfixSpool:
             raise Unavailable(f"{root}/deferred not readable by {_user()}",
                               f"{SUDO_FIX}; or {MAILQ_FIX}")
 
+    def partitions(self, count: int) -> List[PostfixSpool]:
+        """*count* views that together read every message once (for parallel reading):
+        hashed subdirectories are shared out by name, files outside them go to the first."""
+        import copy
+
+        views = []
+        for k in range(count):
+            view = copy.copy(self)
+            view.part = (k, count)
+            views.append(view)
+        return views
+
     def _entries(self, queue: str) -> Iterator[Tuple[str, str, str]]:
         """(directory, subdirectory, queue id) of every file of *queue*, hashed dirs
-        included."""
+        included (this view's share of them)."""
         stack = [""]
         top = os.path.join(self.root, queue)
+        k, n = self.part
         while stack:
             sub = stack.pop()
+            if n > 1 and (ord(sub[0]) % n if sub else 0) != k:
+                if sub or not k:
+                    continue
+                # the top directory: share k > 0 takes only its hash subdirectories
+                try:
+                    names = os.listdir(top)
+                except OSError:
+                    continue
+                stack.extend(name for name in names if len(name) == 1 and ord(name) % n == k)
+                continue
             directory = f"{top}/{sub}" if sub else top
             try:
                 it = os.scandir(directory)

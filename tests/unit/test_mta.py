@@ -497,3 +497,52 @@ def test_json_module_is_imported_only_for_the_command_method(postfix_spool: Path
                           cwd=str(Path(__file__).resolve().parent.parent.parent))
     assert done.stdout.strip() == "False", done.stderr
     assert json.loads("1") == 1
+
+
+# --- parallel reading ------------------------------------------------------------------
+
+
+def test_partitions_share_out_every_message_once(postfix_spool: Path, tmp_path: Path) -> None:
+    # more hash dirs than the capture has: copy each deferred file under other names
+    for index, path in enumerate(sorted((postfix_spool / "deferred" / "E").iterdir())):
+        for sub in "0123456789ABCDEF":
+            (postfix_spool / "deferred" / sub).mkdir(exist_ok=True)
+            shutil.copy(path, postfix_spool / "deferred" / sub / f"{sub}{index}{path.name}")
+    source = postfix.open_source(Settings(spool_dir=str(postfix_spool)), "spool")
+    whole = sorted(m.queue_id for m in source.messages())
+    for count in (2, 3):
+        shares = [sorted(m.queue_id for m in share.messages())
+                  for share in source.partitions(count)]
+        assert sorted(q for share in shares for q in share) == whole
+        assert all(shares)  # each share has work
+
+
+def test_parallel_aggregate_equals_serial(postfix_spool: Path) -> None:
+    serial = run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--details", "always",
+                  "--workers", "1"])
+    parallel = run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--details",
+                    "always", "--workers", "3"])
+    assert serial == parallel
+
+
+def test_exim_partitions(tmp_path: Path) -> None:
+    spool = tmp_path / "exim"
+    (spool / "input").mkdir(parents=True)
+    for path in SHARED.glob("spool-input_*-H_*.txt"):
+        message_id = path.name.split("_")[1][:-2]
+        (spool / "input" / f"{message_id}-H").write_text(path.read_text())
+    source = exim.open_source(Settings(spool_dir=str(spool)), "spool")
+    shares = [[m.queue_id for m in share.messages()] for share in source.partitions(2)]
+    assert sorted(q for share in shares for q in share) == sorted(
+        m.queue_id for m in source.messages())
+
+
+def test_a_workers_error_reaches_the_check(postfix_spool: Path) -> None:
+    # the bad file sits in a share read by a forked worker: same UNKNOWN as serially
+    bad = postfix_spool / "deferred" / "1"
+    bad.mkdir()
+    (bad / "1000000BAD").write_bytes(b"\x01\x02garbage")
+    outcomes = {w: run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--workers",
+                        str(w)]) for w in (1, 2)}
+    assert outcomes[1] == outcomes[2]
+    assert outcomes[2][0] == 3 and "1000000BAD" in outcomes[2][1]
