@@ -240,6 +240,9 @@ def _read_file(path: str) -> Optional[bytes]:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
+    except PermissionError:
+        raise Unavailable(f"{path} not readable by {_user()}",
+                          f"{SUDO_FIX}; or {MAILQ_FIX}") from None
     try:
         return os.read(fd, READ_CHUNK)
     finally:
