@@ -546,3 +546,62 @@ def test_a_workers_error_reaches_the_check(postfix_spool: Path) -> None:
                         str(w)]) for w in (1, 2)}
     assert outcomes[1] == outcomes[2]
     assert outcomes[2][0] == 3 and "1000000BAD" in outcomes[2][1]
+
+
+# --- the command method on replayed captures (a stub prints the real output) -----------
+
+
+def stub(tmp_path: Path, name: str, fixture: Path, cut: int = -1) -> Path:
+    data = fixture.read_bytes()
+    if cut >= 0:
+        data = data[:cut]
+    (tmp_path / f"{name}.out").write_bytes(data)
+    path = tmp_path / name
+    path.write_text(f"#!/bin/sh\ncat {tmp_path / name}.out\n")
+    path.chmod(0o755)
+    return path
+
+
+REPLAYS = [
+    # id, why, fixture, cut, expected exit, expected start of the output
+    ("postqueue-11", "a real listing: active, deferred, hold, 2 bounces",
+     SHARED / "postqueue-j.txt", -1, 0,
+     "MTA_BACKLOG OK: postfix: 11 messages queued (active 1, deferred 9, hold 1), oldest "
+     "deferred "),
+    ("postqueue-empty", "an empty queue prints nothing at all", SHARED / "postqueue-j_empty.txt",
+     -1, 0, "MTA_BACKLOG OK: postfix: 0 messages queued | messages=0;;;0 "),
+    ("postqueue-cut", "output cut in the middle of a line", SHARED / "postqueue-j.txt", 500, 3,
+     "MTA_BACKLOG UNKNOWN: cannot parse the postfix queue: not a postqueue -j line: "),
+]
+
+
+@pytest.mark.parametrize("fixture,cut,code,start", [r[2:] for r in REPLAYS],
+                         ids=[r[0] for r in REPLAYS])
+def test_postqueue_replayed(tmp_path: Path, fixture: Path, cut: int, code: int,
+                            start: str) -> None:
+    binary = stub(tmp_path, "postqueue", fixture, cut)
+    outcome = run(["--mta", "postfix", "--method", "command", "--mta-binary", str(binary)],
+                  now=1795456375 + 600)
+    assert outcome[0] == code, outcome[1]
+    assert outcome[1].startswith(start), outcome[1]
+    if fixture.name == "postqueue-j.txt" and code == 0:
+        perf = outcome[1].split("\n")[0].split(" | ")[1].split()
+        assert "bounces=2;;;0;11" in perf and "held=1;;;0;11" in perf
+        assert "messages_deferred=9;;;0" in perf and "deferred=9;100;500;0" in perf
+
+
+def test_exim_bp_replayed(tmp_path: Path) -> None:
+    listing = (SHARED / "exim-bp.txt").read_bytes()
+    (tmp_path / "bp.out").write_bytes(listing)
+    binary = tmp_path / "exim"
+    binary.write_text(f"#!/bin/sh\nfor a; do last=$a; done\n"
+                      f"if [ \"$last\" = -bpc ]; then echo 11; else cat {tmp_path}/bp.out; fi\n")
+    binary.chmod(0o755)
+    base = ["--mta", "exim", "--method", "command", "--mta-binary", str(binary)]
+    code, out = run(base, now=1795456425 + 60)
+    assert code == 0, out
+    perf = out.split("\n")[0].split(" | ")[1].split()
+    assert "messages=11;;;0" in perf and "messages_frozen=2;;;0" in perf
+    assert "bounces=3;;;0;11" in perf and "deferred=9;100;500;0" in perf
+    code, out = run([*base, "--count-only"])
+    assert out.split(" | ")[1] == "messages=11;;;0 messages_queued=11;;;0 deferred=11;100;500;0\n"
