@@ -508,6 +508,16 @@ def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nag
         raise nagiosplugin.CheckError("--top must be 0 or more")
     if args.workers < 1:
         raise nagiosplugin.CheckError("--workers must be 1 or more")
+    if args.count_only:
+        # these measures need the message files: silently ignoring them would be a wrong OK
+        wanted = [option for option, given in (
+            ("--domain", args.domain_limits), ("--queue-age", args.queue_age_limits),
+            *((f"--{m.name}-{level}", getattr(args, f"{m.name}_{level}") not in (None, "none"))
+              for m in MEASURES if m.name in ("age", "bytes", "bounces", "held")
+              for level in ("warning", "critical"))) if given]
+        if wanted:
+            raise nagiosplugin.CheckError(f"{', '.join(wanted)} need the message files read: "
+                                          f"drop --count-only")
     resource = MtaBacklog(args, now)
     return nagiosplugin.Check(resource, *contexts_for(args),
                               BacklogSummary(resource, args.top))

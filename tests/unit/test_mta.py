@@ -419,6 +419,9 @@ def test_check_deferred_threshold_names_queue_count_and_age(postfix_spool: Path)
 
 
 @pytest.mark.parametrize("argv", [["--domain", "example.com"], ["--queue", "x=a,b"],
+                                  ["--count-only", "--domain", "example.com=1,2"],
+                                  ["--count-only", "--age-warning", "1h"],
+                                  ["--workers", "0"],
                                   ["--top", "-1"], ["--mta", "nosuchmta"], ["-w", "1e3"]])
 def test_bad_arguments_are_unknown(argv: List[str]) -> None:
     code, out = run(argv)
