@@ -458,14 +458,6 @@ def test_listing_command_refused_names_fix(tmp_path: Path) -> None:
                    "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool\n")
 
 
-def test_unreadable_spool_as_non_root(postfix_spool: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads everything; the integration tests run this as nagios")
-    (postfix_spool / "deferred").chmod(0)
-    with pytest.raises(Unavailable, match="not readable"):
-        postfix.open_source(Settings(spool_dir=str(postfix_spool)), "spool")
-
-
 def test_help_documents_defaults_and_perfdata() -> None:
     code, out = run(["--help"])
     assert code == 0
