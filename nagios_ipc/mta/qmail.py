@@ -307,6 +307,9 @@ def open_source(settings: Settings, method: str) -> SpoolSource | CommandSource:
             search = (*BIN_DIRS, "/usr/sbin", "/usr/bin", "/usr/local/bin")
             qread = find_executable("qmail-qread", search)
             qstat = find_executable("qmail-qstat", search)
+        if qread is None and settings.binary:
+            raise Unavailable(f"{settings.binary} is missing or not executable",
+                              "point --mta-binary at qmail-qread (qmail-qstat beside it)")
         if qread is None:
             raise Unavailable("qmail-qread was not found (/var/qmail/bin)",
                               "install qmail or point --mta-binary at qmail-qread")
