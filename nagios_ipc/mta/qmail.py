@@ -287,8 +287,9 @@ class CommandSource:
 
 
 def installed(settings: Settings) -> bool:
-    return os.path.isdir(settings.spool_dir or DEFAULT_QUEUE) or os.path.exists(
-        "/var/qmail/bin/qmail-send")
+    queue = settings.spool_dir or DEFAULT_QUEUE
+    return os.path.exists("/var/qmail/bin/qmail-send") or all(
+        os.path.isdir(os.path.join(queue, sub)) for sub in ("mess", "info", "todo"))
 
 
 def open_source(settings: Settings, method: str) -> SpoolSource | CommandSource:
