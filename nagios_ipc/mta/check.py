@@ -320,7 +320,10 @@ class Threshold(nagiosplugin.ScalarContext):
         for rng, state in ((crit, nagiosplugin.Critical), (warn, nagiosplugin.Warn)):
             if rng is not None and not rng.match(metric.value):
                 assert isinstance(resource, MtaBacklog)
-                hint = self.hint_of(metric, resource) + _beyond(metric.value, rng, metric.uom)
+                text = self.hint_of(metric, resource)
+                beyond = _beyond(metric.value, rng, metric.uom)
+                # the threshold note goes where the text marks it (after the count), else last
+                hint = text.replace("\0", beyond) if "\0" in text else text + beyond
                 return self.result_cls(state, hint, metric)
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
@@ -355,7 +358,7 @@ def _queue_text(resource: MtaBacklog, queue: str) -> str:
     b = resource.backlog
     stats = b.queues.get(queue)
     count = stats.messages if stats else 0
-    text = f"{resource.mta} {queue} queue: {_plural(count, 'message')}"
+    text = f"{resource.mta} {queue} queue: {_plural(count, 'message')}\0"
     age = b.age(queue)
     if age is not None:
         text += f", oldest {human_duration(age)}"
@@ -366,7 +369,7 @@ def _deferred_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
     b = resource.backlog
     queues = [q for q in resource.deferred_queues if q in b.queues]
     where = "/".join(queues) or "deferred"
-    text = f"{resource.mta} {where} queue: {_plural(int(metric.value), 'message')}"
+    text = f"{resource.mta} {where} queue: {_plural(int(metric.value), 'message')}\0"
     _, age = b.oldest_of(queues)
     if age is not None:
         text += f", oldest {human_duration(age)}"
@@ -377,11 +380,8 @@ def _deferred_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
 
 
 def _age_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
-    b = resource.backlog
-    queue, _ = b.oldest_of(resource.deferred_queues)
-    count = b.queues[queue].messages if queue in b.queues else 0
-    return (f"oldest {resource.mta} {queue or 'deferred'} message "
-            f"{human_duration(metric.value)} old ({_plural(count, 'message')} in {queue})")
+    queue, _ = resource.backlog.oldest_of(resource.deferred_queues)
+    return f"oldest {resource.mta} {queue or 'deferred'} message {human_duration(metric.value)} old"
 
 
 def contexts_for(args: argparse.Namespace) -> List[nagiosplugin.Context]:

@@ -404,8 +404,7 @@ def test_check_defaults_alert_on_age(postfix_spool: Path) -> None:
     code, out = run(["--mta", "postfix", "--spool-dir", str(postfix_spool)], now=NOW + 2 * 86400)
     assert code == 2
     assert out.split(" | ")[0] == (
-        "MTA_BACKLOG CRITICAL: oldest postfix deferred message 2d 1h old (4 messages in "
-        "deferred) (more than 1d)")
+        "MTA_BACKLOG CRITICAL: oldest postfix deferred message 2d 1h old (more than 1d)")
     code, out = run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--age-critical",
                      "none", "--age-warning", "none"], now=NOW + 2 * 86400)
     assert code == 0
@@ -416,8 +415,7 @@ def test_check_deferred_threshold_names_queue_count_and_age(postfix_spool: Path)
                      "--top", "0"])
     assert code == 2
     assert out.split(" | ")[0] == (
-        "MTA_BACKLOG CRITICAL: postfix deferred queue: 4 messages, oldest 1h "
-        "(more than 3)")
+        "MTA_BACKLOG CRITICAL: postfix deferred queue: 4 messages (more than 3), oldest 1h")
 
 
 @pytest.mark.parametrize("argv", [["--domain", "example.com"], ["--queue", "x=a,b"],
