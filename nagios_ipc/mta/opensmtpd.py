@@ -151,7 +151,8 @@ class CommandSource:
                                                    self.settings))
         except CommandError as exc:
             text = str(exc)
-            if "need root" in text or "ermission denied" in text or "setgid" in text:
+            if (("root" in text and ("need" in text or "privilege" in text))
+                    or "ermission denied" in text or "setgid" in text):
                 raise Unavailable(f"smtpctl refused to list the queue: {text}",
                                   sudo_fix(NAME, LISTING_FIX)) from None
             raise
