@@ -212,8 +212,8 @@ def mta_backlog(workdir: Path, netns: Any) -> Iterator[Scenario]:
             check="check_mta_backlog", name="MTA_BACKLOG",
             cases=(
                 Case("deferred_warning", (*instance, "-w", "2", "-c", "10"), 1,
-                     r"^MTA_BACKLOG WARNING: postfix deferred queue: 3 messages, oldest "
-                     r"[\dsmhd ]+, top destination example.com \(2\) \(more than 2\)$",
+                     r"^MTA_BACKLOG WARNING: postfix deferred queue: 3 messages \(more than 2\), "
+                     r"oldest [\dsmhd ]+, top destination example.com \(2\)$",
                      thresholds={"deferred": ("2", "10")}),
                 Case("domain_critical",
                      (*instance, "--domain", "example.com=,1", "--details", "always"), 2,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 import sys
 
-from .model import ParseError, Queue
+from .model import ANY, BOUNDS, INT32, ParseError, Queue, out_of_bounds
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ def parse_proc_rows(text: str) -> Tuple[List[str], List[List[int]]]:
     if widths <= {width}:
         try:  # the fast path: every row has the header's width; convert all at once
             flat = list(map(int, " ".join(body).split()))
+            if flat and (min(flat) < INT32[0] or max(flat) > INT32[1]):
+                _check_bounds(header, flat)
             return header, [flat[i:i + width] for i in range(0, len(flat), width)]
         except ValueError:
             pass  # find the line to name, below
@@ -68,7 +70,23 @@ def parse_proc_rows(text: str) -> Tuple[List[str], List[List[int]]]:
         except ValueError:
             raise ParseError(f"/proc/sysvipc/msg line {number} is not numeric: "
                              f"{line.strip()[:80]!r}") from None
+    flat = [value for row in rows for value in row]  # reached only if the fast path was not
+    if flat and (min(flat) < INT32[0] or max(flat) > INT32[1]):
+        _check_bounds(header, flat)
     return header, rows
+
+
+def _check_bounds(header: List[str], flat: List[int]) -> None:
+    """Past int32 somewhere (rare: times after 2038, huge counts): each column must
+    hold what its kernel type can (see model.BOUNDS)."""
+    width = len(header)
+    for index, name in enumerate(header):
+        column = flat[index::width]
+        if out_of_bounds(name, min(column), max(column)):
+            lo, hi = BOUNDS.get(name, ANY)
+            bad = next(v for v in column if not lo <= v <= hi)
+            raise ParseError(f"/proc/sysvipc/msg column {name} holds {bad}, outside "
+                             f"{lo}..{hi}: not a kernel queue table")
 
 
 _STAT = struct.Struct("=i68xQQQ")  # key at 0; cbytes, qnum, qbytes at 72 (struct msqid_ds)

@@ -31,7 +31,7 @@ import re
 import time
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ..proc import CommandError, find_executable, run_command
+from ..proc import CommandError, exit_text, find_executable, run_command
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (check_readable_dir, clip, entries, entry_stat, path_stat, read_small,
                         sudo_fix, text_lines)
@@ -266,7 +266,7 @@ class CommandSource:
             return None
         done = run_command([self.qstat], timeout=self.settings.timeout)
         if done.returncode != 0:
-            raise CommandError(f"qmail-qstat failed (exit {done.returncode}): "
+            raise CommandError(f"qmail-qstat failed ({exit_text(done.returncode)}): "
                                f"{done.stderr_line or 'no message'}")
         return parse_qstat(done.stdout.decode("utf-8", "replace"))[1]
 
@@ -287,8 +287,9 @@ class CommandSource:
 
 
 def installed(settings: Settings) -> bool:
-    return os.path.isdir(settings.spool_dir or DEFAULT_QUEUE) or os.path.exists(
-        "/var/qmail/bin/qmail-send")
+    queue = settings.spool_dir or DEFAULT_QUEUE
+    return os.path.exists("/var/qmail/bin/qmail-send") or all(
+        os.path.isdir(os.path.join(queue, sub)) for sub in ("mess", "info", "todo"))
 
 
 def open_source(settings: Settings, method: str) -> SpoolSource | CommandSource:
@@ -307,6 +308,9 @@ def open_source(settings: Settings, method: str) -> SpoolSource | CommandSource:
             search = (*BIN_DIRS, "/usr/sbin", "/usr/bin", "/usr/local/bin")
             qread = find_executable("qmail-qread", search)
             qstat = find_executable("qmail-qstat", search)
+        if qread is None and settings.binary:
+            raise Unavailable(f"{settings.binary} is missing or not executable",
+                              "point --mta-binary at qmail-qread (qmail-qstat beside it)")
         if qread is None:
             raise Unavailable("qmail-qread was not found (/var/qmail/bin)",
                               "install qmail or point --mta-binary at qmail-qread")

@@ -11,12 +11,13 @@ import os
 import stat
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..proc import CommandError, find_executable, stream_lines
+from ..proc import CommandError, exit_text, find_executable, stream_lines
 from .model import ParseError, Settings, Unavailable
 
 SUDO_FIX = ("run the check through the sudo rule in contrib/sudoers.d/nagios_ipc "
             "(check_mta_backlog --mta {mta} as root)")
-MAX_QUEUE_FILE = 4 * 1024 * 1024  # bytes of a control/envelope file read at most
+MAX_QUEUE_FILE = 64 * 1024 * 1024  # bytes of a control/envelope file read at most (one at
+                                   # a time: a qf of 100,000 recipients is about 4 MB)
 
 
 def sudo_fix(mta: str, extra: str = "") -> str:
@@ -131,7 +132,7 @@ def text_lines(argv: List[str], settings: Settings) -> Iterator[str]:
         lines = err.decode("utf-8", "replace").strip().splitlines() if isinstance(
             err, bytes) else []
         last = lines[-1].strip() if lines else "no message"
-        raise CommandError(f"'{' '.join(argv)}' failed (exit {code}): {last}")
+        raise CommandError(f"'{' '.join(argv)}' failed ({exit_text(code)}): {last}")
 
 
 def clip(text: str, size: int = 80) -> str:

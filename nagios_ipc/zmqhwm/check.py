@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from .. import cli
 from ..units import format_number, format_range, human_duration, human_size, range_type
 from .procfs import endpoint_type
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
 
 NAME = "ZMQ_HWM"
 PROG = "check_zmq_hwm"
@@ -35,7 +40,8 @@ Mode 1, sockets (default; no change to the application):
   out near 57KB, hence the default of 32KB). Also: descriptors in use
   against the process's limit (running out is a known ZeroMQ failure) and the
   host's TCP retransmissions since the previous run. Reading another user's
-  /proc/PID/fd needs root or that user.
+  /proc/PID/fd needs root or that user; sock_diag sees the sockets of its own
+  network namespace only: run the check in the application's (containers).
 
 Mode 2, stats endpoint (--stats-endpoint; the application opts in):
   The application runs nagios_ipc.zmqhwm.helper (see the README), which counts
@@ -94,15 +100,18 @@ class Measure(NamedTuple):
 
 
 MEASURES: Tuple[Measure, ...] = (
-    Measure("peers", "count", "connections; e.g. --peers-critical 1: when none is connected"),
-    Measure("stalled", "count", "stalled peers", critical="0"),
-    Measure("stalled_for", "duration", "how long the longest-stalled peer has not drained"),
-    Measure("sendq", "size", "largest Send-Q (sizes: B, KB, MB)"),
-    Measure("sendq_fill", "percent", "largest Send-Q as %% of the send buffer", warning="80"),
-    Measure("recvq", "size", "largest Recv-Q: the application reads too slowly"),
-    Measure("fds", "percent", "descriptors in use as %% of the process's limit",
+    Measure("peers", "count", "the number of connections (e.g. 1: alerts when none)"),
+    Measure("stalled", "count", "the number of stalled peers", critical="0"),
+    Measure("stalled_for", "duration", "how long the longest-stalled peer has not drained "
+            "(s, m, h)"),
+    Measure("sendq", "size", "the largest Send-Q (B, KB, MB)"),
+    Measure("sendq_fill", "percent", "the largest Send-Q in %% of the send buffer",
+            warning="80"),
+    Measure("recvq", "size", "the largest Recv-Q, the application reading too slowly "
+            "(B, KB, MB)"),
+    Measure("fds", "percent", "the descriptors in use in %% of the process's limit",
             warning="80", critical="95"),
-    Measure("retrans", "percent", "host TCP retransmissions, %% of segments sent",
+    Measure("retrans", "percent", "the host's TCP retransmissions in %% of segments sent",
             warning="5"),
     Measure("drops_per_min", "count", "XPUB_NODROP refusals per minute", warning="0", mode=2),
     Measure("wouldblock_per_min", "count", "zmq.Again results per minute", mode=2),
@@ -110,9 +119,9 @@ MEASURES: Tuple[Measure, ...] = (
     Measure("retries_per_min", "count", "connect retries per minute", mode=2),
     Measure("auth_failures_per_min", "count", "handshake/authentication failures per "
             "minute", warning="0", mode=2),
-    Measure("hwm_fill", "percent", "fullest pipe as %% of its HWM (draft API)",
+    Measure("hwm_fill", "percent", "the fullest pipe in %% of its HWM (draft API)",
             warning="80", critical="95", mode=2),
-    Measure("sends", "count", "messages sent since the application started", mode=2),
+    Measure("sends", "count", "the messages sent since the application started", mode=2),
 )
 
 
