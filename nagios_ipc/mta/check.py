@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
@@ -23,8 +24,12 @@ which destination domains, why they were deferred, and how many are bounces
 (null sender).
 
 Check:
-  MTAs: Postfix (queues maildrop incoming active deferred hold corrupt) and Exim
-  (queued, frozen), with --mta auto picking the installed one.
+  MTAs and their queues: Postfix (maildrop incoming active deferred hold
+  corrupt), Exim (queued frozen), Sendmail (each queue directory by its name:
+  mqueue, clientmqueue, queue groups; NAME.quarantined), qmail (local remote
+  todo), OpenSMTPD (queue, queue.suspended, offline), nullmailer (queue failed),
+  Messaging Server (per channel: CHANNEL, CHANNEL.delayed, CHANNEL.held; command
+  only, imsimta qm directory). --mta auto picks the installed one.
   Methods: 'spool' scans the queue directory (fast; needs read access: root,
   e.g. through the sudo rule in contrib/sudoers.d/nagios_ipc); 'command' runs the
   MTA's own listing (postqueue -j, exim -bp; needs the MTA's listing permission:
@@ -38,7 +43,9 @@ Check:
   Defaults with no arguments: WARNING above 100 deferred messages, CRITICAL
   above 500; WARNING when the oldest deferred message is older than 4h,
   CRITICAL older than 1d. 'none' switches a default off.
-  Deferred means Postfix's deferred queue, and every Exim message not frozen.
+  Deferred means Postfix's deferred queue, every Exim message not frozen,
+  Sendmail's queues but the quarantined, qmail's local and remote, OpenSMTPD's
+  queue, nullmailer's queue, the Messaging Server's delayed messages.
 """
 
 EPILOG = """\
@@ -51,7 +58,8 @@ Perfdata:
   oldest_QUEUE         age of the oldest message per queue (s; 0 when empty)
   deferred_age         age of the oldest deferred message (s)
   bounces              messages with the null sender (bounces, DSNs)
-  held                 held (Postfix hold) or frozen (Exim) messages
+  held                 held (Postfix hold) or frozen (Exim) messages; Sendmail
+                       quarantined, OpenSMTPD paused, Messaging Server .HELD
   domain_DOMAIN        messages for a --domain, by recipient domain
   --count-only gives messages, messages_QUEUE and deferred only (Exim: frozen
   messages are counted as queued, as telling them apart needs their files).
@@ -83,10 +91,10 @@ class Measure:
 MEASURES = (
     Measure("deferred", "count", "", "deferred messages"),
     Measure("age", "duration", "s", "age of the oldest deferred message"),
-    Measure("total", "count", "", "messages in all queues"),
-    Measure("bytes", "size", "B", "bytes in all queues"),
-    Measure("bounces", "count", "", "bounces (null sender)"),
-    Measure("held", "count", "", "held or frozen messages"),
+    Measure("total", "count", "", "number of messages in all queues"),
+    Measure("bytes", "size", "B", "size of all queued messages"),
+    Measure("bounces", "count", "", "number of bounces (null sender)"),
+    Measure("held", "count", "", "number of held or frozen messages"),
 )
 
 
@@ -152,13 +160,17 @@ def parser() -> cli.PluginParser:
     what.add_argument("--top", type=int, default=5, metavar="N",
                       help="list the top N destination domains and deferral reasons in the "
                            "long output (default 5; 0 skips reading deferral reasons)")
+    what.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                      help="processes reading a spool in parallel (default 2 on hosts with "
+                           "two or more CPUs, else 1; 1 keeps the check on one CPU)")
     lim = p.add_argument_group("thresholds")
     lim.add_argument("-w", "--warning", dest="deferred_warning", type=optional_range("count"),
-                     metavar="RANGE", help="WARNING when the deferred messages are outside "
-                                           "RANGE (default 100)")
+                     metavar="RANGE", help="WARNING when the number of deferred messages is "
+                                           "outside RANGE (default 100)")
     lim.add_argument("-c", "--critical", dest="deferred_critical",
                      type=optional_range("count"), metavar="RANGE",
-                     help="CRITICAL when the deferred messages are outside RANGE (default 500)")
+                     help="CRITICAL when the number of deferred messages is outside RANGE "
+                          "(default 500)")
     for measure in MEASURES[1:]:
         option = measure.name
         for level in ("warning", "critical"):
@@ -219,12 +231,20 @@ class MtaBacklog(nagiosplugin.Resource):
         self.doing = getattr(source, "doing", f"reading the {module.NAME} queue")
         queues = tuple(getattr(module, "QUEUES", ()))
         self.deferred_queues = tuple(getattr(module, "DEFERRED_QUEUES", queues))
-        backlog = Backlog(now, [d for d, _, _ in self.args.domain_limits],
-                          want_domains=self.args.top > 0, want_reasons=self.args.top > 0,
-                          queues=queues)
+        def make() -> Backlog:
+            return Backlog(now, [d for d, _, _ in self.args.domain_limits],
+                           want_domains=self.args.top > 0, want_reasons=self.args.top > 0,
+                           queues=queues)
+
+        backlog = make()
+        workers = self.args.workers
         try:
             if self.args.count_only:
                 backlog.add_counts(source.counts())
+            elif workers > 1 and hasattr(source, "partitions"):
+                from .backlog import collect_parallel
+
+                backlog = collect_parallel(source.partitions(workers), make)
             else:
                 stream = source.messages()
                 try:
@@ -313,7 +333,10 @@ class Threshold(nagiosplugin.ScalarContext):
         for rng, state in ((crit, nagiosplugin.Critical), (warn, nagiosplugin.Warn)):
             if rng is not None and not rng.match(metric.value):
                 assert isinstance(resource, MtaBacklog)
-                hint = self.hint_of(metric, resource) + _beyond(metric.value, rng, metric.uom)
+                text = self.hint_of(metric, resource)
+                beyond = _beyond(metric.value, rng, metric.uom)
+                # the threshold note goes where the text marks it (after the count), else last
+                hint = text.replace("\0", beyond) if "\0" in text else text + beyond
                 return self.result_cls(state, hint, metric)
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
@@ -348,7 +371,7 @@ def _queue_text(resource: MtaBacklog, queue: str) -> str:
     b = resource.backlog
     stats = b.queues.get(queue)
     count = stats.messages if stats else 0
-    text = f"{resource.mta} {queue} queue: {_plural(count, 'message')}"
+    text = f"{resource.mta} {queue} queue: {_plural(count, 'message')}\0"
     age = b.age(queue)
     if age is not None:
         text += f", oldest {human_duration(age)}"
@@ -359,7 +382,7 @@ def _deferred_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
     b = resource.backlog
     queues = [q for q in resource.deferred_queues if q in b.queues]
     where = "/".join(queues) or "deferred"
-    text = f"{resource.mta} {where} queue: {_plural(int(metric.value), 'message')}"
+    text = f"{resource.mta} {where} queue: {_plural(int(metric.value), 'message')}\0"
     _, age = b.oldest_of(queues)
     if age is not None:
         text += f", oldest {human_duration(age)}"
@@ -370,11 +393,8 @@ def _deferred_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
 
 
 def _age_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
-    b = resource.backlog
-    queue, _ = b.oldest_of(resource.deferred_queues)
-    count = b.queues[queue].messages if queue in b.queues else 0
-    return (f"oldest {resource.mta} {queue or 'deferred'} message "
-            f"{human_duration(metric.value)} old ({_plural(count, 'message')} in {queue})")
+    queue, _ = resource.backlog.oldest_of(resource.deferred_queues)
+    return f"oldest {resource.mta} {queue or 'deferred'} message {human_duration(metric.value)} old"
 
 
 def contexts_for(args: argparse.Namespace) -> List[nagiosplugin.Context]:
@@ -496,6 +516,18 @@ class BacklogSummary(nagiosplugin.Summary):
 def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nagiosplugin.Check:
     if args.top < 0:
         raise nagiosplugin.CheckError("--top must be 0 or more")
+    if args.workers < 1:
+        raise nagiosplugin.CheckError("--workers must be 1 or more")
+    if args.count_only:
+        # these measures need the message files: silently ignoring them would be a wrong OK
+        wanted = [option for option, given in (
+            ("--domain", args.domain_limits), ("--queue-age", args.queue_age_limits),
+            *((f"--{m.name}-{level}", getattr(args, f"{m.name}_{level}") not in (None, "none"))
+              for m in MEASURES if m.name in ("age", "bytes", "bounces", "held")
+              for level in ("warning", "critical"))) if given]
+        if wanted:
+            raise nagiosplugin.CheckError(f"{', '.join(wanted)} need the message files read: "
+                                          f"drop --count-only")
     resource = MtaBacklog(args, now)
     return nagiosplugin.Check(resource, *contexts_for(args),
                               BacklogSummary(resource, args.top))

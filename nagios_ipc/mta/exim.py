@@ -221,8 +221,31 @@ class EximSpool:
             raise Unavailable(f"{self.input} not readable by {_user()}",
                               f"{SUDO_FIX}; or {LIST_FIX}")
 
+    part = (0, 1)  # (k, n): this view reads the k-th of n shares of the spool
+
+    def partitions(self, count: int) -> List[EximSpool]:
+        """*count* views that together read every message once (shared out by the
+        last character of the message id)."""
+        import copy
+
+        views = []
+        for k in range(count):
+            view = copy.copy(self)
+            view.part = (k, count)
+            views.append(view)
+        return views
+
     def _headers(self) -> Iterator[Tuple[str, str]]:
-        """(subdirectory, message id) of every -H file."""
+        """(subdirectory, message id) of every -H file (this view's share of them)."""
+        k, n = self.part
+        if n > 1:
+            for sub, message_id in self._all_headers():
+                if ord(message_id[-1]) % n == k:
+                    yield sub, message_id
+            return
+        yield from self._all_headers()
+
+    def _all_headers(self) -> Iterator[Tuple[str, str]]:
         stack = [""]
         while stack:
             sub = stack.pop()
@@ -249,18 +272,22 @@ class EximSpool:
 
     def messages(self) -> Iterator[Message]:
         want_reasons = self.settings.reasons
-        join = os.path.join
-        msglog = join(self.root, "msglog")
+        msglog = f"{self.root}/msglog"
+        top = self.input
         for sub, message_id in self._headers():
-            base = join(self.input, sub, message_id) if sub else join(self.input, message_id)
+            base = f"{top}/{sub}/{message_id}" if sub else f"{top}/{message_id}"
             try:
-                with open(base + "-H", "rb") as handle:
-                    text = handle.read().decode("utf-8", "surrogateescape")
-            except FileNotFoundError:
+                data = _read(base + "-H")
+            except PermissionError:
+                from .postfix import _user
+
+                raise Unavailable(f"{base}-H not readable by {_user()}",
+                                  f"{SUDO_FIX}; or {LIST_FIX}") from None
+            if data is None:
                 continue  # delivered since the directory was read
             try:
-                arrival, sender, rcpts, frozen, header_bytes = parse_header_file(text,
-                                                                                 message_id)
+                arrival, sender, rcpts, frozen, header_bytes = parse_header_file(
+                    data.decode("utf-8", "surrogateescape"), message_id)
             except ParseError as exc:
                 raise ParseError(f"{base}-H: {exc}") from None
             size: Optional[int] = None
@@ -270,16 +297,36 @@ class EximSpool:
                 pass
             reasons: Tuple[str, ...] = ()
             if want_reasons and not frozen:
-                path = join(msglog, sub, message_id) if sub else join(msglog, message_id)
                 try:
-                    with open(path, "rb") as handle:
-                        log = handle.read().decode("utf-8", "replace")
-                    by_rcpt = parse_msglog(log)
+                    log = _read(f"{msglog}/{sub}/{message_id}" if sub
+                                else f"{msglog}/{message_id}", tail=True)
+                except PermissionError:
+                    log = None  # reasons are detail: the counts stand without them
+                if log:
+                    by_rcpt = parse_msglog(log.decode("utf-8", "replace"))
                     reasons = tuple(by_rcpt[r] for r in rcpts if r in by_rcpt)
-                except (FileNotFoundError, PermissionError):
-                    pass
             yield Message("frozen" if frozen else "queued", message_id, arrival, size, sender,
                           tuple(rcpts), reasons, frozen)
+
+
+def _read(path: str, tail: bool = False) -> Optional[bytes]:
+    """A spool file (up to 1 MiB; with *tail*, its last 64 KiB when longer: a msglog
+    grows by every retry and the latest lines say why), None when gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        data = os.read(fd, 65536)
+        if len(data) == 65536:
+            if tail:
+                end = os.fstat(fd).st_size
+                data = os.pread(fd, 65536, max(end - 65536, 0))
+                return data[data.find(b"\n") + 1:]  # from a whole line on
+            data += os.read(fd, 1 << 20)
+        return data
+    finally:
+        os.close(fd)
 
 
 # --- exim -bp ---------------------------------------------------------------------------

@@ -69,8 +69,10 @@ class Settings:
     MTA has no use for is ignored by it."""
 
     spool_dir: Optional[str] = None    # --spool-dir: the queue directory, if not the MTA's default
-    config_dir: Optional[str] = None   # --config-dir: Postfix instance, imsimta config
-    binary: Optional[str] = None       # --mta-binary: alternate exim/mailq/smtpctl/imsimta
+    config_dir: Optional[str] = None   # --config-dir: Postfix instance (multi-instance),
+                                       # imsimta config
+    binary: Optional[str] = None       # --mta-binary: alternate listing binary (exim, mailq,
+                                       # smtpctl, imsimta)
     config_file: Optional[str] = None  # --mta-config: alternate MTA configuration file (exim -C)
     timeout: float = 10.0              # seconds a listing command may take at most
     now: float = 0.0                   # epoch seconds of this run (ages are measured against it)

@@ -215,6 +215,9 @@ def open_source(settings: Settings, method: str) -> SpoolSource | CommandSource:
             mailq = find_executable("mailq", ("/usr/bin", "/usr/sbin", "/usr/local/bin"))
         else:
             mailq = None
+        if mailq is None and settings.binary:
+            raise Unavailable(f"{settings.binary} is missing or not executable",
+                              "point --mta-binary at nullmailer's mailq")
         if mailq is None:
             raise Unavailable("nullmailer's mailq was not found (nullmailer not installed?)",
                               "install nullmailer or point --mta-binary at its mailq")

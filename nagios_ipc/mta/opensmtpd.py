@@ -33,11 +33,11 @@ from .spoolscan import (check_readable_dir, clip, entries, entry_stat, path_stat
                         sudo_fix, text_lines)
 
 NAME = "opensmtpd"
-METHODS = ("command", "spool")  # the listing is cheap (the scheduler's memory)
+METHODS = ("spool", "command")
 
 DEFAULT_SPOOL = "/var/spool/smtpd"
 QUEUE, SUSPENDED, OFFLINE = "queue", "queue.suspended", "offline"
-QUEUES = (QUEUE, SUSPENDED)  # offline only shows when the spool has any
+QUEUES = (QUEUE,)  # queue.suspended (command) and offline (spool) show when not empty
 DEFERRED_QUEUES = (QUEUE,)  # everything the scheduler still has to deliver
 FIELDS = 14
 LISTING_FIX = "or run it as a member of the smtpd control group"
@@ -151,7 +151,8 @@ class CommandSource:
                                                    self.settings))
         except CommandError as exc:
             text = str(exc)
-            if "need root" in text or "ermission denied" in text or "setgid" in text:
+            if (("root" in text and ("need" in text or "privilege" in text))
+                    or "ermission denied" in text or "setgid" in text):
                 raise Unavailable(f"smtpctl refused to list the queue: {text}",
                                   sudo_fix(NAME, LISTING_FIX)) from None
             raise

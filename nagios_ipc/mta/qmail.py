@@ -287,8 +287,9 @@ class CommandSource:
 
 
 def installed(settings: Settings) -> bool:
-    return os.path.isdir(settings.spool_dir or DEFAULT_QUEUE) or os.path.exists(
-        "/var/qmail/bin/qmail-send")
+    queue = settings.spool_dir or DEFAULT_QUEUE
+    return os.path.exists("/var/qmail/bin/qmail-send") or all(
+        os.path.isdir(os.path.join(queue, sub)) for sub in ("mess", "info", "todo"))
 
 
 def open_source(settings: Settings, method: str) -> SpoolSource | CommandSource:
@@ -307,6 +308,9 @@ def open_source(settings: Settings, method: str) -> SpoolSource | CommandSource:
             search = (*BIN_DIRS, "/usr/sbin", "/usr/bin", "/usr/local/bin")
             qread = find_executable("qmail-qread", search)
             qstat = find_executable("qmail-qstat", search)
+        if qread is None and settings.binary:
+            raise Unavailable(f"{settings.binary} is missing or not executable",
+                              "point --mta-binary at qmail-qread (qmail-qstat beside it)")
         if qread is None:
             raise Unavailable("qmail-qread was not found (/var/qmail/bin)",
                               "install qmail or point --mta-binary at qmail-qread")

@@ -16,7 +16,8 @@ from .model import ParseError, Settings, Unavailable
 
 SUDO_FIX = ("run the check through the sudo rule in contrib/sudoers.d/nagios_ipc "
             "(check_mta_backlog --mta {mta} as root)")
-MAX_QUEUE_FILE = 4 * 1024 * 1024  # bytes of a control/envelope file read at most
+MAX_QUEUE_FILE = 64 * 1024 * 1024  # bytes of a control/envelope file read at most (one at
+                                   # a time: a qf of 100,000 recipients is about 4 MB)
 
 
 def sudo_fix(mta: str, extra: str = "") -> str:

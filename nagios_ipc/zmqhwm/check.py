@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from .. import cli
 from ..units import format_number, format_range, human_duration, human_size, range_type
 from .procfs import endpoint_type
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
 
 NAME = "ZMQ_HWM"
 PROG = "check_zmq_hwm"
@@ -35,7 +40,8 @@ Mode 1, sockets (default; no change to the application):
   out near 57KB, hence the default of 32KB). Also: descriptors in use
   against the process's limit (running out is a known ZeroMQ failure) and the
   host's TCP retransmissions since the previous run. Reading another user's
-  /proc/PID/fd needs root or that user.
+  /proc/PID/fd needs root or that user; sock_diag sees the sockets of its own
+  network namespace only: run the check in the application's (containers).
 
 Mode 2, stats endpoint (--stats-endpoint; the application opts in):
   The application runs nagios_ipc.zmqhwm.helper (see the README), which counts

@@ -86,7 +86,7 @@ def pipes_stats_support() -> Tuple[Any, str]:
     return (stats, versioned), "draft API of the running libzmq"
 
 
-def parse_v2_event(frames: Sequence[bytes]) -> Tuple[int, List[int], str, str]:
+def decode_v2_event(frames: Sequence[bytes]) -> Tuple[int, List[int], str, str]:
     """(event, values, local, remote) from a version-2 monitor message; ValueError.
 
     Frames: event (u64), number of values (u64), each value (u64), local and
@@ -131,75 +131,90 @@ class SocketStats:
                 "events": dict(self.events), "pipes": pipes, "pipes_at": self.pipes_at}
 
 
-class CountingSocket:
-    """The application's socket with counting sends; anything else passes through."""
+class CountingSocket(zmq.Socket):  # type: ignore[type-arg]
+    """The application's socket with counting sends.
 
-    def __init__(self, sock: zmq.Socket, stats: SocketStats, pipes_fn: Any) -> None:
-        self._sock = sock
-        self._stats = stats
-        self._pipes_fn = pipes_fn
-        self._pipes_next = 0.0
+    A real ``zmq.Socket``, shadowing the registered one (the same libzmq socket):
+    pollers, options, ``close()`` and everything else work as usual. Only sends
+    (``send``, ``send_multipart`` and what is built on them: ``send_string``,
+    ``send_json``, ``send_pyobj``, ``send_serialized``) are counted, once per
+    message, and ``bind``/``connect``/HWM options are recorded."""
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
+    # pyzmq sets unknown attributes as socket options: ours are declared here
+    _stats: Any = None
+    _pipes_fn: Any = None
+    _pipes_next: float = 0.0
+    _original: Any = None
+    _in_parts: bool = False
+
+    @classmethod
+    def wrap(cls, sock: zmq.Socket, stats: SocketStats, pipes_fn: Any) -> CountingSocket:
+        wrapped = cls.shadow(sock.underlying)
+        wrapped._original = sock  # keeps the registered object (which owns it) alive
+        wrapped._stats = stats
+        wrapped._pipes_fn = pipes_fn
+        return wrapped
 
     @property
     def socket(self) -> zmq.Socket:
-        return self._sock
+        """The socket that was registered."""
+        return self._original
 
-    def _counted(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+    def _sent(self) -> None:
+        self._stats.sends += 1
+        if self._stats.want_pipes and self._pipes_fn is not None:
+            now = time.monotonic()
+            if now >= self._pipes_next:  # this thread owns the socket: the draft call is safe
+                self._pipes_next = now + PIPES_INTERVAL
+                self._stats.want_pipes = False
+                self._pipes_fn(self.underlying)
+
+    def send(self, data: Any, flags: int = 0, copy: bool = True,  # type: ignore[override]
+             track: bool = False,
+             **kwargs: Any) -> Any:
+        if self._in_parts:  # one part of send_multipart: counted there
+            return super().send(data, flags, copy=copy, track=track, **kwargs)
         try:
-            result = func(*args, **kwargs)
+            result = super().send(data, flags, copy=copy, track=track, **kwargs)
         except zmq.Again:
             self._stats.again += 1
             raise
-        self._stats.sends += 1
-        if self._stats.want_pipes and self._pipes_fn is not None:
-            self._request_pipes()
+        self._sent()
         return result
 
-    def _request_pipes(self) -> None:
-        now = time.monotonic()
-        if now >= self._pipes_next:  # this thread owns the socket: the draft call is safe
-            self._pipes_next = now + PIPES_INTERVAL
-            self._stats.want_pipes = False
-            self._pipes_fn(self._sock.underlying)
-
-    def send(self, data: Any, flags: int = 0, **kwargs: Any) -> Any:
-        return self._counted(self._sock.send, data, flags, **kwargs)
-
-    def send_multipart(self, parts: Any, flags: int = 0, **kwargs: Any) -> Any:
-        return self._counted(self._sock.send_multipart, parts, flags, **kwargs)
-
-    def send_string(self, text: str, flags: int = 0, **kwargs: Any) -> Any:
-        return self._counted(self._sock.send_string, text, flags, **kwargs)
-
-    def send_json(self, obj: Any, flags: int = 0, **kwargs: Any) -> Any:
-        return self._counted(self._sock.send_json, obj, flags, **kwargs)
-
-    def send_pyobj(self, obj: Any, flags: int = 0, **kwargs: Any) -> Any:
-        return self._counted(self._sock.send_pyobj, obj, flags, **kwargs)
-
-    def bind(self, endpoint: str) -> Any:
-        result = self._sock.bind(endpoint)
-        self._stats.endpoints.append(self._sock.getsockopt_string(zmq.LAST_ENDPOINT))
+    def send_multipart(self, msg_parts: Any, flags: int = 0, copy: bool = True,
+                       track: bool = False, **kwargs: Any) -> Any:
+        self._in_parts = True
+        try:
+            result = super().send_multipart(msg_parts, flags, copy=copy, track=track, **kwargs)
+        except zmq.Again:
+            self._stats.again += 1
+            raise
+        finally:
+            self._in_parts = False
+        self._sent()
         return result
 
-    def connect(self, endpoint: str) -> Any:
-        result = self._sock.connect(endpoint)
-        self._stats.endpoints.append(endpoint)
+    def bind(self, addr: str) -> Any:
+        result = super().bind(addr)
+        self._stats.endpoints.append(self.getsockopt_string(zmq.LAST_ENDPOINT))
         return result
 
-    def setsockopt(self, option: int, value: Any) -> None:
-        self._sock.setsockopt(option, value)
+    def connect(self, addr: str) -> Any:
+        result = super().connect(addr)
+        self._stats.endpoints.append(addr)
+        return result
+
+    def set(self, option: int, optval: Any) -> None:
+        super().set(option, optval)
         if option == zmq.SNDHWM:
-            self._stats.sndhwm = int(value)
+            self._stats.sndhwm = int(optval)
         elif option == zmq.RCVHWM:
-            self._stats.rcvhwm = int(value)
+            self._stats.rcvhwm = int(optval)
         elif option == zmq.XPUB_NODROP:
-            self._stats.nodrop = bool(value)
+            self._stats.nodrop = bool(optval)
 
-    set = setsockopt
+    setsockopt = set
 
 
 class StatsServer:
@@ -246,7 +261,7 @@ class StatsServer:
         else:
             monitor = sock.get_monitor_socket()
         self.sockets.append(stats)
-        wrapped = CountingSocket(sock, stats, self.pipes[0] if self.pipes else None)
+        wrapped = CountingSocket.wrap(sock, stats, self.pipes[0] if self.pipes else None)
         self.wrapped.append(wrapped)
         self._monitors.put((monitor, stats))
         return wrapped
@@ -294,15 +309,20 @@ class StatsServer:
         return key in self.allowed
 
     def close(self) -> None:
-        """Stop the helper's thread; call from the thread that owns the sockets."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        """Stop monitoring and the helper's thread; call from the thread that owns the
+        sockets, before ``ctx.term()`` (the monitor sockets live in that context).
+
+        The monitors are switched off first, while the helper's thread still reads
+        them: libzmq's last event (MONITOR_STOPPED) goes to a PAIR socket, and a
+        send to a PAIR with no reader would block the caller."""
         for wrapped in self.wrapped:
             try:
                 wrapped.socket.disable_monitor()
             except zmq.ZMQError:
                 pass  # already closed by the application
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
         self._shutdown_context()
 
     def _shutdown_context(self) -> None:
@@ -342,7 +362,7 @@ class StatsServer:
             return
         if self.pipes is not None:
             try:
-                event, values, _local, remote = parse_v2_event(frames)
+                event, values, _local, remote = decode_v2_event(frames)
             except ValueError:
                 return
             if event == PIPES_STATS_EVENT and len(values) >= 2:

@@ -12,13 +12,18 @@ Stalled-since is kept between runs per connection (local, remote, inode).
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from ..state import StateFile
 from .diag import Conn, DiagError, KernelSource
 from .procfs import Endpoint, Process, ProcError, ProcSource, select_pids
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
 
 MIN_SEGMENTS = 100  # retransmission % only over at least this many segments sent
 STATE_CONNS_MAX = 20000
@@ -117,7 +122,7 @@ class Sockets(nagiosplugin.Resource):
         conns: List[Conn] = []
         if want_tcp:
             self.doing = "reading TCP sockets (netlink inet_diag)"
-            conns.extend(self.kernel.tcp())
+            conns.extend(self.kernel.tcp(inodes))
             if self.kernel.fallback_note:
                 self.notes.append(self.kernel.fallback_note)
         if want_unix:

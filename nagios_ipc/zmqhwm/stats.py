@@ -25,6 +25,7 @@ from ..units import format_number, human_duration
 SCHEMA = "nagios_ipc.zmq_stats/1"
 MAX_REPLY = 4 * 1024 * 1024
 MAX_SOCKETS = 10000
+REFUSED_RETRIES = 3  # connect retries with no connection at all: nothing listens
 RATES = (("drops", "drops_per_min"), ("wouldblock", "wouldblock_per_min"),
          ("disconnects", "disconnects_per_min"), ("retries", "retries_per_min"),
          ("auth_failures", "auth_failures_per_min"))
@@ -263,8 +264,7 @@ def _wait(zmq: Any, req: Any, monitor: Any, endpoint: str, options: ClientOption
     poller.register(req, zmq.POLLIN)
     poller.register(monitor, zmq.POLLIN)
     deadline = time.monotonic() + timeout
-    closed = 0
-    handshakes = 0
+    closed = connected = retried = handshakes = 0
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -284,6 +284,14 @@ def _wait(zmq: Any, req: Any, monitor: Any, endpoint: str, options: ClientOption
                 raise StatsError(_handshake_text(endpoint, options))
             elif event == zmq.EVENT_DISCONNECTED:
                 closed += 1
+            elif event == zmq.EVENT_CONNECTED:
+                connected += 1
+            elif event == zmq.EVENT_CONNECT_RETRIED:
+                retried += 1
+                if retried >= REFUSED_RETRIES and not connected:
+                    raise StatsError(f"nothing listens at the stats endpoint {endpoint} "
+                                     f"(refused {retried} times); is the application "
+                                     f"running with the nagios_ipc helper there?")
     if closed and not handshakes:
         raise StatsError(_handshake_text(endpoint, options, closed))
     raise StatsError(f"no answer from the stats endpoint {endpoint} within "

@@ -17,13 +17,18 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
 
+import test_mta_nullmailer
+import test_mta_opensmtpd
+import test_mta_qmail
 from helpers import run_check
 
 from nagios_ipc.mta import nullmailer, opensmtpd, sendmail
@@ -33,7 +38,6 @@ TOP = Path("/var/lib/nagios_ipc-test")
 SENDMAIL = TOP / "sendmail-bin-root/usr/libexec/sendmail/sendmail"
 SMTPCTL = TOP / "opensmtpd-root/usr/sbin/smtpctl"
 NULLMAILER = TOP / "nullmailer-root"
-UNIT = Path(__file__).resolve().parent.parent / "unit"
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="network/mount namespaces need root"),
@@ -158,11 +162,8 @@ def test_sendmail_whole_check(sendmail_queue: Dict[str, object], method: str) ->
 def test_opensmtpd_spool_and_smtpctl_agree(tmp_path: Path) -> None:
     """smtpctl lists a queue offline (no smtpd running) by reading the spool itself:
     the same queue files our spool scan reads."""
-    sys.path.insert(0, str(UNIT))
-    from test_mta_opensmtpd import make_spool
-
     spool_root = tmp_path / "spool"
-    make_spool(spool_root / "smtpd")
+    test_mta_opensmtpd.make_spool(spool_root / "smtpd")
     # smtpctl insists on running setgid to its group: a private copy with a group that
     # exists only in the mount namespace's /etc/group and /etc/passwd
     for name in ("group", "passwd"):
@@ -221,3 +222,38 @@ def test_nullmailer_queue_and_mailq_agree(tmp_path: Path) -> None:
     assert counts(spool)["queue"] == counts(command)["queue"]
     outcome = run_check("check_mta_backlog", ["--mta", "nullmailer", "--spool-dir", str(root)])
     assert (outcome.code, outcome.value("messages"), outcome.value("bounces")) == (0, "2", "1")
+
+
+# ------------------------------------------------------------------------------ nagios user
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temp dir the nagios user can traverse (pytest's own is 0700 root)."""
+    path = Path(tempfile.mkdtemp(prefix="mta-more-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("mta", ["qmail", "opensmtpd", "nullmailer"])
+def test_unprivileged_user_gets_one_clear_unknown(open_tmp: Path, mta: str) -> None:
+    """As nagios, a root-only spool and no listing program: UNKNOWN naming the missing
+    permission and the fixes - never an OK from an empty-looking queue."""
+    if mta == "qmail":
+        root = test_mta_qmail.Queue(open_tmp / "queue").root
+    elif mta == "opensmtpd":
+        root = test_mta_opensmtpd.make_spool(open_tmp / "smtpd")
+    else:
+        root = test_mta_nullmailer.make_spool(open_tmp / "nullmailer")
+    for path in [root, *root.iterdir()]:
+        if path.is_dir():
+            path.chmod(0o700)
+    outcome = run_check("check_mta_backlog", ["--mta", mta, "--spool-dir", str(root),
+                                              "--mta-binary", str(open_tmp / "no-such-tool")],
+                        user="nagios")
+    assert outcome.stderr == ""
+    assert outcome.code == 3, outcome.stdout
+    assert len(outcome.stdout.splitlines()) == 1
+    assert "not readable by this user" in outcome.stdout
+    assert "contrib/sudoers.d/nagios_ipc" in outcome.stdout
+    assert str(open_tmp / "no-such-tool") in outcome.stdout

@@ -10,6 +10,7 @@ Everything is stopped by the PID of the session we started.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -17,12 +18,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
 from helpers import CHECKS, ROOT
+from zmqtools import Apps, apps_fixture, free_port  # noqa: F401 - a fixture
 
 CONTRIB = ROOT / "contrib"
 APPS = ROOT / "tests" / "integration" / "zmq_apps.py"
@@ -193,3 +196,81 @@ object Host "h" {{ check_command = "dummy" }}
     arguments = set(re.findall(r'"(--[a-z-]+)" = \{', shipped))
     assert options == arguments
     assert shipped.count("description = ") == len(arguments)
+
+
+def read_netstrings(data: str) -> Iterator[Any]:
+    """icinga2.state: netstrings ('<length>:<json>,') of JSON records."""
+    pos = 0
+    while pos < len(data):
+        length_text, _, _ = data[pos:pos + 20].partition(":")
+        length = int(length_text)
+        start = pos + len(length_text) + 1
+        yield json.loads(data[start:start + length])
+        pos = start + length + 1
+
+
+def test_icinga2_runs_the_check_command(apps: Apps, workdir: Path) -> None:
+    """A running Icinga 2 (private network namespace) checks a real application's
+    stats endpoint over ipc:// through the shipped CheckCommand, twice."""
+    icinga = "/usr/sbin/icinga2"
+    need(icinga, "/usr/bin/unshare")
+    stats = f"ipc://{workdir}/stats.ipc"
+    app = apps.start("stats", "--stats", stats, "--endpoint", f"tcp://127.0.0.1:{free_port()}",
+                     "--dead-port", str(free_port()), stdin=True)
+    for sub in ("data", "log", "cache", "spool", "run"):
+        (workdir / sub).mkdir()
+    state = workdir / "zmq.json"
+    config = workdir / "main.conf"
+    config.write_text(f"""
+const PluginDir = "{CHECKS}"
+include <itl>
+include "{CONTRIB}/icinga2/check_zmq_hwm.conf"
+object IcingaApplication "app" {{ }}
+object CheckerComponent "checker" {{ }}
+object Host "h" {{ check_command = "dummy"; enable_active_checks = false }}
+object Service "zmq" {{
+  host_name = "h"
+  check_command = "zmq_hwm"
+  check_interval = 1s
+  retry_interval = 1s
+  vars.zmq_hwm_stats_endpoint = "{stats}"
+  vars.zmq_hwm_drops_per_min_critical = "100"
+  vars.zmq_hwm_state_file = "{state}"
+  vars.zmq_hwm_timeout = 8
+}}
+""")
+    defines = [f"-DDataDir={workdir}/data", f"-DLogDir={workdir}/log",
+               f"-DCacheDir={workdir}/cache", f"-DSpoolDir={workdir}/spool",
+               f"-DInitRunDir={workdir}/run", "-DRunAsUser=root", "-DRunAsGroup=root",
+               "-DNodeName=zmq-test", "-DZoneName=zmq-test"]
+    proc = subprocess.Popen(["/usr/bin/unshare", "-n", "/bin/sh", "-c",
+                             'ip link set lo up; exec "$@"', "sh", icinga, "daemon",
+                             "-c", str(config), *defines],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CLEAN_ENV,
+                            start_new_session=True)
+    try:
+        seen = set()
+        deadline = time.monotonic() + 30
+        while len(seen) < 2 and time.monotonic() < deadline:  # two runs: rates
+            if state.exists():
+                try:
+                    seen.add(json.loads(state.read_text())["now"])
+                except ValueError:
+                    pass  # being replaced
+            time.sleep(0.1)
+        assert len(seen) >= 2, "Icinga did not run the check twice in 30 s"
+        time.sleep(0.5)
+    finally:
+        stop(proc)  # SIGTERM: Icinga dumps its state with the last check result
+    records = read_netstrings((workdir / "data" / "icinga2.state").read_text())
+    result = next(r["update"]["last_check_result"] for r in records
+                  if isinstance(r, dict) and r.get("name") == "h!zmq")
+    assert result["command"] == [
+        f"{CHECKS}/check_zmq_hwm", "--drops-per-min-critical", "100", "--state-file",
+        str(state), "--stats-endpoint", stats, "--timeout", "8"]
+    assert (result["exit_status"], result["state"]) == (0, 0), result["output"]
+    assert result["output"].startswith(f"ZMQ_HWM OK: 3 sockets of pid {app.pid}; worst: ")
+    labels = [item.split("=")[0] for item in result["performance_data"]]
+    assert labels == ["drops_per_min", "wouldblock_per_min", "disconnects_per_min",
+                      "retries_per_min", "auth_failures_per_min", "sends"]
+    assert result["performance_data"][0] == "drops_per_min=0;0;100;0"

@@ -7,6 +7,7 @@ paths live in the test's own temp dir.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Callable, List
@@ -159,3 +160,110 @@ def test_process_without_sockets_is_unknown(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_process_name_and_pidfile_select_the_application(apps: Apps, tmp_path: Path) -> None:
+    """--pidfile finds the process --pid names; --process-name (psutil) every process
+    whose command line holds the word: here the PUB and its SUB, both ends shown."""
+    endpoint = f"ipc://{tmp_path}/unique-feed-name.ipc"
+    pub = apps.start("pub", "--endpoint", endpoint)
+    sub = apps.start("sub", "--connect", endpoint)
+    pidfile = tmp_path / "feed.pid"
+    pidfile.write_text(f"{pub.pid}\n")
+    until(lambda: check(tmp_path / "a", "--pid", str(pub.pid)).value("peers") == "1")
+    out = check(tmp_path / "p", "--pidfile", str(pidfile))
+    assert out.code == 0, out.stdout
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (python"), out.stdout
+    out = check(tmp_path / "n", "--process-name", "unique-feed-name.ipc")
+    assert out.code == 0, out.stdout
+    first, second = sorted((pub.pid, sub.pid))
+    assert re.match(rf"ZMQ_HWM OK: 2 peers of pid {first} \(python[\d.]*\), pid {second} "
+                    rf"\(python[\d.]*\), none stalled", out.summary), out.stdout
+    out = check(tmp_path / "n", "--process-name", "no-such-process-anywhere-4711")
+    assert out.code == 3
+    assert out.stdout == ("ZMQ_HWM UNKNOWN: no process named or with a command line "
+                          "containing 'no-such-process-anywhere-4711'; check --process-name\n")
+
+
+def test_fifty_concurrent_runs_share_one_state_file(apps: Apps, tmp_path: Path) -> None:
+    """50 runs at once on one state file (issue 8): each exits 0..3 with one proper
+    first line within its timeout, and the state is valid JSON afterwards."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import CHECKS
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    pub = apps.start("pub", "--endpoint", endpoint)
+    apps.start("sub", "--connect", endpoint)
+    state = tmp_path / "shared.json"
+    argv = [sys.executable, str(CHECKS / "check_zmq_hwm"), "--pid", str(pub.pid),
+            "--state-file", str(state), "-t", "20", *QUIET]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(50)]
+    outs = [proc.communicate(timeout=60) for proc in procs]
+    codes = [proc.returncode for proc in procs]
+    assert set(codes) <= {0, 1, 2, 3}, codes
+    for (stdout, stderr), code in zip(outs, codes):
+        assert stderr == ""
+        assert re.match(r"ZMQ_HWM (OK|WARNING|CRITICAL|UNKNOWN): ", stdout), stdout
+        assert code == 0, stdout  # a draining peer: every run sees the truth
+    saved = json.loads(state.read_text())
+    assert set(saved) == {"t", "conns", "snmp"}
+
+
+def test_few_descriptors_still_give_a_result(apps: Apps, tmp_path: Path) -> None:
+    """ulimit -n 16 (issue 8): the check needs only a handful of descriptors."""
+    import subprocess
+    import sys
+
+    from helpers import CHECKS
+
+    endpoint = f"ipc://{tmp_path}/pub.ipc"
+    pub = apps.start("pub", "--endpoint", endpoint)
+    apps.start("sub", "--connect", endpoint)
+    until(lambda: check(tmp_path / "a", "--pid", str(pub.pid)).value("peers") == "1")
+    script = (f"ulimit -n 16; exec {sys.executable} {CHECKS / 'check_zmq_hwm'} --pid {pub.pid} "
+              f"--state-file {tmp_path / 'b'} --retrans-warning none")
+    done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (python")
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_our_netlink_reading_agrees_with_ss(apps: Apps, tmp_path: Path, transport: str) -> None:
+    """A stalled peer's Send-Q as iproute2's ss reads it (its own sock_diag client)
+    equals the check's; for TCP ss shows the persist timer too."""
+    import shutil
+    import subprocess
+
+    ss = shutil.which("ss", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if ss is None:
+        pytest.skip("ss (iproute2) is not installed")
+    endpoint = endpoints(transport, tmp_path)[0]
+    pub = apps.start("pub", "--endpoint", endpoint, "--hwm", "100")
+    slow = apps.start("sub", "--connect", endpoint, "--never")
+    state = tmp_path / "s"
+    until(lambda: check(state, "--pid", str(pub.pid)).code == 2, timeout=30, step=0.5)
+    slow_name = peer_name(slow, transport)
+    out = check(state, "--pid", str(pub.pid), "--details", "always")
+    line = next(x for x in out.stdout.splitlines()
+                if f"-> {slow_name}" in x and ", ESTABLISHED: " in x)
+    ours = int(re.search(r"Send-Q (\d+) B", line).group(1))  # type: ignore[union-attr]
+    if transport == "tcp":
+        port = remote_of(endpoint).rsplit(":", 1)[1]
+        argv = [ss, "-tnoH", "state", "established", f"( sport = :{port} )"]
+    else:
+        argv = [ss, "-xnH", "src", remote_of(endpoint)]
+    listing = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+    rows = [row.split() for row in listing.splitlines() if row.strip()]
+    if transport == "tcp":
+        row = next(r for r in rows if r[3] == slow_name)
+        send_q = int(row[1])
+        assert any(field.startswith("timer:(persist") for field in row), listing
+    else:
+        # ss -x: Netid State Recv-Q Send-Q Local Port Peer Port; the stalled one is full
+        send_q = max(int(r[3]) for r in rows if r[1] == "ESTAB")
+    assert send_q == ours, listing

@@ -169,6 +169,19 @@ def test_no_answer_is_unknown_within_the_timeout(tmp_path: Path) -> None:
     assert took < 3 + 2  # -t 3: the answer wait is 1 s shorter, plus start-up
 
 
+def test_nothing_listening_is_unknown_at_once(tmp_path: Path) -> None:
+    """A refused connection is known within a few reconnect intervals (100 ms each):
+    no need to wait for the whole timeout."""
+    port = free_port()
+    began = time.monotonic()
+    out = check(tmp_path / "s", f"tcp://127.0.0.1:{port}", "-t", "10")
+    assert time.monotonic() - began < 5
+    assert out.code == 3
+    assert out.stdout == (f"ZMQ_HWM UNKNOWN: nothing listens at the stats endpoint "
+                          f"tcp://127.0.0.1:{port} (refused 3 times); is the application "
+                          f"running with the nagios_ipc helper there?\n")
+
+
 def test_missing_ipc_endpoint(tmp_path: Path) -> None:
     out = check(tmp_path / "s", f"ipc://{tmp_path}/nothing.ipc")
     assert out.code == 3
@@ -240,3 +253,73 @@ def test_request_other_than_stats_is_refused(apps: Apps, tmp_path: Path) -> None
 
 def _unused(values: List[str]) -> None:  # keeps typing imports honest
     del values
+
+
+def test_helper_closes_cleanly(apps: Apps, tmp_path: Path) -> None:
+    """stats.close() then ctx.term() returns (the monitors are stopped while the
+    helper still reads them), after the helper served a request."""
+    stats = f"ipc://{tmp_path}/stats.ipc"
+    app = start_app(apps, stats)
+    assert check(tmp_path / "s", stats).code == 0
+    assert app.proc.stdin is not None
+    app.proc.stdin.close()  # EOF: the application shuts down
+    assert app.wait_line("terminated", timeout=15) == {"terminated": True}
+    assert app.proc.wait(10) == 0
+
+
+def test_wrapped_socket_is_a_real_socket(tmp_path: Path) -> None:
+    """The registered socket comes back as a zmq.Socket: a Poller polls it as one,
+    every send flavour counts once per message, options and close work as usual."""
+    from nagios_ipc.zmqhwm.helper import StatsServer
+
+    ctx = zmq.Context()
+    stats = StatsServer(f"ipc://{tmp_path}/stats.ipc", context=ctx)
+    pull = ctx.socket(zmq.PULL)
+    port = pull.bind_to_random_port("tcp://127.0.0.1")
+    push = stats.register(ctx.socket(zmq.PUSH), name="jobs")
+    push.sndhwm = 7  # attribute style goes through setsockopt too
+    push.connect(f"tcp://127.0.0.1:{port}")
+    stats.start()
+    try:
+        assert isinstance(push, zmq.Socket)
+        poller = zmq.Poller()
+        poller.register(push, zmq.POLLOUT)
+        assert dict(poller.poll(5000)).get(push) == zmq.POLLOUT
+        push.send(b"a")
+        push.send_multipart([b"b", b"c", b"d"])
+        push.send_string("e")
+        push.send_json({"f": 1})
+        push.send_pyobj("g")
+        received = [pull.recv_multipart() for _ in range(5)]
+        assert received[1] == [b"b", b"c", b"d"] and len(received) == 5
+        out = check(tmp_path / "s", f"ipc://{tmp_path}/stats.ipc", "--details", "always")
+        assert out.code == 0, out.stdout
+        assert out.value("sends") == "5c"
+        assert "socket 'jobs' (PUSH tcp://127.0.0.1:" in detail(out, "jobs")
+        assert ", SNDHWM 7): RCVHWM 1000, sends 5, would-block 0;" in detail(out, "jobs")
+    finally:
+        stats.close()
+        push.close(0)
+        pull.close(0)
+        ctx.term()
+    assert push.closed and push.socket.closed
+
+
+def test_readme_example_runs(tmp_path: Path) -> None:
+    """The helper example in README.md runs as written (endpoints moved to the test's
+    own ipc path and a free loopback port), start to ctx.term()."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## check_zmq_hwm"):]
+    code = section[section.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    assert "StatsServer(" in code and "stats.close()" in code
+    code = (code.replace("ipc:///run/feed/stats", f"ipc://{tmp_path}/stats.ipc")
+            .replace("tcp://0.0.0.0:5556", f"tcp://127.0.0.1:{free_port()}"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert (done.returncode, done.stderr) == (0, "")

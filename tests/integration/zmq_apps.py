@@ -78,6 +78,18 @@ def push(args: argparse.Namespace, ctx: zmq.Context) -> None:
             time.sleep(0.01)
 
 
+def fan(args: argparse.Namespace, ctx: zmq.Context) -> None:
+    """--count idle PUSH sockets, each with its own connection to --connect."""
+    ctx.set(zmq.MAX_SOCKETS, args.count + 100)
+    socks = []
+    for _ in range(args.count):
+        sock = ctx.socket(zmq.PUSH)
+        sock.connect(args.connect[0])
+        socks.append(sock)
+    announce(count=len(socks))
+    time.sleep(3600)
+
+
 def stats_app(args: argparse.Namespace, ctx: zmq.Context) -> None:
     """An application using the helper: an XPUB with XPUB_NODROP (SNDHWM --hwm), a
     PUSH with no peer (every NOBLOCK send would block), and a CURVE ROUTER whose ZAP
@@ -136,8 +148,12 @@ def stats_app(args: argparse.Namespace, ctx: zmq.Context) -> None:
             print(json.dumps({"burst": counted}), flush=True)
     if args.hold:
         time.sleep(3600)  # stdin closed at once (a daemon): keep serving until killed
-    stats.close()
+    stats.close()  # the documented order: the helper, then the sockets, then ctx.term()
     auth.stop()
+    for sock in (xpub, push, router):
+        sock.close(0)
+    ctx.term()
+    print(json.dumps({"terminated": True}), flush=True)
 
 
 class _Allow:
@@ -150,13 +166,14 @@ class _Allow:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=("sub", "pub", "pull", "push", "stats"))
+    parser.add_argument("role", choices=("sub", "pub", "pull", "push", "stats", "fan"))
     parser.add_argument("--stats", help="the helper's stats endpoint")
     parser.add_argument("--stats-keys", help="PREFIX: CURVE keys in PREFIX.public/.secret")
     parser.add_argument("--allow", help="the one client key the stats endpoint allows")
     parser.add_argument("--dead-port", type=int, default=9)
     parser.add_argument("--subscribers", type=int, default=0)
     parser.add_argument("--hold", action="store_true")
+    parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--endpoint")
     parser.add_argument("--connect", action="append", default=[])
     parser.add_argument("--hwm", type=int, default=100)
@@ -167,7 +184,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ctx = zmq.Context()
     ctx.setsockopt(zmq.LINGER, 0)  # exit at once when killed
-    {"sub": sub, "pub": pub, "pull": pull, "push": push, "stats": stats_app}[args.role](args, ctx)
+    roles = {"sub": sub, "pub": pub, "pull": pull, "push": push, "stats": stats_app, "fan": fan}
+    roles[args.role](args, ctx)
 
 
 if __name__ == "__main__":

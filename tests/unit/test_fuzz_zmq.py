@@ -2,8 +2,7 @@
 
 On arbitrary bytes or text, and on truncated and mutated real captures
 (tests/fixtures/zmq), each parser returns a result or raises the project's own
-error (DiagError, StatsError; ValueError for the two /proc helpers, which the
-source turns into ProcError). Run deeper with HYPOTHESIS_PROFILE=deep.
+error (DiagError, StatsError, ProcError). Run deeper with HYPOTHESIS_PROFILE=deep.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nagios_ipc.zmqhwm.diag import DiagError, parse_inet, parse_proc_tcp, parse_unix
-from nagios_ipc.zmqhwm.procfs import parse_endpoint, parse_limits, parse_snmp_tcp
+from nagios_ipc.zmqhwm.procfs import ProcError, parse_endpoint, parse_limits, parse_snmp_tcp
 from nagios_ipc.zmqhwm.sockets import judge
 from nagios_ipc.zmqhwm.stats import StatsError, parse_snapshot
 
@@ -110,8 +109,19 @@ def test_proc_helpers(text: str) -> None:
     for parse in (parse_limits, parse_snmp_tcp, parse_endpoint):
         try:
             parse(text)  # type: ignore[operator]
-        except ValueError:
+        except ProcError:
             pass
+
+
+@given(st.lists(st.binary(max_size=12), max_size=8))
+def test_monitor_event_decoder(frames: list) -> None:
+    """In the application's helper thread: a result or ValueError (then ignored)."""
+    from nagios_ipc.zmqhwm.helper import decode_v2_event
+
+    try:
+        decode_v2_event(frames)
+    except ValueError:
+        pass
 
 
 @given(st.one_of(st.none(), st.dictionaries(st.sampled_from(["q", "since", "acked"]),

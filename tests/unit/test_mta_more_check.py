@@ -111,3 +111,25 @@ def test_hung_listing_is_unknown_and_killed(tmp_path: Path, mta: str) -> None:
     for pid in pids.read_text().split():  # the stub and its child: gone (or zombies)
         stat = Path(f"/proc/{pid}/stat")
         assert not stat.exists() or stat.read_text().split()[2] == "Z"
+
+
+@pytest.mark.parametrize("name", ["sendmail", "qmail", "opensmtpd", "nullmailer", "imsimta"])
+def test_module_interface(name: str, tmp_path: Path) -> None:
+    """What the registry and the check rely on, for each of these modules."""
+    from nagios_ipc.mta import registry
+    from nagios_ipc.mta.model import Settings, Unavailable
+
+    module = registry.load(name)
+    assert module.NAME == name
+    assert set(module.METHODS) <= {"spool", "command"} and module.METHODS
+    assert module.installed(Settings(spool_dir=str(tmp_path))) in (True, False)
+    with pytest.raises(ValueError):
+        module.open_source(Settings(), "telepathy")
+    for method in module.METHODS:
+        try:
+            source = module.open_source(Settings(spool_dir=str(tmp_path / "none"),
+                                                 binary=str(tmp_path / "none")), method)
+        except Unavailable as exc:
+            assert exc.reason and exc.fix
+        else:  # nothing opened yet; it names itself
+            assert (source.mta, source.method) == (name, method)

@@ -241,6 +241,20 @@ def test_multiple_queue_directories(tmp_path: Path) -> None:
     assert counts == {"q1": 0, "q2": 1}
 
 
+def test_queue_group_from_the_cf(tmp_path: Path) -> None:
+    """A queue group (Q line) with its own directory is read as its own queue."""
+    paths = make_spool(tmp_path)
+    slow = paths["mqueue"] / "slow"
+    slow.mkdir()
+    (paths["mqueue"] / "qf6ANI9816001106").rename(slow / "qf6ANI9816001106")
+    (paths["mqueue"] / "df6ANI9816001106").rename(slow / "df6ANI9816001106")
+    cf = paths["config"] / "sendmail.cf"
+    cf.write_text(cf.read_text() + f"Qslow, Path={slow}, Runners=1\n")
+    settings = Settings(config_dir=str(paths["config"]), now=NOW)
+    counts = {c.queue: c.messages for c in sendmail.open_source(settings, "spool").counts()}
+    assert counts == {"mqueue": 1, "mqueue.quarantined": 1, "slow": 1, "clientmqueue": 1}
+
+
 def test_spool_missing_or_unreadable(tmp_path: Path) -> None:
     with pytest.raises(Unavailable, match="does not exist"):
         sendmail.open_source(Settings(spool_dir=str(tmp_path / "nope"),

@@ -21,11 +21,11 @@ SCENARIO: Dict[str, Any] = json.loads((CAPTURE / "scenario.json").read_text())
 class CapturedKernel:
     fallback_note = None
 
-    def tcp(self) -> List[Conn]:
+    def tcp(self, wanted: Any = None) -> List[Conn]:
         return [c for name in ("inet_diag_v4.bin", "inet_diag_v6.bin")
-                for c in parse_inet((CAPTURE / name).read_bytes())[0]]
+                for c in parse_inet((CAPTURE / name).read_bytes(), wanted)[0]]
 
-    def unix(self) -> List[Conn]:
+    def unix(self, wanted: Any = None) -> List[Conn]:
         return resolve_unix_peers(parse_unix((CAPTURE / "unix_diag.bin").read_bytes())[0])
 
 
@@ -139,17 +139,56 @@ def test_usage_errors(tmp_path: Path, argv: List[str], message: str) -> None:
     assert code == 3 and message in out.splitlines()[0]
 
 
-def test_no_zmq_import_in_mode_1(tmp_path: Path) -> None:
-    """Start-up cost (issue 7): mode 1 never imports zmq."""
+def test_no_expensive_import_in_mode_1(tmp_path: Path) -> None:
+    """Start-up cost (issue 7): mode 1 imports neither zmq nor psutil (unless
+    --process-name), nor typing, ctypes, dataclasses, hashlib (see test_light)."""
     import subprocess
     import sys
 
     code = ("import sys; from nagios_ipc.zmqhwm import check; "
             "sys.argv=['x','--endpoint','tcp://127.0.0.1:1','--state-file',sys.argv[1]]\n"
             "try:\n    check.main()\nexcept SystemExit:\n    pass\n"
-            "assert 'zmq' not in sys.modules and 'psutil' not in sys.modules, 'imported'\n")
+            "bad = {"
+            "'zmq', 'psutil', 'typing', 'ctypes', 'dataclasses', 'hashlib'} & set(sys.modules)\n"
+            "assert not bad, bad\n")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s")],
                           capture_output=True, text=True, cwd=str(CAPTURE.parents[3]),
                           timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr  # no AssertionError
     assert done.stdout.startswith("ZMQ_HWM OK: no connections on tcp://127.0.0.1:1")
+
+
+def test_proc_fallback_when_netlink_is_refused(tmp_path: Path) -> None:
+    """Where sock_diag is refused (some containers), TCP comes from /proc/net/tcp*:
+    same queues, no buffer sizes, and the output says so."""
+    from nagios_ipc.zmqhwm.diag import DiagError, KernelSource
+
+    (tmp_path / "net").mkdir()
+    for name in ("tcp", "tcp6"):
+        (tmp_path / "net" / name).write_bytes((CAPTURE / f"net-{name}").read_bytes())
+
+    class Refused(KernelSource):
+        def dump(self, request: bytes) -> bytes:
+            raise DiagError("netlink sock_diag: Operation not permitted")
+
+    kernel = Refused(proc=str(tmp_path))
+    conns = kernel.tcp(set(SCENARIO["tcp_pub_inodes"]))
+    assert kernel.fallback_note == ("TCP from /proc/net/tcp (no buffer sizes): netlink "
+                                    "sock_diag: Operation not permitted")
+    assert {c.inode for c in conns} == set(SCENARIO["tcp_pub_inodes"])
+    assert all(c.sndbuf is None for c in conns)
+    assert max(c.send_q for c in conns) > 2_000_000 and any(c.persist for c in conns)
+
+
+def test_default_state_files_differ_per_instance() -> None:
+    """Two services with other selections never share state; thresholds, -t and -v
+    do not change the file."""
+    from nagios_ipc.state import default_state_path
+
+    def path(*argv: str) -> str:
+        return default_state_path(check.PROG, check.state_key(check.parser().parse_args(argv)))
+
+    assert path("--pid", "1") != path("--pid", "2")
+    assert path("--pid", "1") != path("--pid", "1", "--endpoint", "tcp://*:5556")
+    assert path("--stats-endpoint", "ipc:///a") != path("--stats-endpoint", "ipc:///b")
+    assert path("--pid", "1") == path("--pid", "1", "--sendq-warning", "1MB", "-t", "5", "-v")

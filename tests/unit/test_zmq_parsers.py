@@ -19,7 +19,7 @@ from nagios_ipc.zmqhwm.diag import (
     parse_unix,
     resolve_unix_peers,
 )
-from nagios_ipc.zmqhwm.procfs import parse_endpoint, parse_limits, parse_snmp_tcp
+from nagios_ipc.zmqhwm.procfs import ProcError, parse_endpoint, parse_limits, parse_snmp_tcp
 from nagios_ipc.zmqhwm.sockets import judge, retrans_percent
 from nagios_ipc.zmqhwm.stats import StatsError, parse_snapshot, rate
 
@@ -58,6 +58,13 @@ def test_inet_diag_tcp_pub_with_a_slow_sub() -> None:
     assert not drain[0].persist and drain[0].send_q < 32 * 1024
     assert drain[0].info is not None and drain[0].info.bytes_acked
     assert slow[0].info is not None and slow[0].info.bytes_acked is not None
+
+
+def test_inet_diag_only_wanted_inodes() -> None:
+    wanted = set(SCENARIO["tcp_pub_inodes"])
+    conns, done = parse_inet((CAPTURE / "inet_diag_v4.bin").read_bytes(), wanted)
+    assert done and {c.inode for c in conns} == wanted
+    assert conns == [c for c in inet("inet_diag_v4.bin") if c.inode in wanted]
 
 
 def test_inet_diag_v6_and_proc_tcp6_agree() -> None:
@@ -115,7 +122,7 @@ def test_limits_and_snmp() -> None:
     assert parse_limits((CAPTURE / "pid-limits").read_text()) == 20000
     assert parse_limits("Max open files            unlimited            unlimited  files\n") \
         is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ProcError, match="no 'Max open files' line"):
         parse_limits("Max cpu time unlimited\n")
     sent, retrans = parse_snmp_tcp((CAPTURE / "net-snmp").read_text())
     assert sent > 0 and 0 <= retrans < sent
@@ -128,6 +135,8 @@ def test_limits_and_snmp() -> None:
     ("tcp://[::]:5555", ("tcp", "*", 5555, "")),
     ("tcp://[::1]:5555", ("tcp", "::1", 5555, "")),
     ("tcp://localhost:1", ("tcp", "127.0.0.1", 1, "")),
+    ("tcp://[::ffff:127.0.0.1]:1", ("tcp", "127.0.0.1", 1, "")),
+    ("tcp://[0:0::1]:1", ("tcp", "::1", 1, "")),
     ("ipc:///run/app.sock", ("ipc", "", 0, "/run/app.sock")),
     ("ipc://@abstract", ("ipc", "", 0, "@abstract")),
 ])
@@ -136,9 +145,10 @@ def test_endpoints(text: str, expected: tuple) -> None:
 
 
 @pytest.mark.parametrize("text", ["tcp://host.example:5555", "tcp://1.2.3.4", "tcp://1.2.3.4:0",
+                                  "tcp://1.2.3:5", "tcp://0:5",
                                   "udp://1.2.3.4:5", "ipc://", "5555"])
 def test_bad_endpoints(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ProcError):
         parse_endpoint(text)
 
 
@@ -234,15 +244,15 @@ def test_rate() -> None:
 
 def test_v2_monitor_event() -> None:
     pytest.importorskip("zmq")
-    from nagios_ipc.zmqhwm.helper import PIPES_STATS_EVENT, parse_v2_event
+    from nagios_ipc.zmqhwm.helper import PIPES_STATS_EVENT, decode_v2_event
 
     frames = [struct.pack("=Q", PIPES_STATS_EVENT), struct.pack("=Q", 2),
               struct.pack("=Q", 7), struct.pack("=Q", 3), b"tcp://127.0.0.1:1",
               b"tcp://127.0.0.1:2"]
-    assert parse_v2_event(frames) == (PIPES_STATS_EVENT, [7, 3], "tcp://127.0.0.1:1",
+    assert decode_v2_event(frames) == (PIPES_STATS_EVENT, [7, 3], "tcp://127.0.0.1:1",
                                       "tcp://127.0.0.1:2")
     with pytest.raises(ValueError):
-        parse_v2_event(frames[:3] + frames[4:])
+        decode_v2_event(frames[:3] + frames[4:])
 
 
 def test_family_constants() -> None:
