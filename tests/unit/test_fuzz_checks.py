@@ -90,6 +90,29 @@ def test_msgqueues_every_field_extreme(scratch: Path, capture: int) -> None:
         contract(msgqueues.NAME, cli.execute(msgqueues.parser(), msgqueues.build, argv))
 
 
+# --- check_mta_backlog on a Postfix spool with one fuzzed queue or defer file ----------
+
+SPOOL = Path(__file__).resolve().parent.parent / "fixtures" / "mta" / "postfix-3.7.11-spool"
+SPOOL_FILES = sorted(str(p.relative_to(SPOOL)) for p in SPOOL.rglob("*") if p.is_file())
+
+
+@given(victim=st.sampled_from(SPOOL_FILES), data=st.data(),
+       top=st.sampled_from(["0", "5"]))
+def test_mta_postfix_spool_with_a_fuzzed_file(scratch: Path, victim: str, data: st.DataObject,
+                                              top: str) -> None:
+    from nagios_ipc.mta import check as mta
+
+    spool = fresh(scratch) / "spool"
+    shutil.copytree(SPOOL, spool)
+    for name in ("incoming", "active", "corrupt"):
+        (spool / name).mkdir(exist_ok=True)
+    (spool / victim).write_bytes(data.draw(fuzz_bytes([(SPOOL / victim).read_bytes()]),
+                                           label="content"))
+    argv = ["--mta", "postfix", "--method", "spool", "--spool-dir", str(spool), "--workers",
+            "1", "--details", "always", "--top", top, "-t", "8"]
+    contract(mta.NAME, cli.execute(mta.parser(), mta.build, argv))
+
+
 # --- check_host_uptime on fuzzed /proc files and a fuzzed state file --------------------
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
