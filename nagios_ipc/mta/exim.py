@@ -133,7 +133,10 @@ def _read_tree(lines: List[str], index: int, done: List[str]) -> int:
 def parse_header_file(text: str, message_id: str = ""
                       ) -> Tuple[float, str, List[str], bool, int]:
     """(arrival, sender, pending recipients, frozen, header bytes) from an ``-H`` file."""
-    lines = text.split("\n")
+    # the envelope ends at the first blank line (no envelope line is empty); the
+    # headers after it are only summed
+    end = text.find("\n\n")
+    lines = (text[:end + 1] if end >= 0 else text).split("\n")
     if len(lines) < 6 or not lines[0].endswith("-H"):
         raise ParseError(f"not an Exim spool header file: {text[:40]!r}")
     if message_id and lines[0][:-2] != message_id:
@@ -174,9 +177,7 @@ def parse_header_file(text: str, message_id: str = ""
     if index + 1 + count > len(lines):
         raise ParseError("header file ends inside the recipient list")
     # the headers follow the blank line after the recipients: "NNNf text" (NNN its length)
-    start = index + 2 + count
-    offset = sum(map(len, lines[:start])) + start
-    header_bytes = sum(map(int, _HEADER_LENGTH.findall(text, offset)))
+    header_bytes = sum(map(int, _HEADER_LENGTH.findall(text, end + 2))) if end >= 0 else 0
     return arrival, sender, recipients, frozen, header_bytes
 
 
