@@ -132,6 +132,7 @@ def installed_checks() -> List[str]:
 IDLE_ARGS: Dict[str, List[str]] = {
     # how each check runs on an idle host; checks not listed run with no arguments
     "check_msgqueues": [],
+    "check_zmq_hwm": ["--endpoint", "tcp://127.0.0.1:1"],  # sockets mode, nothing there
 }
 
 
@@ -157,9 +158,22 @@ def startup() -> Section:
 # --- 2. check_msgqueues against the number of queues --------------------------------------
 
 
+def private_ipc_namespace() -> bool:
+    """Move this process (and the checks it starts) into a new IPC namespace, so that
+    the 32,000 queues neither disturb nor are disturbed by anything else on the host.
+    Needs root; without it the queues are made in the host's namespace."""
+    import ctypes
+
+    clone_newipc = 0x08000000
+    libc = ctypes.CDLL(None, use_errno=True)
+    return os.geteuid() == 0 and libc.unshare(clone_newipc) == 0
+
+
 @bench("msgqueues")
 def msgqueues() -> Section:
     import sysv_ipc
+
+    private = private_ipc_namespace()
 
     if os.path.exists("/proc/sysvipc/msg"):
         with open("/proc/sysvipc/msg") as handle:
@@ -193,8 +207,75 @@ def msgqueues() -> Section:
     verdicts = [verdict(f"{labels[2]} / {labels[0]}", norm[labels[2]] / norm[labels[0]], 3.0),
                 f"cost per queue: {growth * floor_ms * 1000:.2f} us "
                 f"(floor {floor_ms:.1f} ms)"]
-    return Section("check_msgqueues with 0, 1,000 and 32,000 System V queues (ratios "
-                   "normalised by the floor measured beside each size)", table, verdicts)
+    where = "a private IPC namespace" if private else "the host's IPC namespace"
+    return Section("check_msgqueues with 0, 1,000 and 32,000 System V queues in "
+                   f"{where} (ratios normalised by the floor measured beside each size)",
+                   table, verdicts)
+
+
+# --- 4. check_zmq_hwm sockets mode against the number of connections ----------------------
+
+
+@bench("zmq_hwm")
+def zmq_hwm() -> Section:
+    """Two PULL applications at once, one with 1 and one with 1,000 TCP connections
+    (idle PUSH sockets of helper processes on 127.0.0.1), checked in interleaved
+    rounds: the host's sockets are the same for both runs (the 1-connection run
+    also pays for the kernel's dump of the other application's sockets, so the
+    ratio isolates what the selected application's own connections cost)."""
+    import json
+    import socket
+    import tempfile
+
+    apps = ROOT / "tests" / "integration" / "zmq_apps.py"
+    counts = (1, 1000)
+    work = tempfile.mkdtemp(prefix="bench-zmq-")
+    procs: List[subprocess.Popen] = []  # type: ignore[type-arg]
+
+    def start(*argv: str) -> int:
+        proc = subprocess.Popen([PYTHON, str(apps), *argv], stdout=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        json.loads(proc.stdout.readline())  # ready
+        return proc.pid
+
+    commands: Dict[str, Sequence[str]] = {}
+    try:
+        for count in counts:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                endpoint = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+            server = start("pull", "--endpoint", endpoint)
+            start("fan", "--connect", endpoint, "--count", str(count))
+            argv = check("check_zmq_hwm", "--pid", str(server), "--state-file",
+                         f"{work}/state-{count}.json")
+            for _ in range(100):  # until every connection is accepted
+                done = subprocess.run(argv, capture_output=True, text=True)
+                if f" peers={count};" in done.stdout:
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError(f"check_zmq_hwm never saw {count} peers: {done.stdout}")
+            commands[f"{count} connections"] = argv
+        commands["floor: python -c 'import nagiosplugin'"] = [PYTHON, "-c", "import nagiosplugin"]
+        samples = interleave(commands)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+    labels = [f"{c} connections" for c in counts]
+    base = samples[labels[0]].median
+    table = [Row(name, sample.median * 1000, f"{sample.median / base:.2f}x of {labels[0]}",
+                 sample.peak_rss / 1024) for name, sample in samples.items()]
+    floor = samples["floor: python -c 'import nagiosplugin'"].median
+    verdicts = [verdict(f"{labels[1]} / {labels[0]}", samples[labels[1]].median / base, 1.5),
+                f"check with 1 connection / floor: {base / floor:.2f}x "
+                f"(floor {floor * 1000:.1f} ms)"]
+    return Section("check_zmq_hwm sockets mode against an application with 1 and one with "
+                   "1,000 connections, both running, interleaved", table, verdicts)
 
 
 # --- 3. check_mta_backlog against check_mailq and the MTAs' own listings ----------------------

@@ -24,8 +24,12 @@ which destination domains, why they were deferred, and how many are bounces
 (null sender).
 
 Check:
-  MTAs: Postfix (queues maildrop incoming active deferred hold corrupt) and Exim
-  (queued, frozen), with --mta auto picking the installed one.
+  MTAs and their queues: Postfix (maildrop incoming active deferred hold
+  corrupt), Exim (queued frozen), Sendmail (each queue directory by its name:
+  mqueue, clientmqueue, queue groups; NAME.quarantined), qmail (local remote
+  todo), OpenSMTPD (queue, queue.suspended, offline), nullmailer (queue failed),
+  Messaging Server (per channel: CHANNEL, CHANNEL.delayed, CHANNEL.held; command
+  only, imsimta qm directory). --mta auto picks the installed one.
   Methods: 'spool' scans the queue directory (fast; needs read access: root,
   e.g. through the sudo rule in contrib/sudoers.d/nagios_ipc); 'command' runs the
   MTA's own listing (postqueue -j, exim -bp; needs the MTA's listing permission:
@@ -39,7 +43,9 @@ Check:
   Defaults with no arguments: WARNING above 100 deferred messages, CRITICAL
   above 500; WARNING when the oldest deferred message is older than 4h,
   CRITICAL older than 1d. 'none' switches a default off.
-  Deferred means Postfix's deferred queue, and every Exim message not frozen.
+  Deferred means Postfix's deferred queue, every Exim message not frozen,
+  Sendmail's queues but the quarantined, qmail's local and remote, OpenSMTPD's
+  queue, nullmailer's queue, the Messaging Server's delayed messages.
 """
 
 EPILOG = """\
@@ -52,7 +58,8 @@ Perfdata:
   oldest_QUEUE         age of the oldest message per queue (s; 0 when empty)
   deferred_age         age of the oldest deferred message (s)
   bounces              messages with the null sender (bounces, DSNs)
-  held                 held (Postfix hold) or frozen (Exim) messages
+  held                 held (Postfix hold) or frozen (Exim) messages; Sendmail
+                       quarantined, OpenSMTPD paused, Messaging Server .HELD
   domain_DOMAIN        messages for a --domain, by recipient domain
   --count-only gives messages, messages_QUEUE and deferred only (Exim: frozen
   messages are counted as queued, as telling them apart needs their files).
@@ -256,6 +263,9 @@ class MtaBacklog(nagiosplugin.Resource):
             raise Unavailable(f"cannot read the {module.NAME} queue: {fallback.reason}; "
                               f"{exc.reason}", "; or ".join(fixes)) from None
         self.backlog = backlog
+        pick = getattr(module, "deferred_queues", None)
+        if pick is not None:  # queue names known only once read (sendmail dirs, channels)
+            self.deferred_queues = tuple(pick(tuple(backlog.queues)))
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         try:

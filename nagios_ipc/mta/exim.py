@@ -339,9 +339,13 @@ _SIZES = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
 
 
 def parse_size(text: str) -> int:
-    if text[-1] in _SIZES:
-        return int(float(text[:-1]) * _SIZES[text[-1]])
-    return int(text)
+    """exim -bp's size: 512, 2.9K, 1.2M (a plain '1.5' too: the regex allows it)."""
+    try:
+        if text and text[-1] in _SIZES:
+            return int(float(text[:-1]) * _SIZES[text[-1]])
+        return int(float(text))
+    except (ValueError, OverflowError):  # '', 'x', 'nan', '1e999'
+        raise ParseError(f"not an exim -bp size: {text[:20]!r}") from None
 
 
 def parse_bp(lines: Iterator[str], now: float) -> Iterator[Message]:
@@ -404,7 +408,7 @@ class EximBp:
                                   f"empty)", f"no --mta-config; or {SUDO_FIX}")
 
     def _lines(self, argv: Optional[List[str]] = None) -> Iterator[str]:
-        from ..proc import stream_lines
+        from ..proc import exit_text, stream_lines
 
         argv = argv or self.argv
         result: Dict[str, object] = {}
@@ -415,7 +419,7 @@ class EximBp:
             raw = result.get("stderr")
             stderr = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
             last = stderr.splitlines()[-1].strip() if stderr else "no message"
-            text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed (exit {code}): {last}"
+            text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed ({exit_text(code)}): {last}"
             if "permission denied" in stderr.lower() or "not permitted" in stderr.lower():
                 raise Unavailable(text, f"{LIST_FIX}; or {SUDO_FIX}")
             raise ParseError(text)

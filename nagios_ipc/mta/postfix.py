@@ -464,13 +464,21 @@ def parse_postqueue_line(line: bytes) -> Message:
                 recipients.append(rcpt["address"])
             if isinstance(rcpt.get("delay_reason"), str):
                 reasons.append(rcpt["delay_reason"])
-    arrival = obj.get("arrival_time")
-    size = obj.get("message_size")
+    arrival = _plausible(obj.get("arrival_time"), 253402300799)  # up to year 9999
+    size = _plausible(obj.get("message_size"), 2**63 - 1)
     return Message(queue, queue_id,
-                   float(arrival) if isinstance(arrival, (int, float)) else None,
-                   int(size) if isinstance(size, (int, float)) else None,
+                   float(arrival) if arrival is not None else None,
+                   int(size) if size is not None else None,
                    sender if isinstance(sender, str) else None,
                    tuple(recipients), tuple(reasons), queue == "hold")
+
+
+def _plausible(value: object, most: float) -> Optional[float]:
+    """A JSON number within 0..most, else None (unknown): json.loads reads 1e999 as inf
+    and NaN as nan, which would break int() and every age computed from them."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if 0 <= value <= most else None
 
 
 def queue_name_of(line: bytes) -> str:
@@ -505,7 +513,7 @@ class PostqueueJson:
         self.doing = f"reading the output of '{' '.join(self.argv)}'"
 
     def _lines(self) -> Iterator[bytes]:
-        from ..proc import stream_lines
+        from ..proc import exit_text, stream_lines
 
         result: Dict[str, object] = {}
         for line in stream_lines(self.argv, timeout=self.settings.timeout, result=result):
@@ -517,7 +525,7 @@ class PostqueueJson:
             stderr = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
             last = [x.strip() for x in stderr.strip().splitlines() if "fatal" in x] or \
                 stderr.strip().splitlines()[-1:] or ["no message"]
-            text = f"'postqueue -j' failed (exit {code}): {last[-1]}"
+            text = f"'postqueue -j' failed ({exit_text(code)}): {last[-1]}"
             lowered = stderr.lower()
             if "not allowed" in lowered or "permission denied" in lowered or \
                     "not authorized" in lowered:

@@ -1,0 +1,148 @@
+"""Small pieces the spool-scanning and listing MTA modules share.
+
+Reading a spool: a directory that cannot be listed is ``Unavailable`` (with the
+fix), a file that vanished between listing and reading is skipped (the MTA
+delivered it meanwhile), anything else odd is a ``ParseError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..proc import CommandError, exit_text, find_executable, stream_lines
+from .model import ParseError, Settings, Unavailable
+
+SUDO_FIX = ("run the check through the sudo rule in contrib/sudoers.d/nagios_ipc "
+            "(check_mta_backlog --mta {mta} as root)")
+MAX_QUEUE_FILE = 64 * 1024 * 1024  # bytes of a control/envelope file read at most (one at
+                                   # a time: a qf of 100,000 recipients is about 4 MB)
+
+
+def sudo_fix(mta: str, extra: str = "") -> str:
+    text = SUDO_FIX.format(mta=mta)
+    return f"{text}, or {extra}" if extra else text
+
+
+def check_readable_dir(path: str, mta: str, extra_fix: str = "") -> None:
+    """Raise Unavailable unless *path* is a directory this user can list."""
+    if not os.path.isdir(path):
+        raise Unavailable(f"{mta} queue directory {path} does not exist",
+                          f"point --spool-dir at the {mta} queue directory")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise Unavailable(f"{mta} queue directory {path} is not readable by this user",
+                          sudo_fix(mta, extra_fix))
+
+
+def entries(path: str) -> Iterator[os.DirEntry]:  # type: ignore[type-arg]
+    """Directory entries of *path*; a directory that vanished gives none."""
+    try:
+        with os.scandir(path) as iterator:
+            yield from iterator
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        raise Unavailable(f"cannot list {path}: permission denied",
+                          "run the check as the MTA's queue owner or root "
+                          "(contrib/sudoers.d/nagios_ipc)") from None
+    except NotADirectoryError:
+        raise ParseError(f"{path} is not a directory") from None
+
+
+def entry_stat(entry: os.DirEntry[str]) -> Optional[os.stat_result]:
+    """stat of a regular file entry (not following links); None when it vanished."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def path_stat(path: str) -> Optional[os.stat_result]:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def read_small(path: str, limit: int = MAX_QUEUE_FILE) -> Optional[bytes]:
+    """The first *limit* bytes of a queue control file; None when it vanished."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        raise Unavailable(f"cannot read {path}: permission denied",
+                          "run the check as the MTA's queue owner or root "
+                          "(contrib/sudoers.d/nagios_ipc)") from None
+    except IsADirectoryError:
+        raise ParseError(f"{path} is a directory where a queue file was expected") from None
+
+
+def read_head(path: str, limit: int = 65536) -> Optional[Tuple[bytes, int]]:
+    """(head of the file up to *limit* bytes, file size); None when it vanished."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            return handle.read(limit), size
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        raise Unavailable(f"cannot read {path}: permission denied",
+                          "run the check as the MTA's queue owner or root "
+                          "(contrib/sudoers.d/nagios_ipc)") from None
+    except IsADirectoryError:
+        raise ParseError(f"{path} is a directory where a queue file was expected") from None
+
+
+def binary(settings: Settings, names: Sequence[str], mta: str,
+           extra_dirs: Sequence[str] = ()) -> str:
+    """The listing binary: --mta-binary, else the first of *names* found in the
+    fixed directories (never $PATH). Raises Unavailable naming what is missing."""
+    if settings.binary:
+        found = find_executable(settings.binary)
+        if found is None:
+            raise Unavailable(f"{settings.binary} is missing or not executable",
+                              f"point --mta-binary at the {mta} listing command")
+        return found
+    search = (*extra_dirs, "/usr/sbin", "/usr/bin", "/sbin", "/bin",
+              "/usr/local/sbin", "/usr/local/bin")
+    for name in names:
+        found = find_executable(name, search)
+        if found is not None:
+            return found
+    raise Unavailable(f"{mta} listing command {names[0]} not found in {', '.join(search)}",
+                      f"install {mta} or point --mta-binary at it")
+
+
+def text_lines(argv: List[str], settings: Settings) -> Iterator[str]:
+    """A command's output lines as text (undecodable bytes replaced), streaming.
+
+    A non-zero exit raises CommandError with the last stderr line, after the
+    lines it printed (a listing cut short by an error is never taken whole)."""
+    result: Dict[str, object] = {}
+    for raw in stream_lines(argv, timeout=settings.timeout, result=result):
+        yield raw.decode("utf-8", "replace").rstrip("\r")
+    code = result.get("returncode")
+    if code != 0:
+        err = result.get("stderr", b"")
+        lines = err.decode("utf-8", "replace").strip().splitlines() if isinstance(
+            err, bytes) else []
+        last = lines[-1].strip() if lines else "no message"
+        raise CommandError(f"'{' '.join(argv)}' failed ({exit_text(code)}): {last}")
+
+
+def clip(text: str, size: int = 80) -> str:
+    """A bounded, printable excerpt of bad input for an error message."""
+    text = text.strip()
+    return repr(text[:size] + ("..." if len(text) > size else ""))
+
+
+def strip_angle(address: str) -> str:
+    address = address.strip()
+    if address.startswith("<") and address.endswith(">"):
+        return address[1:-1].strip()
+    return address
