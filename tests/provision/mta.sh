@@ -9,7 +9,7 @@ chmod 0755 "$top"
 
 # --- Postfix: the tests run private instances under $top/postfix-*/etc (postqueue -c as
 # a non-root user needs them listed in the default main.cf's alternate_config_directories).
-pf_dirs="$top/postfix-it/etc $top/postfix-bench/etc"
+pf_dirs="$top/postfix-it/etc $top/postfix-bench/etc $top/postfix-timeout/etc"
 if [ ! -e /etc/postfix/main.cf ]; then
     cp /usr/share/postfix/main.cf.dist /etc/postfix/main.cf.dist-copy 2>/dev/null || true
     rm -f /etc/postfix/main.cf.dist-copy
