@@ -71,7 +71,9 @@ def read_small(path: str, limit: int = MAX_QUEUE_FILE) -> Optional[bytes]:
     """The first *limit* bytes of a queue control file; None when it vanished."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(limit)
+            # the file's own size, not the limit: read(limit) allocates the whole limit
+            size = os.fstat(handle.fileno()).st_size
+            return handle.read(min(size + 1, limit))
     except FileNotFoundError:
         return None
     except PermissionError:
