@@ -26,12 +26,15 @@ import sys
 import traceback
 import warnings
 from types import FrameType
-from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from . import __version__
 from .units import format_number, format_range, quantity_type
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 FIRST_LINE_MAX = 1000  # bytes; NRPE v2 packets carry 1023 in all
@@ -84,7 +87,7 @@ class PluginParser(argparse.ArgumentParser):
         general.add_argument("-v", "--verbose", action="count", default=0,
                              help="more output: -v adds log lines to the long output, "
                                   "-vvv a traceback on an internal error (repeat up to 3 times)")
-        general.add_argument("-t", "--timeout", type=quantity_type("duration"), default=timeout,
+        general.add_argument("-t", "--timeout", type=_timeout_type, default=timeout,
                              metavar="SECONDS",
                              help="give up after this long with UNKNOWN, naming what was "
                                   f"still running (default {format_number(timeout)}s; units "
@@ -94,7 +97,9 @@ class PluginParser(argparse.ArgumentParser):
                                   "state is not OK (default), always, or never")
 
     def error(self, message: str) -> NoReturn:
-        raise UsageExit(3, f"{self.check_name} UNKNOWN: usage error: {message}\n"
+        # the message quotes the value given: sanitized, so that '|' or a newline in
+        # it cannot start perfdata or forge lines
+        raise UsageExit(3, f"{self.check_name} UNKNOWN: usage error: {sanitize(message)}\n"
                            f"{self.format_usage()}"
                            f"Try '{self.prog} --help' for the options.\n")
 
@@ -108,6 +113,17 @@ class PluginParser(argparse.ArgumentParser):
     def _print_message(self, message: str, file: Any = None) -> None:
         # --version prints through here, then calls exit(): keep it for exit()
         self._printed = getattr(self, "_printed", "") + (message or "")
+
+
+MAX_TIMEOUT = 86400.0  # seconds; setitimer() overflows far beyond, and no scheduler waits
+
+
+def _timeout_type(text: str) -> float:
+    seconds = quantity_type("duration")(text)
+    if not 0 <= seconds <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"'{text}' is not between 0 and "
+                                         f"{format_number(MAX_TIMEOUT)} seconds")
+    return seconds
 
 
 def _describe_activity(frame: Optional[FrameType]) -> str:

@@ -12,13 +12,19 @@ import selectors
 import signal
 import subprocess
 import time
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import nagiosplugin
 
 from .cli import remaining_time
 
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
+else:
+    from nagios_ipc.light import NamedTuple
+
 MAX_OUTPUT = 256 * 1024 * 1024  # bytes of stdout kept before the child is stopped
+MAX_LINE = 16 * 1024 * 1024  # bytes of one streamed line (a flood without newlines)
 MARGIN = 0.5  # seconds kept back from the plugin timeout to report properly
 
 
@@ -36,6 +42,17 @@ class Completed(NamedTuple):
     def stderr_line(self) -> str:
         lines = self.stderr.decode("utf-8", "replace").strip().splitlines()
         return lines[-1].strip() if lines else ""
+
+
+def exit_text(code: object) -> str:
+    """'exit 1', or 'killed by signal 11 (SIGSEGV)' for a negative return code."""
+    if isinstance(code, int) and code < 0:
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:
+            name = ""
+        return f"killed by signal {-code}{name}"
+    return f"exit {code}"
 
 
 def find_executable(name: str, search: Sequence[str] = ("/usr/sbin", "/usr/bin", "/sbin", "/bin",
@@ -143,7 +160,8 @@ def _collect(proc: subprocess.Popen[bytes], limit: float, max_output: int):  # t
 
 def stream_lines(argv: List[str], timeout: Optional[float] = None,
                  env: Optional[Dict[str, str]] = None,
-                 result: Optional[Dict[str, object]] = None) -> Iterator[bytes]:
+                 result: Optional[Dict[str, object]] = None,
+                 max_line: int = MAX_LINE) -> Iterator[bytes]:
     """Yield the stdout lines of *argv* as they come (memory stays flat).
 
     The same rules as :func:`run_command`: no shell, own session, a timeout
@@ -170,7 +188,7 @@ def stream_lines(argv: List[str], timeout: Optional[float] = None,
     deadline = time.monotonic() + limit
     command = " ".join(argv)
     err = bytearray()
-    pending = b""
+    pending = bytearray()
     selector = selectors.DefaultSelector()
     assert proc.stdout is not None and proc.stderr is not None
     try:
@@ -194,11 +212,17 @@ def stream_lines(argv: List[str], timeout: Optional[float] = None,
                     if len(err) > 65536:
                         del err[:-4096]  # keep only the tail of a chatty stderr
                     continue
-                lines = (pending + chunk).split(b"\n")
-                pending = lines.pop()
+                if b"\n" not in chunk:  # a long line: grow it in place, not quadratically
+                    pending += chunk
+                    if len(pending) > max_line:
+                        raise CommandError(f"'{command}' printed a line longer than "
+                                           f"{max_line // (1024 * 1024)} MiB; stopped it")
+                    continue
+                lines = (bytes(pending) + chunk).split(b"\n")
+                pending = bytearray(lines.pop())
                 yield from lines
         if pending:
-            yield pending
+            yield bytes(pending)
         try:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:

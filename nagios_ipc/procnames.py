@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Optional
 
 _cache: Dict[int, Optional[str]] = {}
 

@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import stat
 import tempfile
 import time
-from typing import Any, Dict, Optional, Sequence
+import zlib
 
 import nagiosplugin
 
 from .cli import remaining_time
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Sequence
 
 STATE_DIR_ENV = "NAGIOS_IPC_STATE_DIR"
 MAX_STATE_BYTES = 4 * 1024 * 1024
@@ -42,8 +45,10 @@ def default_state_dir() -> str:
 
 def default_state_path(check: str, key: Sequence[Any] = ()) -> str:
     """A file per check and per set of meaning-changing options."""
-    digest = hashlib.sha256(json.dumps(list(key), sort_keys=True, default=str)
-                            .encode()).hexdigest()[:12]
+    # crc32, not a cryptographic hash: it only keeps instances apart, and hashlib
+    # (OpenSSL) costs every run start-up time
+    digest = format(zlib.crc32(json.dumps(list(key), sort_keys=True, default=str).encode()),
+                    "08x")
     return os.path.join(default_state_dir(), f"{check}-{digest}.json")
 
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, Dict, Optional, Union
 
 import nagiosplugin
 
-Number = Union[int, float]
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Union
+
+    Number = Union[int, float]
+
 
 # Sizes: binary multiples, as the kernel's own limits (msgmnb 16384) are.
 SIZE_UNITS: Dict[str, int] = {

@@ -37,3 +37,59 @@ try:  # property-based tests: fast by default, HYPOTHESIS_PROFILE=deep for a lon
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 except ImportError:  # pragma: no cover - hypothesis is a test dependency
     pass
+
+
+# --- how many cases each property ran (issue 8: the closing note states them) ------------
+# Every call of a hypothesis test's inner function is one case (generated, explicit
+# @example, replayed from the database, or shrinking). Counts go to the terminal summary
+# and to .pytest-cases.json (or $NAGIOS_IPC_CASES_FILE).
+CASES: dict = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    if inner is None:
+        yield
+        return
+    CASES[item.nodeid] = 0
+
+    def counted(*args: object, **kwargs: object) -> object:
+        CASES[item.nodeid] += 1
+        return inner(*args, **kwargs)
+
+    handle.inner_test = counted
+    try:
+        yield
+    finally:
+        handle.inner_test = inner
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: object) -> None:
+    if not CASES:
+        return
+    import json
+    import sys
+
+    try:
+        import hypothesis
+        version = hypothesis.__version__
+    except ImportError:  # pragma: no cover
+        version = "?"
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
+    path = Path(os.environ.get("NAGIOS_IPC_CASES_FILE") or ROOT / ".pytest-cases.json")
+    record = {"profile": profile, "python": sys.executable, "hypothesis": version,
+              "properties": len(CASES), "cases": sum(CASES.values()),
+              "per_property": dict(sorted(CASES.items()))}
+    try:
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        where = str(path)
+    except OSError as exc:
+        where = f"not written: {exc.strerror}"
+    write = terminalreporter.write_line  # type: ignore[attr-defined]
+    write(f"hypothesis ({version}, profile {profile}): {len(CASES)} properties ran "
+          f"{sum(CASES.values())} cases, fewest {min(CASES.values())}; per property in {where}")
+    if os.environ.get("NAGIOS_IPC_CASES") or config.option.verbose > 0:  # type: ignore[attr-defined]
+        for nodeid, count in sorted(CASES.items()):
+            write(f"  {count:7d}  {nodeid}")

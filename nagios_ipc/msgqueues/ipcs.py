@@ -10,11 +10,14 @@ date (or ``no-entry``): they cannot give an age, and are left out.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from ..proc import exit_text, find_executable, run_command
+from .model import BOUNDS, ANY, ParseError, Queue
 
-from ..proc import find_executable, run_command
-from .model import ParseError, Queue
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
+MAX_IPCS_OUTPUT = 32 * 1024 * 1024
 REQUIRED = ("ID", "KEY", "MODE", "OWNER", "CBYTES", "QNUM", "QBYTES")
 
 
@@ -30,9 +33,14 @@ def _mode_bits(mode: str) -> int:
 
 def _int(value: str, column: str, line: str) -> int:
     try:
-        return int(value, 16) if value.lower().startswith("0x") else int(value)
+        number = int(value, 16) if value.lower().startswith("0x") else int(value)
     except ValueError:
         raise ParseError(f"ipcs: {column} is not a number in {line.strip()[:80]!r}") from None
+    lo, hi = BOUNDS.get(column.lower(), ANY)
+    if not lo <= number <= hi:
+        raise ParseError(f"ipcs: {column} {number} is outside {lo}..{hi} in "
+                         f"{line.strip()[:80]!r}")
+    return number
 
 
 def parse_ipcs(text: str) -> List[Queue]:
@@ -90,8 +98,9 @@ class IpcsSource:
         if not self.command:
             raise ParseError("ipcs not found in /usr/bin, /usr/sbin, /bin, /sbin; install it "
                              "or give its path with --ipcs")
-        done = run_command([self.command, "-qa"])
+        # 32,000 queues (Linux's msgmni ceiling) print ~5 MB: more is a runaway ipcs
+        done = run_command([self.command, "-qa"], max_output=MAX_IPCS_OUTPUT)
         if done.returncode != 0:
-            raise ParseError(f"'{self.command} -qa' failed (exit {done.returncode}): "
+            raise ParseError(f"'{self.command} -qa' failed ({exit_text(done.returncode)}): "
                              f"{done.stderr_line or 'no message'}")
         return parse_ipcs(done.stdout.decode("utf-8", "replace"))

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
-
 import nagiosplugin
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional
+else:
+    from nagios_ipc.light import NamedTuple
 
 
 class ParseError(nagiosplugin.CheckError):
     """Text from /proc, an mqueue file or ipcs that does not parse."""
+
+
+# What each column can hold in the kernel (key_t, int msqid, pid_t, uid_t, time64_t,
+# unsigned long counts); a value outside is not a real queue table, and would
+# overflow a C call (msgctl, kill) or time.localtime() further on.
+INT32 = (-2**31, 2**31 - 1)
+MAX_TIME = 253402300799  # 9999-12-31 23:59:59 UTC
+BOUNDS = {
+    "key": (-2**31, 2**32 - 1), "msqid": (0, 2**31 - 1), "id": (0, 2**31 - 1),
+    "perms": (0, 0o7777777), "cbytes": (0, 2**63 - 1), "qnum": (0, 2**63 - 1),
+    "qbytes": (0, 2**63 - 1), "lspid": (0, 2**31 - 1), "lrpid": (0, 2**31 - 1),
+    "uid": (0, 2**32 - 1), "gid": (0, 2**32 - 1), "cuid": (0, 2**32 - 1),
+    "cgid": (0, 2**32 - 1), "stime": (0, MAX_TIME), "rtime": (0, MAX_TIME),
+    "ctime": (0, MAX_TIME),
+}
+ANY = (-2**63, 2**63 - 1)
+
+
+def out_of_bounds(column: str, low: int, high: int) -> bool:
+    """Whether *low*..*high* (the extremes of a column) exceed what *column* holds."""
+    lo, hi = BOUNDS.get(column.lower(), ANY)
+    return low < lo or high > hi
 
 
 class Queue(NamedTuple):

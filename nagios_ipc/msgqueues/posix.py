@@ -9,20 +9,22 @@ the queue is reported with bytes only (reduced) and a note says so.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import stat
-from typing import Any, Callable, List, Optional, Tuple
 
 from .model import ParseError, Queue
 
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple
+
+    # (current messages, max messages, max message size) or None when not permitted
+    Attrs = Callable[[str], Optional[Tuple[int, int, int]]]
+    NameOf = Callable[[int], str]
+
 MQUEUE_DIR = "/dev/mqueue"
 _QSIZE = re.compile(r"^QSIZE:(\d+)\s")
-
-# (current messages, max messages, max message size) or None when not permitted
-Attrs = Callable[[str], Optional[Tuple[int, int, int]]]
-NameOf = Callable[[int], str]
 
 
 def parse_mqueue_file(text: str, name: str = "?") -> int:
@@ -33,14 +35,10 @@ def parse_mqueue_file(text: str, name: str = "?") -> int:
     return int(match.group(1))
 
 
-class _MqAttr(ctypes.Structure):
-    _fields_ = [("mq_flags", ctypes.c_long), ("mq_maxmsg", ctypes.c_long),
-                ("mq_msgsize", ctypes.c_long), ("mq_curmsgs", ctypes.c_long),
-                ("reserved", ctypes.c_long * 4)]
-
-
 def _libc_attrs() -> Optional[Attrs]:
     """mq_getattr() from libc (glibc >= 2.34) or librt, or None."""
+    import ctypes  # only when there are queues to read: ctypes costs start-up time
+
     for name in (None, "rt"):
         if name == "rt":  # glibc < 2.34 keeps mq_* in librt; ctypes.util costs 3 ms
             from ctypes.util import find_library
@@ -60,6 +58,13 @@ def _libc_attrs() -> Optional[Attrs]:
 
 
 def _attrs_from(mq_open: Any, mq_getattr: Any, mq_close: Any) -> Attrs:
+    import ctypes
+
+    class _MqAttr(ctypes.Structure):
+        _fields_ = [("mq_flags", ctypes.c_long), ("mq_maxmsg", ctypes.c_long),
+                    ("mq_msgsize", ctypes.c_long), ("mq_curmsgs", ctypes.c_long),
+                    ("reserved", ctypes.c_long * 4)]
+
     def attrs(queue: str) -> Optional[Tuple[int, int, int]]:
         mqd = mq_open(queue.encode(), os.O_RDONLY)
         if mqd < 0:
@@ -107,8 +112,9 @@ class PosixSource:
                  require_mount: bool = True) -> None:
         self.name_of = name_of
         self.directory = directory
-        if attrs is None and not attrs_name:
-            attrs, attrs_name = default_attrs()
+        # the default mq_getattr is looked up when there is a queue to ask: posix_ipc
+        # or ctypes costs start-up time that a host without POSIX queues need not pay
+        self._default_attrs = attrs is None and not attrs_name
         self.attrs = attrs
         self.attrs_name = attrs_name or "given"
         self.queues_max_path = queues_max_path
@@ -137,6 +143,9 @@ class PosixSource:
             names = sorted(os.listdir(self.directory))
         except OSError as exc:
             raise ParseError(f"cannot list {self.directory}: {exc.strerror}") from None
+        if names and self._default_attrs:
+            self.attrs, self.attrs_name = default_attrs()
+            self._default_attrs = False
         out = []
         reduced = 0
         for name in names:

@@ -9,12 +9,16 @@ queue says which one it got.
 
 from __future__ import annotations
 
-import ctypes
 import struct
 import sys
-from typing import Callable, Dict, List, Optional, Tuple
 
-from .model import ParseError, Queue
+from .model import ANY, BOUNDS, INT32, ParseError, Queue, out_of_bounds
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+    NameOf = Callable[[int], str]
 
 PROC_MSG = "/proc/sysvipc/msg"
 COLUMNS = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "gid",
@@ -22,8 +26,6 @@ COLUMNS = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "
 IPC_STAT = 2
 MSG_INFO = 12
 MSG_STAT_ANY = 13
-
-NameOf = Callable[[int], str]
 
 
 def parse_proc_msg(text: str) -> List[Dict[str, int]]:
@@ -44,9 +46,20 @@ def parse_proc_rows(text: str) -> Tuple[List[str], List[List[int]]]:
         raise ParseError(f"/proc/sysvipc/msg header lacks {', '.join(missing)}: "
                          f"{lines[0].strip()[:80]!r}")
     width = len(header)
+    body = lines[1:]
+    widths = set(map(len, map(str.split, body)))  # C loops: a host can have 32,000 queues
+    widths.discard(0)
+    if widths <= {width}:
+        try:  # the fast path: every row has the header's width; convert all at once
+            flat = list(map(int, " ".join(body).split()))
+            if flat and (min(flat) < INT32[0] or max(flat) > INT32[1]):
+                _check_bounds(header, flat)
+            return header, [flat[i:i + width] for i in range(0, len(flat), width)]
+        except ValueError:
+            pass  # find the line to name, below
+    split = [line.split() for line in body]
     rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        fields = line.split()
+    for number, (line, fields) in enumerate(zip(body, split), start=2):
         if len(fields) != width:
             if not fields:
                 continue
@@ -57,7 +70,23 @@ def parse_proc_rows(text: str) -> Tuple[List[str], List[List[int]]]:
         except ValueError:
             raise ParseError(f"/proc/sysvipc/msg line {number} is not numeric: "
                              f"{line.strip()[:80]!r}") from None
+    flat = [value for row in rows for value in row]  # reached only if the fast path was not
+    if flat and (min(flat) < INT32[0] or max(flat) > INT32[1]):
+        _check_bounds(header, flat)
     return header, rows
+
+
+def _check_bounds(header: List[str], flat: List[int]) -> None:
+    """Past int32 somewhere (rare: times after 2038, huge counts): each column must
+    hold what its kernel type can (see model.BOUNDS)."""
+    width = len(header)
+    for index, name in enumerate(header):
+        column = flat[index::width]
+        if out_of_bounds(name, min(column), max(column)):
+            lo, hi = BOUNDS.get(name, ANY)
+            bad = next(v for v in column if not lo <= v <= hi)
+            raise ParseError(f"/proc/sysvipc/msg column {name} holds {bad}, outside "
+                             f"{lo}..{hi}: not a kernel queue table")
 
 
 _STAT = struct.Struct("=i68xQQQ")  # key at 0; cbytes, qnum, qbytes at 72 (struct msqid_ds)
@@ -67,9 +96,21 @@ class _Msgctl:
     """msgctl() through ctypes, where the struct layout is known (64-bit Linux)."""
 
     def __init__(self) -> None:
+        import ctypes  # only when there are queues: ctypes costs start-up time
+
         self.usable = sys.platform.startswith("linux") and struct.calcsize("P") == 8
         self._buf = ctypes.create_string_buffer(256)
         self._msgctl = ctypes.CDLL(None, use_errno=True).msgctl if self.usable else None
+
+    @property
+    def raw(self) -> Callable[[int, int, Any], int]:
+        """msgctl itself, for a tight loop: (ident, cmd, self.buffer) -> result."""
+        assert self._msgctl is not None
+        return self._msgctl  # type: ignore[no-any-return]
+
+    @property
+    def buffer(self) -> Any:
+        return self._buf
 
     def call(self, ident: int, cmd: int) -> Tuple[int, Tuple[int, int, int, int]]:
         """(return value, (key, cbytes, qnum, qbytes))."""
@@ -83,19 +124,23 @@ def read_limits(keys: Dict[int, int], msgctl: Optional[_Msgctl] = None,
     """msqid -> (qbytes, source) for the queues in *keys* (msqid -> key) that the
     kernel lets us see. A key that does not match its msqid means the struct
     layout is not what we think: then nothing from MSG_STAT_ANY is trusted."""
-    msgctl = msgctl or _Msgctl()
     found: Dict[int, Tuple[int, str]] = {}
-    if not keys or not msgctl.usable:
+    if not keys:
+        return found
+    msgctl = msgctl or _Msgctl()
+    if not msgctl.usable:
         return found
     max_index, _ = msgctl.call(0, MSG_INFO)
     call = msgctl.call
+    raw, buf, unpack = msgctl.raw, msgctl.buffer, _STAT.unpack_from
     for index in range(max_index + 1 if max_index >= 0 else 0):
-        msqid, (key, _cbytes, _qnum, qbytes) = call(index, MSG_STAT_ANY)
+        msqid = raw(index, MSG_STAT_ANY, buf)
         if msqid < 0:
             continue  # a free slot, or no MSG_STAT_ANY (< 4.17): IPC_STAT below
         expected = keys.get(msqid)
         if expected is None:
             continue  # created after we read /proc
+        key, _cbytes, _qnum, qbytes = unpack(buf)
         if key & 0xFFFFFFFF != expected & 0xFFFFFFFF or qbytes <= 0:
             found.clear()
             break
@@ -153,7 +198,11 @@ class SysvProcSource:
         col = {name: header.index(name) for name in header}
         i_key, i_id, i_perms = col["key"], col["msqid"], col["perms"]
         i_cbytes, i_qnum, i_uid, i_cuid = col["cbytes"], col["qnum"], col["uid"], col["cuid"]
-        optional = [col.get(name) for name in ("lspid", "lrpid", "stime", "rtime", "ctime")]
+        missing = len(header)  # a kernel without some of these columns: a 0 column there
+        if any(name not in col for name in ("lspid", "lrpid", "stime", "rtime", "ctime")):
+            rows = [[*row, 0] for row in rows]
+        i_lspid, i_lrpid, i_stime, i_rtime, i_ctime = (
+            col.get(name, missing) for name in ("lspid", "lrpid", "stime", "rtime", "ctime"))
         limits = self.limits({row[i_id]: row[i_key] for row in rows})
         default = read_int(self.msgmnb_path)
         fallback = len(rows) - len(limits)
@@ -162,18 +211,29 @@ class SysvProcSource:
                 f"{fallback} System V queue limit(s) not readable (no MSG_STAT_ANY, no "
                 f"read permission): assumed the default msgmnb {default} B")
         name_of = self.name_of
+        names: Dict[int, str] = {}
+        modes: Dict[int, int] = {}
         unknown = (default, "msgmnb default")
+        get_limit = limits.get
         out: List[Queue] = []
         append = out.append
         for row in rows:
-            qbytes, source = limits.get(row[i_id], unknown)
-            lspid, lrpid, stime, rtime, ctime = (row[i] if i is not None else None
-                                                 for i in optional)
+            msqid, uid, cuid, perms = row[i_id], row[i_uid], row[i_cuid], row[i_perms]
+            qbytes, source = get_limit(msqid, unknown)
+            owner = names.get(uid)
+            if owner is None:
+                owner = names[uid] = name_of(uid)
+            creator = names.get(cuid)
+            if creator is None:
+                creator = names[cuid] = name_of(cuid)
+            mode = modes.get(perms)
+            if mode is None:
+                mode = modes[perms] = _octal(perms)
             append(Queue(
-                "sysv", f"0x{row[i_key] & 0xFFFFFFFF:08x}", row[i_id], name_of(row[i_uid]),
-                name_of(row[i_cuid]), _octal(row[i_perms]), row[i_qnum], row[i_cbytes],
-                qbytes, source, qbytes, lspid or None, lrpid or None, stime or None,
-                rtime or None, ctime or None))
+                "sysv", "0x%08x" % (row[i_key] & 0xFFFFFFFF), msqid, owner, creator, mode,
+                row[i_qnum], row[i_cbytes], qbytes, source, qbytes, row[i_lspid] or None,
+                row[i_lrpid] or None, row[i_stime] or None, row[i_rtime] or None,
+                row[i_ctime] or None))
         return out
 
 

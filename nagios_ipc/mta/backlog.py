@@ -10,13 +10,15 @@ heavy-hitters count works) except for the domains that have thresholds.
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .model import Message, QueueCount
 
 TALLY_LIMIT = 20000  # distinct domains/reasons kept before rare ones are pruned
 REASON_MAX = 120     # characters of a normalised reason
+RAW_LIMIT = 20000    # distinct raw reason texts counted before each is normalised at once
 
 
 class QueueStats:
@@ -44,9 +46,14 @@ class Tally:
         counts = self.counts
         counts[key] = counts.get(key, 0) + 1
         if len(counts) > self.limit:
-            floor = sorted(counts.values())[len(counts) // 2]
-            self.counts = {k: v for k, v in counts.items() if v > floor}
-            self.pruned = True
+            self.prune()
+
+    def prune(self) -> None:
+        """Drop the rarer half of the keys (the counts of the kept ones stay exact)."""
+        counts = self.counts
+        floor = sorted(counts.values())[len(counts) // 2]
+        self.counts = {k: v for k, v in counts.items() if v > floor}
+        self.pruned = True
 
     def top(self, count: int) -> List[Tuple[str, int]]:
         return sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
@@ -121,6 +128,7 @@ class Backlog:
         self.domains = Tally()
         self.reasons = Tally()
         self.reason_cache: Dict[str, str] = {}
+        self.raw_reasons: Optional[Dict[str, int]] = {}  # raw text -> messages, until folded
         self.watched: Dict[str, int] = {d.lower(): 0 for d in watched_domains}
         self.want_domains = want_domains or bool(self.watched)
         self.want_reasons = want_reasons
@@ -154,6 +162,7 @@ class Backlog:
         want_reasons = self.want_reasons
         watched = self.watched
         cache = self.reason_cache
+        raw: Optional[Dict[str, int]] = self.raw_reasons
         for message in messages:
             stats = queues.get(message.queue)
             if stats is None:
@@ -180,8 +189,18 @@ class Backlog:
                     if domain in watched:
                         watched[domain] += 1
             if want_reasons and message.reasons:
+                reasons = message.reasons
+                if raw is not None:
+                    # raw text first: normalising is ~30 us a reason, and the same raw text
+                    # (one destination host, one cause) repeats across many messages
+                    for reason in (reasons if len(reasons) == 1 else set(reasons)):
+                        raw[reason] = raw.get(reason, 0) + 1
+                    if len(raw) > RAW_LIMIT:
+                        self._fold_raw()
+                        raw = None
+                    continue
                 keys = set()
-                for reason in message.reasons:
+                for reason in reasons:
                     key = cache.get(reason)
                     if key is None:
                         key = normalise_reason(reason)
@@ -190,6 +209,58 @@ class Backlog:
                     keys.add(key)
                 for key in keys:
                     self.reasons.add(key)
+        self._fold_raw()
+
+    def _fold_raw(self) -> None:
+        """Move the raw reason counts into the normalised tally (a message whose
+        recipients had two raw texts of one cause counts once per text)."""
+        raw = self.raw_reasons
+        if not raw:
+            return
+        counts = self.reasons.counts
+        for reason, count in raw.items():
+            key = normalise_reason(reason)
+            counts[key] = counts.get(key, 0) + count
+        raw.clear()
+        if len(counts) > self.reasons.limit:
+            self.reasons.prune()
+
+    def merge(self, other: Backlog) -> None:
+        """Add what *other* (another share of the same queue) counted."""
+        other._fold_raw()
+        self._fold_raw()
+        for name, theirs in other.queues.items():
+            mine = self.queue(name)
+            mine.messages += theirs.messages
+            mine.bytes += theirs.bytes
+            mine.sized = mine.sized or theirs.sized
+            if theirs.oldest is not None and (mine.oldest is None or theirs.oldest < mine.oldest):
+                mine.oldest = theirs.oldest
+        for name in other.counted:
+            if name not in self.counted:
+                self.counted.append(name)
+        self.messages += other.messages
+        self.bytes += other.bytes
+        self.sized = self.sized or other.sized
+        self.bounces += other.bounces
+        self.held += other.held
+        self.detailed = self.detailed or other.detailed
+        for mine_tally, theirs_tally in ((self.domains, other.domains),
+                                         (self.reasons, other.reasons)):
+            counts = mine_tally.counts
+            for key, count in theirs_tally.counts.items():
+                counts[key] = counts.get(key, 0) + count
+            mine_tally.pruned = mine_tally.pruned or theirs_tally.pruned
+            if len(counts) > mine_tally.limit:
+                mine_tally.prune()
+        for domain, count in other.watched.items():
+            self.watched[domain] = self.watched.get(domain, 0) + count
+
+    def __getstate__(self) -> Dict[str, object]:
+        self._fold_raw()
+        state = dict(self.__dict__)
+        state["reason_cache"] = {}  # a speed-up only: not worth sending between processes
+        return state
 
     def age(self, queue: str) -> Optional[float]:
         stats = self.queues.get(queue)
@@ -205,3 +276,75 @@ class Backlog:
             if age is not None and (best[1] is None or age > best[1]):
                 best = (name, age)
         return best
+
+
+def collect_parallel(shares: Sequence[object], make: Callable[[], Backlog]) -> Backlog:
+    """Aggregate the messages of several shares of one queue in parallel processes.
+
+    Reading a large spool is file opens and small parses: on a host with two or more
+    CPUs, forked workers each take a share (the first stays in this process) and send
+    back their aggregate (a few KiB, whatever the queue size). A worker's error comes
+    back as the same exception; on any exception here (a timeout), the workers are
+    killed, by PID."""
+    import pickle
+    import signal
+
+    children: List[Tuple[int, int]] = []
+    try:
+        for share in shares[1:]:
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns
+                code = 0
+                try:
+                    os.close(read_end)
+                    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                    part = make()
+                    part.add_messages(share.messages())  # type: ignore[attr-defined]
+                    payload = pickle.dumps(("ok", part))
+                except BaseException as exc:
+                    payload = pickle.dumps(("error", type(exc).__name__, getattr(
+                        exc, "reason", str(exc)), getattr(exc, "fix", "")))
+                    code = 1
+                try:
+                    view = memoryview(payload)
+                    while view:
+                        view = view[os.write(write_end, view):]
+                finally:
+                    os._exit(code)
+            os.close(write_end)
+            children.append((pid, read_end))
+        total = make()
+        total.add_messages(shares[0].messages())  # type: ignore[attr-defined]
+        while children:
+            pid, read_end = children[0]
+            chunks = []
+            while True:
+                chunk = os.read(read_end, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            os.close(read_end)
+            os.waitpid(pid, 0)
+            children.pop(0)
+            # our own forked worker wrote this pipe: no untrusted data
+            result = pickle.loads(b"".join(chunks)) if chunks else (  # noqa: S301
+                "error", "Exit", "worker died", "")
+            if result[0] == "ok" and isinstance(result[1], Backlog):
+                total.merge(result[1])
+                continue
+            _, kind, text, fix = result
+            from .model import ParseError, Unavailable
+
+            if kind == "Unavailable":
+                raise Unavailable(text, fix)
+            raise ParseError(text if kind == "ParseError" else f"worker failed: {kind}: {text}")
+        return total
+    finally:
+        for pid, read_end in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            os.close(read_end)

@@ -31,6 +31,7 @@ BINARIES = ("exim4", "exim")
 DEFAULT_SPOOLS = ("/var/spool/exim4", "/var/spool/exim")
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
+_HEADER_LENGTH = re.compile(r"^(\d{3})[A-Za-z* ] ", re.M)
 
 SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
 LIST_FIX = "queue_list_requires_admin = false in Exim's configuration (--method command)"
@@ -132,7 +133,10 @@ def _read_tree(lines: List[str], index: int, done: List[str]) -> int:
 def parse_header_file(text: str, message_id: str = ""
                       ) -> Tuple[float, str, List[str], bool, int]:
     """(arrival, sender, pending recipients, frozen, header bytes) from an ``-H`` file."""
-    lines = text.split("\n")
+    # the envelope ends at the first blank line (no envelope line is empty); the
+    # headers after it are only summed
+    end = text.find("\n\n")
+    lines = (text[:end + 1] if end >= 0 else text).split("\n")
     if len(lines) < 6 or not lines[0].endswith("-H"):
         raise ParseError(f"not an Exim spool header file: {text[:40]!r}")
     if message_id and lines[0][:-2] != message_id:
@@ -172,11 +176,8 @@ def parse_header_file(text: str, message_id: str = ""
             recipients.append(line)
     if index + 1 + count > len(lines):
         raise ParseError("header file ends inside the recipient list")
-    header_bytes = 0
-    for line in lines[index + 2 + count:]:
-        if len(line) > 4 and line[:3].isdigit() and (line[3] == " " or line[3].isalpha() or
-                                                     line[3] == "*"):
-            header_bytes += int(line[:3])
+    # the headers follow the blank line after the recipients: "NNNf text" (NNN its length)
+    header_bytes = sum(map(int, _HEADER_LENGTH.findall(text, end + 2))) if end >= 0 else 0
     return arrival, sender, recipients, frozen, header_bytes
 
 
@@ -221,8 +222,31 @@ class EximSpool:
             raise Unavailable(f"{self.input} not readable by {_user()}",
                               f"{SUDO_FIX}; or {LIST_FIX}")
 
+    part = (0, 1)  # (k, n): this view reads the k-th of n shares of the spool
+
+    def partitions(self, count: int) -> List[EximSpool]:
+        """*count* views that together read every message once (shared out by the
+        last character of the message id)."""
+        import copy
+
+        views = []
+        for k in range(count):
+            view = copy.copy(self)
+            view.part = (k, count)
+            views.append(view)
+        return views
+
     def _headers(self) -> Iterator[Tuple[str, str]]:
-        """(subdirectory, message id) of every -H file."""
+        """(subdirectory, message id) of every -H file (this view's share of them)."""
+        k, n = self.part
+        if n > 1:
+            for sub, message_id in self._all_headers():
+                if ord(message_id[-1]) % n == k:
+                    yield sub, message_id
+            return
+        yield from self._all_headers()
+
+    def _all_headers(self) -> Iterator[Tuple[str, str]]:
         stack = [""]
         while stack:
             sub = stack.pop()
@@ -249,18 +273,22 @@ class EximSpool:
 
     def messages(self) -> Iterator[Message]:
         want_reasons = self.settings.reasons
-        join = os.path.join
-        msglog = join(self.root, "msglog")
+        msglog = f"{self.root}/msglog"
+        top = self.input
         for sub, message_id in self._headers():
-            base = join(self.input, sub, message_id) if sub else join(self.input, message_id)
+            base = f"{top}/{sub}/{message_id}" if sub else f"{top}/{message_id}"
             try:
-                with open(base + "-H", "rb") as handle:
-                    text = handle.read().decode("utf-8", "surrogateescape")
-            except FileNotFoundError:
+                data = _read(base + "-H")
+            except PermissionError:
+                from .postfix import _user
+
+                raise Unavailable(f"{base}-H not readable by {_user()}",
+                                  f"{SUDO_FIX}; or {LIST_FIX}") from None
+            if data is None:
                 continue  # delivered since the directory was read
             try:
-                arrival, sender, rcpts, frozen, header_bytes = parse_header_file(text,
-                                                                                 message_id)
+                arrival, sender, rcpts, frozen, header_bytes = parse_header_file(
+                    data.decode("utf-8", "surrogateescape"), message_id)
             except ParseError as exc:
                 raise ParseError(f"{base}-H: {exc}") from None
             size: Optional[int] = None
@@ -270,16 +298,36 @@ class EximSpool:
                 pass
             reasons: Tuple[str, ...] = ()
             if want_reasons and not frozen:
-                path = join(msglog, sub, message_id) if sub else join(msglog, message_id)
                 try:
-                    with open(path, "rb") as handle:
-                        log = handle.read().decode("utf-8", "replace")
-                    by_rcpt = parse_msglog(log)
+                    log = _read(f"{msglog}/{sub}/{message_id}" if sub
+                                else f"{msglog}/{message_id}", tail=True)
+                except PermissionError:
+                    log = None  # reasons are detail: the counts stand without them
+                if log:
+                    by_rcpt = parse_msglog(log.decode("utf-8", "replace"))
                     reasons = tuple(by_rcpt[r] for r in rcpts if r in by_rcpt)
-                except (FileNotFoundError, PermissionError):
-                    pass
             yield Message("frozen" if frozen else "queued", message_id, arrival, size, sender,
                           tuple(rcpts), reasons, frozen)
+
+
+def _read(path: str, tail: bool = False) -> Optional[bytes]:
+    """A spool file (up to 1 MiB; with *tail*, its last 64 KiB when longer: a msglog
+    grows by every retry and the latest lines say why), None when gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        data = os.read(fd, 65536)
+        if len(data) == 65536:
+            if tail:
+                end = os.fstat(fd).st_size
+                data = os.pread(fd, 65536, max(end - 65536, 0))
+                return data[data.find(b"\n") + 1:]  # from a whole line on
+            data += os.read(fd, 1 << 20)
+        return data
+    finally:
+        os.close(fd)
 
 
 # --- exim -bp ---------------------------------------------------------------------------
@@ -291,9 +339,13 @@ _SIZES = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
 
 
 def parse_size(text: str) -> int:
-    if text[-1] in _SIZES:
-        return int(float(text[:-1]) * _SIZES[text[-1]])
-    return int(text)
+    """exim -bp's size: 512, 2.9K, 1.2M (a plain '1.5' too: the regex allows it)."""
+    try:
+        if text and text[-1] in _SIZES:
+            return int(float(text[:-1]) * _SIZES[text[-1]])
+        return int(float(text))
+    except (ValueError, OverflowError):  # '', 'x', 'nan', '1e999'
+        raise ParseError(f"not an exim -bp size: {text[:20]!r}") from None
 
 
 def parse_bp(lines: Iterator[str], now: float) -> Iterator[Message]:
@@ -356,7 +408,7 @@ class EximBp:
                                   f"empty)", f"no --mta-config; or {SUDO_FIX}")
 
     def _lines(self, argv: Optional[List[str]] = None) -> Iterator[str]:
-        from ..proc import stream_lines
+        from ..proc import exit_text, stream_lines
 
         argv = argv or self.argv
         result: Dict[str, object] = {}
@@ -367,7 +419,7 @@ class EximBp:
             raw = result.get("stderr")
             stderr = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
             last = stderr.splitlines()[-1].strip() if stderr else "no message"
-            text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed (exit {code}): {last}"
+            text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed ({exit_text(code)}): {last}"
             if "permission denied" in stderr.lower() or "not permitted" in stderr.lower():
                 raise Unavailable(text, f"{LIST_FIX}; or {SUDO_FIX}")
             raise ParseError(text)

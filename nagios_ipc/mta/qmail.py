@@ -31,7 +31,7 @@ import re
 import time
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ..proc import CommandError, find_executable, run_command
+from ..proc import CommandError, exit_text, find_executable, run_command
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (check_readable_dir, clip, entries, entry_stat, path_stat, read_small,
                         sudo_fix, text_lines)
@@ -266,7 +266,7 @@ class CommandSource:
             return None
         done = run_command([self.qstat], timeout=self.settings.timeout)
         if done.returncode != 0:
-            raise CommandError(f"qmail-qstat failed (exit {done.returncode}): "
+            raise CommandError(f"qmail-qstat failed ({exit_text(done.returncode)}): "
                                f"{done.stderr_line or 'no message'}")
         return parse_qstat(done.stdout.decode("utf-8", "replace"))[1]
 

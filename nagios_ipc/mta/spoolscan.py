@@ -11,7 +11,7 @@ import os
 import stat
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..proc import CommandError, find_executable, stream_lines
+from ..proc import CommandError, exit_text, find_executable, stream_lines
 from .model import ParseError, Settings, Unavailable
 
 SUDO_FIX = ("run the check through the sudo rule in contrib/sudoers.d/nagios_ipc "
@@ -134,7 +134,7 @@ def text_lines(argv: List[str], settings: Settings) -> Iterator[str]:
         lines = err.decode("utf-8", "replace").strip().splitlines() if isinstance(
             err, bytes) else []
         last = lines[-1].strip() if lines else "no message"
-        raise CommandError(f"'{' '.join(argv)}' failed (exit {code}): {last}")
+        raise CommandError(f"'{' '.join(argv)}' failed ({exit_text(code)}): {last}")
 
 
 def clip(text: str, size: int = 80) -> str:

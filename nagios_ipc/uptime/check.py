@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from typing import Any, Generator, List, Optional, Tuple
 
 import nagiosplugin
 
@@ -21,6 +20,10 @@ from ..units import (
 )
 from .period import Period, measure
 from .source import Clock, Observation, default_source
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Generator, List, Optional, Tuple
 
 NAME = "HOST_UPTIME"
 PROG = "check_host_uptime"

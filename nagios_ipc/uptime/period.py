@@ -23,17 +23,19 @@ What can and cannot be known (the help and README say the same):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
-
 from .source import Observation
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional
+else:
+    from nagios_ipc.light import NamedTuple
 
 CLOCK_STEP_NOTE = 2.0  # seconds of wall-clock disagreement worth mentioning
 MIN_TOLERANCE = 10.0  # seconds a boot time may move (NTP steps) and still be the same boot
 
 
-@dataclass(frozen=True)
-class WholeSeconds:
+class WholeSeconds(NamedTuple):
     """A period's figures in whole seconds that agree with each other: the uptime
     rounded down (never 'up 7m 53s' at 472.6 s), up + down = length."""
 
@@ -43,8 +45,7 @@ class WholeSeconds:
     down: Optional[int] = None
 
 
-@dataclass(frozen=True)
-class Period:
+class Period(NamedTuple):
     """The measures of one run; None fields were not measurable this run."""
 
     now: Observation

@@ -22,10 +22,21 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
 
 import nagiosplugin
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, NamedTuple, Optional
+else:
+    from nagios_ipc.light import NamedTuple
+
+
+# Plausibility bounds: anything outside cannot be a real boot, and would reach
+# time.gmtime() (OverflowError) or int() (NaN) in the output.
+MAX_WALL = 253402300799.0  # 9999-12-31 23:59:59 UTC
+MAX_UPTIME = 100 * 366 * 86400.0  # a century up
+MAX_RESOLUTION = 86400.0
 
 
 class ParseError(nagiosplugin.CheckError):
@@ -39,8 +50,7 @@ class Clock:
         return time.time()
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """One look at the host: when (wall clock), how long up, which boot."""
 
     wall: float  # seconds since the epoch, when observed
@@ -66,9 +76,12 @@ class Observation:
             boot_id, source = data["boot_id"], data["source"]
         except KeyError as exc:
             raise ValueError(f"no {exc.args[0]!r}") from None
-        for name, value in (("wall", wall), ("uptime", uptime), ("resolution", resolution)):
+        for name, value, most in (("wall", wall, MAX_WALL), ("uptime", uptime, MAX_UPTIME),
+                                  ("resolution", resolution, MAX_RESOLUTION)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name!r} is not a non-negative number")
+            if not value <= most:  # also NaN
+                raise ValueError(f"{name!r} is out of range")
         if boot_id is not None and not isinstance(boot_id, str):
             raise ValueError("'boot_id' is not a string")
         if not isinstance(source, str):
@@ -83,8 +96,9 @@ def parse_proc_uptime(text: str) -> float:
         value = float(fields[0])
     except (IndexError, ValueError):
         raise ParseError(f"cannot parse /proc/uptime: {text[:40]!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise ParseError(f"cannot parse /proc/uptime: {text[:40]!r}")
+    if not 0 <= value <= MAX_UPTIME:  # also NaN and inf
+        raise ParseError(f"cannot parse /proc/uptime: {text[:40]!r} is not a plausible "
+                         f"uptime")
     return value
 
 
@@ -138,6 +152,9 @@ class PsutilBootSource:
         except Exception as exc:  # psutil raises its own types per platform
             raise ParseError(f"psutil.boot_time() failed: {exc}") from None
         wall = clock.wall()
+        if not wall - boot_time <= MAX_UPTIME or not 0 <= boot_time <= MAX_WALL:
+            raise ParseError(f"psutil.boot_time() gave {boot_time!r}, not a plausible boot "
+                             f"time (the wall clock says {wall:.0f})")
         resolution = self.resolution
         if resolution is None:
             # Some platforms keep the boot time only to the minute: say so rather

@@ -345,8 +345,10 @@ def fill_postfix_queue(queue: Path, count: int, now: float, seed: int = 1) -> No
             recipients.append(f"other{i}@{rng.choice(DOMAINS)}")
         sender = "" if rng.random() < 0.05 else f"app{rng.randrange(20)}@probe.localdomain"
         arrival = now - rng.uniform(60, 3 * 86400)
+        # each domain has two MX hosts (as DNS would give), each failing its own way
         reasons = [REASONS[min(int(rng.expovariate(0.8)), len(REASONS) - 1)].format(
-            n=rng.randrange(1, 250), d=r.split("@")[1], r=r) for r in recipients]
+            n=sum(r.split("@")[1].encode()) % 200 + rng.randrange(2), d=r.split("@")[1], r=r)
+            for r in recipients]
         for top, data in (("deferred", postfix_queue_file(queue_id, arrival, sender,
                                                           recipients)),
                           ("defer", postfix_defer_log(recipients, reasons))):

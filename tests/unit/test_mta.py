@@ -419,6 +419,9 @@ def test_check_deferred_threshold_names_queue_count_and_age(postfix_spool: Path)
 
 
 @pytest.mark.parametrize("argv", [["--domain", "example.com"], ["--queue", "x=a,b"],
+                                  ["--count-only", "--domain", "example.com=1,2"],
+                                  ["--count-only", "--age-warning", "1h"],
+                                  ["--workers", "0"],
                                   ["--top", "-1"], ["--mta", "nosuchmta"], ["-w", "1e3"]])
 def test_bad_arguments_are_unknown(argv: List[str]) -> None:
     code, out = run(argv)
@@ -455,14 +458,6 @@ def test_listing_command_refused_names_fix(tmp_path: Path) -> None:
                    "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool\n")
 
 
-def test_unreadable_spool_as_non_root(postfix_spool: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads everything; the integration tests run this as nagios")
-    (postfix_spool / "deferred").chmod(0)
-    with pytest.raises(Unavailable, match="not readable"):
-        postfix.open_source(Settings(spool_dir=str(postfix_spool)), "spool")
-
-
 def test_help_documents_defaults_and_perfdata() -> None:
     code, out = run(["--help"])
     assert code == 0
@@ -497,3 +492,111 @@ def test_json_module_is_imported_only_for_the_command_method(postfix_spool: Path
                           cwd=str(Path(__file__).resolve().parent.parent.parent))
     assert done.stdout.strip() == "False", done.stderr
     assert json.loads("1") == 1
+
+
+# --- parallel reading ------------------------------------------------------------------
+
+
+def test_partitions_share_out_every_message_once(postfix_spool: Path, tmp_path: Path) -> None:
+    # more hash dirs than the capture has: copy each deferred file under other names
+    for index, path in enumerate(sorted((postfix_spool / "deferred" / "E").iterdir())):
+        for sub in "0123456789ABCDEF":
+            (postfix_spool / "deferred" / sub).mkdir(exist_ok=True)
+            shutil.copy(path, postfix_spool / "deferred" / sub / f"{sub}{index}{path.name}")
+    source = postfix.open_source(Settings(spool_dir=str(postfix_spool)), "spool")
+    whole = sorted(m.queue_id for m in source.messages())
+    for count in (2, 3):
+        shares = [sorted(m.queue_id for m in share.messages())
+                  for share in source.partitions(count)]
+        assert sorted(q for share in shares for q in share) == whole
+        assert all(shares)  # each share has work
+
+
+def test_parallel_aggregate_equals_serial(postfix_spool: Path) -> None:
+    serial = run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--details", "always",
+                  "--workers", "1"])
+    parallel = run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--details",
+                    "always", "--workers", "3"])
+    assert serial == parallel
+
+
+def test_exim_partitions(tmp_path: Path) -> None:
+    spool = tmp_path / "exim"
+    (spool / "input").mkdir(parents=True)
+    for path in SHARED.glob("spool-input_*-H_*.txt"):
+        message_id = path.name.split("_")[1][:-2]
+        (spool / "input" / f"{message_id}-H").write_text(path.read_text())
+    source = exim.open_source(Settings(spool_dir=str(spool)), "spool")
+    shares = [[m.queue_id for m in share.messages()] for share in source.partitions(2)]
+    assert sorted(q for share in shares for q in share) == sorted(
+        m.queue_id for m in source.messages())
+
+
+def test_a_workers_error_reaches_the_check(postfix_spool: Path) -> None:
+    # the bad file sits in a share read by a forked worker: same UNKNOWN as serially
+    bad = postfix_spool / "deferred" / "1"
+    bad.mkdir()
+    (bad / "1000000BAD").write_bytes(b"\x01\x02garbage")
+    outcomes = {w: run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--workers",
+                        str(w)]) for w in (1, 2)}
+    assert outcomes[1] == outcomes[2]
+    assert outcomes[2][0] == 3 and "1000000BAD" in outcomes[2][1]
+
+
+# --- the command method on replayed captures (a stub prints the real output) -----------
+
+
+def stub(tmp_path: Path, name: str, fixture: Path, cut: int = -1) -> Path:
+    data = fixture.read_bytes()
+    if cut >= 0:
+        data = data[:cut]
+    (tmp_path / f"{name}.out").write_bytes(data)
+    path = tmp_path / name
+    path.write_text(f"#!/bin/sh\ncat {tmp_path / name}.out\n")
+    path.chmod(0o755)
+    return path
+
+
+REPLAYS = [
+    # id, why, fixture, cut, expected exit, expected start of the output
+    ("postqueue-11", "a real listing: active, deferred, hold, 2 bounces",
+     SHARED / "postqueue-j.txt", -1, 0,
+     "MTA_BACKLOG OK: postfix: 11 messages queued (active 1, deferred 9, hold 1), oldest "
+     "deferred "),
+    ("postqueue-empty", "an empty queue prints nothing at all", SHARED / "postqueue-j_empty.txt",
+     -1, 0, "MTA_BACKLOG OK: postfix: 0 messages queued | messages=0;;;0 "),
+    ("postqueue-cut", "output cut in the middle of a line", SHARED / "postqueue-j.txt", 500, 3,
+     "MTA_BACKLOG UNKNOWN: cannot parse the postfix queue: not a postqueue -j line: "),
+]
+
+
+@pytest.mark.parametrize("fixture,cut,code,start", [r[2:] for r in REPLAYS],
+                         ids=[r[0] for r in REPLAYS])
+def test_postqueue_replayed(tmp_path: Path, fixture: Path, cut: int, code: int,
+                            start: str) -> None:
+    binary = stub(tmp_path, "postqueue", fixture, cut)
+    outcome = run(["--mta", "postfix", "--method", "command", "--mta-binary", str(binary)],
+                  now=1795456375 + 600)
+    assert outcome[0] == code, outcome[1]
+    assert outcome[1].startswith(start), outcome[1]
+    if fixture.name == "postqueue-j.txt" and code == 0:
+        perf = outcome[1].split("\n")[0].split(" | ")[1].split()
+        assert "bounces=2;;;0;11" in perf and "held=1;;;0;11" in perf
+        assert "messages_deferred=9;;;0" in perf and "deferred=9;100;500;0" in perf
+
+
+def test_exim_bp_replayed(tmp_path: Path) -> None:
+    listing = (SHARED / "exim-bp.txt").read_bytes()
+    (tmp_path / "bp.out").write_bytes(listing)
+    binary = tmp_path / "exim"
+    binary.write_text(f"#!/bin/sh\nfor a; do last=$a; done\n"
+                      f"if [ \"$last\" = -bpc ]; then echo 11; else cat {tmp_path}/bp.out; fi\n")
+    binary.chmod(0o755)
+    base = ["--mta", "exim", "--method", "command", "--mta-binary", str(binary)]
+    code, out = run(base, now=1795456425 + 60)
+    assert code == 0, out
+    perf = out.split("\n")[0].split(" | ")[1].split()
+    assert "messages=11;;;0" in perf and "messages_frozen=2;;;0" in perf
+    assert "bounces=3;;;0;11" in perf and "deferred=9;100;500;0" in perf
+    code, out = run([*base, "--count-only"])
+    assert out.split(" | ")[1] == "messages=11;;;0 messages_queued=11;;;0 deferred=11;100;500;0\n"

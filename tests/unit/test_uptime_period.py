@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from nagios_ipc.uptime.period import MIN_TOLERANCE, measure
@@ -19,12 +19,17 @@ def obs(wall: float, uptime: float, boot_id: object = "a") -> Observation:
 
 
 @given(uptimes, spans, steps)
+@example(613840.0, 1483312.5000000002, 0.0)  # failed under Debian's hypothesis 6.67
 def test_same_boot_id_is_never_a_reboot_whatever_the_clock(up: float, elapsed: float,
                                                            step: float) -> None:
     period = measure(obs(WALL, up), obs(WALL + elapsed + step, up + elapsed))
     whole = period.whole
-    assert (period.reboots, whole.length, whole.up, whole.down) == (
-        0, round(elapsed), round(elapsed), 0)
+    assert (period.reboots, whole.down) == (0, 0)
+    assert whole.length is not None and whole.up == whole.length
+    # whole seconds of the period the uptimes measure; (up + elapsed) - up is not always
+    # exactly elapsed in floating point (613840.0 + 1483312.5000000002 loses the tail, and
+    # 1483312.5 rounds to even), so allow the half second plus that rounding
+    assert abs(whole.length - elapsed) <= 0.5 + 1e-6
     assert period.availability == 100.0
 
 

@@ -1,0 +1,1 @@
+"""check_zmq_hwm: ZeroMQ high-water-mark pressure and message loss."""

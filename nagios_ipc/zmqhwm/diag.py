@@ -1,0 +1,444 @@
+"""The kernel's view of TCP and unix sockets: netlink sock_diag, /proc as fallback.
+
+ZeroMQ keeps its queues inside the application; what another process can see
+is the kernel's side of each connection: bytes not yet acknowledged by the
+peer (Send-Q), bytes received but not read by the application (Recv-Q), the
+buffer sizes, and, for TCP, the zero-window persist timer and retransmissions.
+
+* TCP (v4 and v6): inet_diag over NETLINK_SOCK_DIAG with INET_DIAG_INFO
+  (struct tcp_info) and INET_DIAG_SKMEMINFO (socket buffer sizes).
+* Unix (ipc:// endpoints): unix_diag with UNIX_DIAG_RQLEN (queues), PEER (the
+  other end's inode, to name the path a connecting socket went to), NAME and
+  MEMINFO. /proc/net/unix has no queue sizes: there is no fallback for these.
+* /proc/net/tcp{,6} only where netlink is refused (some containers): Send-Q,
+  Recv-Q, timer and retransmits, no buffer sizes.
+
+The parsers are pure functions from bytes (or text) to small NamedTuples; every
+malformed input raises :class:`DiagError`, which the check reports as one
+UNKNOWN line.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+# _socket, not socket: the same calls without socket.py's enum set-up (~9 ms a run)
+import _socket as socket
+
+import nagiosplugin
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import AbstractSet, Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST = 0x1
+NLM_F_DUMP = 0x300
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+
+NLMSG_HDR = struct.Struct("=IHHII")          # len, type, flags, seq, pid
+RTATTR = struct.Struct("=HH")                # len, type
+INET_REQ = struct.Struct("=BBBBI48s")        # family, protocol, ext, pad, states, sockid
+INET_MSG = struct.Struct("=BBBB48sIIIII")    # family, state, timer, retrans, id, expires,
+#                                              rqueue, wqueue, uid, inode
+SOCKID = struct.Struct(">HH16s16sI8s")       # sport, dport (big endian), src, dst, if, cookie
+UNIX_REQ = struct.Struct("=BBHIII8s")        # family, protocol, pad, states, ino, show, cookie
+UNIX_MSG = struct.Struct("=BBBBI8s")         # family, type, state, pad, ino, cookie
+
+INET_DIAG_INFO = 2
+INET_DIAG_SKMEMINFO = 7
+UNIX_DIAG_NAME, UNIX_DIAG_PEER, UNIX_DIAG_RQLEN, UNIX_DIAG_MEMINFO = 0, 2, 4, 5
+UDIAG_SHOW_NAME, UDIAG_SHOW_PEER, UDIAG_SHOW_RQLEN, UDIAG_SHOW_MEMINFO = 0x1, 0x4, 0x10, 0x20
+SK_MEMINFO_RCVBUF, SK_MEMINFO_SNDBUF = 1, 3
+
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1",
+              5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK",
+              10: "LISTEN", 11: "CLOSING"}
+TCP_LISTEN = 10
+TIMER_PERSIST = 4  # inet_diag's idiag_timer: 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 probe0
+MAX_DUMP_BYTES = 256 * 1024 * 1024  # a dump larger than this is not a host we can judge
+
+
+class DiagError(nagiosplugin.CheckError):
+    """Kernel socket data that cannot be read or does not parse; the text says which."""
+
+
+class TcpInfo(NamedTuple):
+    """The parts of struct tcp_info the check uses (older kernels: None at the end)."""
+
+    retransmits: int           # unrecovered RTO timeouts in a row
+    probes: int                # zero-window probes sent without an answer
+    backoff: int
+    unacked: int               # segments sent and not yet acknowledged
+    last_data_sent_ms: int
+    total_retrans: int
+    bytes_acked: Optional[int]  # Linux >= 4.1: grows while the peer drains
+
+
+class Conn(NamedTuple):
+    """One socket as the kernel reports it."""
+
+    kind: str                  # "tcp" or "unix"
+    inode: int
+    state: str
+    local: str                 # "127.0.0.1:5555", "[::1]:5555", "/run/app.sock", "@abstract"
+    remote: str                # the peer's address; unix: the path the peer is bound to
+    send_q: int                # bytes
+    recv_q: int                # bytes (listening sockets: connections waiting for accept)
+    sndbuf: Optional[int]      # bytes, from SKMEMINFO/MEMINFO
+    rcvbuf: Optional[int]
+    persist: bool              # zero-window persist timer running (TCP)
+    info: Optional[TcpInfo] = None
+    peer_inode: int = 0        # unix: the other end's inode
+
+    @property
+    def listening(self) -> bool:
+        return self.state == "LISTEN"
+
+    @property
+    def key(self) -> str:
+        """Names the connection across runs (the same ports/path and inode)."""
+        return f"{self.kind} {self.local} {self.remote} {self.inode}"
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def split_messages(data: bytes) -> Iterable[Tuple[int, bytes]]:
+    """(type, payload) of each netlink message in *data*; DiagError when malformed."""
+    offset = 0
+    total = len(data)
+    while offset < total:
+        if total - offset < NLMSG_HDR.size:
+            raise DiagError(f"netlink: truncated message header at byte {offset}")
+        length, kind, _flags, _seq, _pid = NLMSG_HDR.unpack_from(data, offset)
+        if length < NLMSG_HDR.size or offset + length > total:
+            raise DiagError(f"netlink: message length {length} at byte {offset} does not fit "
+                            f"the {total} bytes received")
+        yield kind, data[offset + NLMSG_HDR.size:offset + length]
+        offset += (length + 3) & ~3
+
+
+def attributes(payload: bytes, start: int) -> Dict[int, bytes]:
+    """rtattr type -> value from *start* on; DiagError when malformed."""
+    attrs: Dict[int, bytes] = {}
+    offset = start
+    total = len(payload)
+    while offset + RTATTR.size <= total:
+        length, kind = RTATTR.unpack_from(payload, offset)
+        if length < RTATTR.size or offset + length > total:
+            raise DiagError(f"netlink: attribute length {length} at byte {offset} does not "
+                            f"fit the {total}-byte message")
+        attrs[kind & 0x3FFF] = payload[offset + RTATTR.size:offset + length]
+        offset += (length + 3) & ~3
+    return attrs
+
+
+def check_error(kind: int, payload: bytes) -> None:
+    if kind == NLMSG_ERROR:
+        if len(payload) < 4:
+            raise DiagError("netlink: truncated error message")
+        code = -struct.unpack_from("=i", payload)[0]
+        if code:
+            raise DiagError(f"netlink sock_diag refused the request: "
+                            f"{os.strerror(code) if 0 < code < 4096 else code}")
+
+
+def format_inet(family: int, raw: bytes, port: int) -> str:
+    if family == socket.AF_INET:
+        return f"{socket.inet_ntop(socket.AF_INET, raw[:4])}:{port}"
+    if family == socket.AF_INET6:
+        address = socket.inet_ntop(socket.AF_INET6, raw)
+        if address.startswith("::ffff:") and "." in address:
+            return f"{address[7:]}:{port}"  # v4-mapped: as ZeroMQ users write it
+        return f"[{address}]:{port}"
+    raise DiagError(f"inet_diag: unexpected address family {family}")
+
+
+def parse_tcp_info(raw: bytes) -> TcpInfo:
+    if len(raw) < 104:  # up to tcpi_total_retrans: every kernel since 2.6
+        raise DiagError(f"inet_diag: tcp_info of {len(raw)} bytes is too short (< 104)")
+    _state, _ca, retransmits, probes, backoff = struct.unpack_from("=5B", raw, 0)
+    unacked, = struct.unpack_from("=I", raw, 24)
+    last_data_sent, = struct.unpack_from("=I", raw, 44)
+    total_retrans, = struct.unpack_from("=I", raw, 100)
+    bytes_acked = struct.unpack_from("=Q", raw, 120)[0] if len(raw) >= 128 else None
+    return TcpInfo(retransmits, probes, backoff, unacked, last_data_sent, total_retrans,
+                   bytes_acked)
+
+
+def parse_meminfo(raw: bytes) -> Tuple[Optional[int], Optional[int]]:
+    """(sndbuf, rcvbuf) from SK_MEMINFO u32 values (b"": the attribute was absent)."""
+    if not raw:
+        return None, None
+    if len(raw) < 16 or len(raw) % 4:
+        raise DiagError(f"sock_diag: meminfo of {len(raw)} bytes is malformed")
+    values = struct.unpack_from(f"={len(raw) // 4}I", raw)
+    return values[SK_MEMINFO_SNDBUF], values[SK_MEMINFO_RCVBUF]
+
+
+def parse_inet(data: bytes,
+               wanted: Optional[AbstractSet[int]] = None) -> Tuple[List[Conn], bool]:
+    """TCP sockets from an inet_diag dump; (conns, done) where done means NLMSG_DONE seen.
+
+    With *wanted*, only sockets with those inodes are decoded: a dump holds every
+    socket of the host, and two header unpacks are all the others cost (this loop
+    is the check's hot path on a busy host, hence no generator and no slicing)."""
+    conns: List[Conn] = []
+    header = NLMSG_HDR.unpack_from
+    message = INET_MSG.unpack_from
+    offset = 0
+    total = len(data)
+    while offset < total:
+        if total - offset < NLMSG_HDR.size:
+            raise DiagError(f"netlink: truncated message header at byte {offset}")
+        length, kind, _flags, _seq, _pid = header(data, offset)
+        if length < NLMSG_HDR.size or offset + length > total:
+            raise DiagError(f"netlink: message length {length} at byte {offset} does not fit "
+                            f"the {total} bytes received")
+        body = offset + NLMSG_HDR.size
+        if kind == NLMSG_DONE:
+            return conns, True
+        if kind == SOCK_DIAG_BY_FAMILY:
+            if length - NLMSG_HDR.size < INET_MSG.size:
+                raise DiagError(f"inet_diag: message of {length - NLMSG_HDR.size} bytes is "
+                                f"too short")
+            fields = message(data, body)
+            if wanted is None or fields[9] in wanted:
+                conns.append(inet_conn(fields, data[body:offset + length]))
+        elif kind == NLMSG_ERROR:
+            check_error(kind, data[body:offset + length])
+        else:
+            raise DiagError(f"inet_diag: unexpected netlink message type {kind}")
+        offset += (length + 3) & ~3
+    return conns, False
+
+
+def inet_conn(fields: Tuple[Any, ...], payload: bytes) -> Conn:
+    (family, state, timer, _retrans, sockid, _expires, rqueue, wqueue, _uid, inode) = fields
+    sport, dport, src, dst, _if, _cookie = SOCKID.unpack(sockid)
+    attrs = attributes(payload, INET_MSG.size)
+    info = parse_tcp_info(attrs[INET_DIAG_INFO]) if INET_DIAG_INFO in attrs else None
+    sndbuf, rcvbuf = parse_meminfo(attrs.get(INET_DIAG_SKMEMINFO, b""))
+    return Conn("tcp", inode, TCP_STATES.get(state, str(state)),
+                format_inet(family, src, sport), format_inet(family, dst, dport),
+                wqueue, rqueue, sndbuf, rcvbuf, timer == TIMER_PERSIST, info)
+
+
+def unix_name(raw: bytes) -> str:
+    if raw.startswith(b"\0"):
+        return "@" + raw[1:].decode("utf-8", "backslashreplace")  # abstract namespace
+    return raw.rstrip(b"\0").decode("utf-8", "backslashreplace")
+
+
+UNIX_STATES = {1: "ESTABLISHED", 7: "CLOSE", 10: "LISTEN"}
+
+
+def parse_unix(data: bytes) -> Tuple[List[Conn], bool]:
+    """Unix sockets from a unix_diag dump; remote is filled in by resolve_unix_peers."""
+    conns: List[Conn] = []
+    for kind, payload in split_messages(data):
+        if kind == NLMSG_DONE:
+            return conns, True
+        check_error(kind, payload)
+        if kind != SOCK_DIAG_BY_FAMILY:
+            raise DiagError(f"unix_diag: unexpected netlink message type {kind}")
+        if len(payload) < UNIX_MSG.size:
+            raise DiagError(f"unix_diag: message of {len(payload)} bytes is too short")
+        _family, _type, state, _pad, inode, _cookie = UNIX_MSG.unpack_from(payload)
+        attrs = attributes(payload, UNIX_MSG.size)
+        name = unix_name(attrs[UNIX_DIAG_NAME]) if UNIX_DIAG_NAME in attrs else ""
+        peer = 0
+        if UNIX_DIAG_PEER in attrs:
+            if len(attrs[UNIX_DIAG_PEER]) < 4:
+                raise DiagError("unix_diag: peer attribute is too short")
+            peer, = struct.unpack_from("=I", attrs[UNIX_DIAG_PEER])
+        rqueue = wqueue = 0
+        if UNIX_DIAG_RQLEN in attrs:
+            if len(attrs[UNIX_DIAG_RQLEN]) < 8:
+                raise DiagError("unix_diag: rqlen attribute is too short")
+            rqueue, wqueue = struct.unpack_from("=II", attrs[UNIX_DIAG_RQLEN])
+        sndbuf, rcvbuf = parse_meminfo(attrs.get(UNIX_DIAG_MEMINFO, b""))
+        state_name = UNIX_STATES.get(state, str(state))
+        if state_name == "LISTEN":
+            wqueue = 0  # for a listener the kernel puts the backlog limit there
+        conns.append(Conn("unix", inode, state_name, name, "", wqueue, rqueue,
+                          sndbuf, rcvbuf, False, None, peer))
+    return conns, False
+
+
+def resolve_unix_peers(conns: List[Conn]) -> List[Conn]:
+    """Name each unix socket's remote end: the peer's bound path, else the peer inode.
+
+    A connecting ZeroMQ socket has no name of its own; its peer (the accepted
+    socket) carries the listener's path, which is the ipc:// endpoint.
+    """
+    by_inode = {c.inode: c for c in conns}
+    out = []
+    for conn in conns:
+        peer = by_inode.get(conn.peer_inode)
+        if peer is not None and peer.local:
+            remote = peer.local
+        elif conn.peer_inode:
+            remote = f"inode:{conn.peer_inode}"
+        else:
+            remote = ""
+        local = conn.local
+        if not local and peer is not None:
+            local = f"inode:{conn.inode}"
+        out.append(conn._replace(local=local or f"inode:{conn.inode}", remote=remote))
+    return out
+
+
+def _hex_address(text: str, v6: bool) -> Tuple[str, int]:
+    address, _, port = text.partition(":")
+    raw = bytes.fromhex(address)
+    if len(raw) != (16 if v6 else 4) or not port:
+        raise ValueError("bad address")
+    # the kernel prints each 32-bit word in host byte order
+    words = b"".join(struct.pack("=I", int.from_bytes(raw[i:i + 4], "big"))
+                     for i in range(0, len(raw), 4))
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    return format_inet(family, words, int(port, 16)), int(port, 16)
+
+
+def parse_proc_tcp(text: str, v6: bool = False) -> List[Conn]:
+    """/proc/net/tcp or tcp6: the fallback without buffer sizes or tcp_info."""
+    lines = text.splitlines()
+    if not lines or "local_address" not in lines[0]:
+        raise DiagError(f"/proc/net/tcp{'6' if v6 else ''}: no header line")
+    conns = []
+    for number, line in enumerate(lines[1:], 2):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            local, _ = _hex_address(fields[1], v6)
+            remote, _ = _hex_address(fields[2], v6)
+            state = int(fields[3], 16)
+            tx, _, rx = fields[4].partition(":")
+            timer = int(fields[5].partition(":")[0], 16)
+            retrans = int(fields[6], 16)
+            inode = int(fields[9])
+            send_q, recv_q = int(tx, 16), int(rx, 16)
+        except (IndexError, ValueError):
+            raise DiagError(f"/proc/net/tcp{'6' if v6 else ''} line {number} does not "
+                            f"parse: {line.strip()[:80]!r}") from None
+        conns.append(Conn("tcp", inode, TCP_STATES.get(state, str(state)), local, remote,
+                          send_q, recv_q, None, None, timer == TIMER_PERSIST,
+                          TcpInfo(retrans, 0, 0, 0, 0, 0, None)))
+    return conns
+
+
+def inet_request(family: int) -> bytes:
+    """All TCP sockets of *family*, with tcp_info and the socket memory figures."""
+    ext = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
+    return INET_REQ.pack(family, socket.IPPROTO_TCP, ext, 0, 0xFFFFFFFF, bytes(48))
+
+
+def unix_request() -> bytes:
+    show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO
+    return UNIX_REQ.pack(socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, show, bytes(8))
+
+
+# --- reading from the kernel -------------------------------------------------------------
+
+
+class KernelSource:
+    """Dumps sockets through netlink; root paths can point tests at captured files."""
+
+    def __init__(self, proc: str = "/proc", timeout: float = 5.0) -> None:
+        self.proc = proc
+        self.timeout = timeout
+        self.fallback_note: Optional[str] = None
+
+    def dump(self, request: bytes) -> bytes:
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                 NETLINK_SOCK_DIAG)
+        except OSError as exc:
+            raise DiagError(f"cannot open a netlink sock_diag socket: {exc.strerror}") from None
+        chunks: List[bytes] = []
+        size = 0
+        try:
+            sock.settimeout(self.timeout)
+            header = NLMSG_HDR.pack(NLMSG_HDR.size + len(request), SOCK_DIAG_BY_FAMILY,
+                                    NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+            sock.sendto(header + request, (0, 0))
+            while True:
+                chunk = sock.recv(1024 * 1024)
+                if not chunk:
+                    raise DiagError("netlink: the kernel closed the dump early")
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_DUMP_BYTES:
+                    raise DiagError(f"netlink: socket dump over {MAX_DUMP_BYTES} bytes")
+                if _ends_dump(chunk):
+                    break
+        except socket.timeout:
+            raise DiagError(f"netlink: no answer from the kernel within "
+                            f"{self.timeout:g}s") from None
+        except OSError as exc:
+            raise DiagError(f"netlink sock_diag: {exc.strerror}") from None
+        finally:
+            sock.close()
+        return b"".join(chunks)
+
+    def tcp(self, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
+        """TCP sockets; only those with inodes in *wanted*, when given."""
+        conns: List[Conn] = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                data = self.dump(inet_request(family))
+            except DiagError as exc:
+                if family == socket.AF_INET6 and "Address family" in str(exc):
+                    continue  # a kernel without IPv6
+                return self.proc_tcp(str(exc), wanted)
+            parsed, done = parse_inet(data, wanted)
+            if not done:
+                raise DiagError("inet_diag: dump ended without NLMSG_DONE")
+            conns.extend(parsed)
+        return conns
+
+    def proc_tcp(self, why: str, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
+        self.fallback_note = f"TCP from /proc/net/tcp (no buffer sizes): {why}"
+        conns: List[Conn] = []
+        for name, v6 in (("tcp", False), ("tcp6", True)):
+            path = os.path.join(self.proc, "net", name)
+            try:
+                with open(path) as handle:
+                    text = handle.read()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise DiagError(f"cannot read {path}: {exc.strerror}") from None
+            conns.extend(c for c in parse_proc_tcp(text, v6)
+                         if wanted is None or c.inode in wanted)
+        return conns
+
+    def unix(self, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
+        """Unix sockets (all of them: naming a peer needs the peer's entry)."""
+        data = self.dump(unix_request())
+        parsed, done = parse_unix(data)
+        if not done:
+            raise DiagError("unix_diag: dump ended without NLMSG_DONE")
+        return resolve_unix_peers(parsed)
+
+
+def _ends_dump(chunk: bytes) -> bool:
+    """Whether the last netlink message of a recv() is NLMSG_DONE or an error."""
+    offset = 0
+    last = -1
+    while offset + NLMSG_HDR.size <= len(chunk):
+        length, kind = struct.unpack_from("=IH", chunk, offset)
+        if length < NLMSG_HDR.size:
+            return True  # malformed: stop reading, the parser names it
+        last = kind
+        offset += (length + 3) & ~3
+    return last in (NLMSG_DONE, NLMSG_ERROR)
+

@@ -1,0 +1,276 @@
+"""Mode 1, sockets: the kernel's queues of the application's connections.
+
+A peer that stops reading leaves the sender's Send-Q full (TCP: the window
+closes and the zero-window persist timer runs); an application that stops
+reading leaves its own Recv-Q full. A peer is *stalled* when its persist timer
+runs, or when its Send-Q was at or above --stall-bytes at the previous run and
+still is, with nothing drained in between (TCP: bytes acknowledged did not
+grow; unix: the Send-Q stayed exactly the same: a reading peer moves it).
+Stalled-since is kept between runs per connection (local, remote, inode).
+"""
+
+from __future__ import annotations
+
+import time
+
+import nagiosplugin
+
+from ..state import StateFile
+from .diag import Conn, DiagError, KernelSource
+from .procfs import Endpoint, Process, ProcError, ProcSource, select_pids
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
+
+MIN_SEGMENTS = 100  # retransmission % only over at least this many segments sent
+STATE_CONNS_MAX = 20000
+
+
+class Peer(NamedTuple):
+    conn: Conn
+    pid: int
+    stalled: bool
+    since: Optional[float]       # wall time since when it has not drained (stalled only)
+
+    @property
+    def send_fill(self) -> Optional[float]:
+        if not self.conn.sndbuf:
+            return None
+        return 100.0 * self.conn.send_q / self.conn.sndbuf
+
+
+class Selection(NamedTuple):
+    pids: Tuple[int, ...]
+    pidfiles: Tuple[str, ...]
+    names: Tuple[str, ...]
+    endpoints: Tuple[Endpoint, ...]
+
+    def describe(self) -> str:
+        parts = [f"--pid {p}" for p in self.pids] + [f"--pidfile {p}" for p in self.pidfiles]
+        parts += [f"--process-name {n}" for n in self.names]
+        parts += [f"--endpoint {e.text}" for e in self.endpoints]
+        return " ".join(parts)
+
+
+def judge(conn: Conn, previous: Optional[Dict[str, Any]], now: float,
+          stall_bytes: int) -> Tuple[bool, Optional[float], Dict[str, Any]]:
+    """(stalled, stalled since, record for the next run) of one connection."""
+    above = conn.send_q > 0 and conn.send_q >= stall_bytes
+    acked = conn.info.bytes_acked if conn.info is not None else None
+    progress = True
+    if previous is not None and isinstance(previous.get("q"), int):
+        if acked is not None and isinstance(previous.get("acked"), int):
+            progress = acked != previous["acked"]
+        else:
+            progress = conn.send_q != previous["q"]
+    since: Optional[float] = None
+    if above or conn.persist:
+        old = previous.get("since") if previous is not None else None
+        since = float(old) if isinstance(old, (int, float)) and not progress else now
+    stalled = conn.persist or (above and not progress and previous is not None
+                               and previous.get("since") is not None)
+    record: Dict[str, Any] = {"q": conn.send_q, "since": since}
+    if acked is not None:
+        record["acked"] = acked
+    return stalled, (since if stalled else None), record
+
+
+def retrans_percent(previous: Any, now: Tuple[int, int]) -> Optional[float]:
+    """Retransmitted segments as % of segments sent since the previous run."""
+    if (not isinstance(previous, list) or len(previous) != 2
+            or not all(isinstance(v, int) for v in previous)):
+        return None
+    sent = now[0] - previous[0]
+    retrans = now[1] - previous[1]
+    if sent < 0 or retrans < 0:
+        return None  # counters reset (reboot, namespace change)
+    if sent < MIN_SEGMENTS:
+        return 0.0
+    return round(100.0 * retrans / sent, 3)
+
+
+class Sockets(nagiosplugin.Resource):
+    """Collects the selected processes' connections and judges each against the state."""
+
+    name = "sockets"
+
+    def __init__(self, selection: Selection, stall_bytes: int, state_path: Optional[str],
+                 state_key: Sequence[Any], kernel: Optional[KernelSource] = None,
+                 proc: Optional[ProcSource] = None, clock: Any = time.time) -> None:
+        self.selection = selection
+        self.stall_bytes = stall_bytes
+        self.state = StateFile(state_path, "check_zmq_hwm", state_key)
+        self.kernel = kernel or KernelSource()
+        self.proc = proc or ProcSource()
+        self.clock = clock
+        self.processes: List[Process] = []
+        self.peers: List[Peer] = []
+        self.listeners: List[Conn] = []
+        self.notes: List[str] = []
+        self.doing = "selecting the application's processes"
+
+    # --- acquisition -------------------------------------------------------------------
+
+    def connections(self, inodes: Optional[set]) -> List[Tuple[Conn, int]]:
+        want_tcp = want_unix = True
+        if self.selection.endpoints:
+            want_tcp = any(e.transport == "tcp" for e in self.selection.endpoints)
+            want_unix = any(e.transport == "ipc" for e in self.selection.endpoints)
+        conns: List[Conn] = []
+        if want_tcp:
+            self.doing = "reading TCP sockets (netlink inet_diag)"
+            conns.extend(self.kernel.tcp(inodes))
+            if self.kernel.fallback_note:
+                self.notes.append(self.kernel.fallback_note)
+        if want_unix:
+            self.doing = "reading unix sockets (netlink unix_diag)"
+            conns.extend(self.kernel.unix())
+        if self.selection.endpoints:
+            conns = [c for c in conns if any(e.matches(c.local) or e.matches(c.remote)
+                                             for e in self.selection.endpoints)]
+        if inodes is None:
+            return [(c, 0) for c in conns]
+        owner = {i: p.pid for p in self.processes for i in p.inodes}
+        return [(c, owner[c.inode]) for c in conns if c.inode in owner]
+
+    def select(self) -> Optional[set]:
+        sel = self.selection
+        if not (sel.pids or sel.pidfiles or sel.names):
+            return None
+        pids = select_pids(sel.pids, sel.pidfiles, sel.names, self.proc)
+        self.doing = f"reading /proc/PID/fd of pid {', '.join(map(str, pids))}"
+        self.processes = [self.proc.process(pid) for pid in pids]
+        return {i for p in self.processes for i in p.inodes}
+
+    def collect(self) -> List[Tuple[Conn, int]]:
+        inodes = self.select()
+        found = self.connections(inodes)
+        if inodes is None:  # endpoint only: find who holds these sockets
+            self.doing = "finding the processes that hold the endpoint's sockets"
+            wanted = {c.inode for c, _ in found if c.inode}
+            pids = self.proc.owners(wanted)
+            self.processes = []
+            for pid in pids:
+                try:
+                    self.processes.append(self.proc.process(pid))
+                except ProcError:
+                    continue  # exited meanwhile
+            owner = {i: p.pid for p in self.processes for i in p.inodes}
+            unowned = [c for c, _ in found if c.inode and c.inode not in owner]
+            if unowned:
+                self.notes.append(f"{len(unowned)} socket(s) of the endpoint belong to "
+                                  f"processes this user cannot read")
+            found = [(c, owner.get(c.inode, 0)) for c, _ in found if c.inode]
+        elif not found and self.processes and not any(p.inodes for p in self.processes):
+            names = ", ".join(f"{p.pid} ({p.name})" for p in self.processes)
+            raise ProcError(f"pid {names} has no sockets at all: is it the ZeroMQ "
+                            f"application? check the process selection")
+        return found
+
+    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
+        found = self.collect()
+        self.doing = f"waiting for the lock on {self.state.path}"
+        with self.state:
+            previous = self.state.load() or {}
+            if self.state.problem:
+                self.notes.append(self.state.problem)
+            now = self.clock()
+            old_conns = previous.get("conns")
+            if not isinstance(old_conns, dict):
+                old_conns = {}
+            records: Dict[str, Any] = {}
+            for conn, pid in found:
+                if conn.listening:
+                    self.listeners.append(conn)
+                    continue
+                old = old_conns.get(conn.key)
+                stalled, since, record = judge(conn, old if isinstance(old, dict) else None,
+                                               now, self.stall_bytes)
+                self.peers.append(Peer(conn, pid, stalled, since))
+                if (record["since"] is not None or conn.send_q) and len(records) < STATE_CONNS_MAX:
+                    records[conn.key] = record
+            retrans: Optional[float] = None
+            counters: Optional[Tuple[int, int]] = None
+            try:
+                counters = self.proc.tcp_counters()
+            except ProcError as exc:
+                self.notes.append(f"no retransmission rate: {exc}")
+            if counters is not None:
+                retrans = retrans_percent(previous.get("snmp"), counters)
+            self.name_unix_peers()
+            self.doing = f"writing {self.state.path}"
+            self.state.save({"t": now, "conns": records,
+                             "snmp": list(counters) if counters else None})
+        self.now = now
+        yield from self.metrics(now, retrans)
+
+    def name_unix_peers(self) -> None:
+        """Stalled unix peers without a path: say which process holds the other end.
+
+        Costs one pass over /proc/*/fd, so only when such a peer is stalled."""
+        unnamed = {p.conn.peer_inode for p in self.peers
+                   if p.stalled and p.conn.kind == "unix" and p.conn.remote.startswith("inode:")}
+        if not unnamed:
+            return
+        self.doing = "finding the processes at the other end of stalled unix sockets"
+        owner: Dict[int, str] = {}
+        for pid in self.proc.owners(unnamed):
+            try:
+                inodes, _ = self.proc.fd_inodes(pid)
+            except ProcError:
+                continue
+            for inode in unnamed.intersection(inodes):
+                owner[inode] = f"pid {pid} ({self.proc.name(pid)})"
+        self.peers = [p._replace(conn=p.conn._replace(
+            remote=f"{owner[p.conn.peer_inode]} {p.conn.remote}"))
+            if p.conn.peer_inode in owner and p.conn.remote.startswith("inode:") else p
+            for p in self.peers]
+
+    # --- measures ----------------------------------------------------------------------
+
+    def metrics(self, now: float,
+                retrans: Optional[float]) -> Generator[nagiosplugin.Metric, None, None]:
+        peers = self.peers
+        stalled = [p for p in peers if p.stalled]
+        yield nagiosplugin.Metric("peers", len(peers), min=0, context="peers")
+        yield nagiosplugin.Metric("stalled", len(stalled), min=0, max=len(peers),
+                                  context="stalled")
+        longest = max((now - p.since for p in stalled if p.since is not None), default=0.0)
+        yield nagiosplugin.Metric("stalled_for", round(max(longest, 0.0)), "s", min=0,
+                                  context="stalled_for")
+        yield nagiosplugin.Metric("sendq", max((p.conn.send_q for p in peers), default=0),
+                                  "B", min=0, context="sendq")
+        fills = [p.send_fill for p in peers if p.send_fill is not None]
+        if fills or not peers:
+            yield nagiosplugin.Metric("sendq_fill", round(max(fills, default=0.0), 1), "%",
+                                      min=0, max=100, context="sendq_fill")
+        yield nagiosplugin.Metric("recvq", max((p.conn.recv_q for p in peers), default=0),
+                                  "B", min=0, context="recvq")
+        usage = [100.0 * p.fds / p.fd_limit for p in self.processes if p.fd_limit]
+        if usage:
+            yield nagiosplugin.Metric("fds", round(max(usage), 1), "%", min=0, max=100,
+                                      context="fds")
+        if retrans is not None:
+            yield nagiosplugin.Metric("retrans", retrans, "%", min=0, max=100,
+                                      context="retrans")
+
+    # --- presentation helpers ----------------------------------------------------------
+
+    def worst(self) -> Optional[Peer]:
+        """The peer to name first: stalled longest, then the fullest Send-Q, then Recv-Q."""
+        if not self.peers:
+            return None
+        return max(self.peers, key=lambda p: (p.stalled, -(p.since or 0) if p.stalled else 0,
+                                              p.conn.send_q, p.conn.recv_q))
+
+    def process_name(self, pid: int) -> str:
+        for proc in self.processes:
+            if proc.pid == pid:
+                return f"pid {pid} ({proc.name})"
+        return f"pid {pid}" if pid else "pid ?"
+
+
+__all__ = ["DiagError", "Peer", "Selection", "Sockets", "judge", "retrans_percent"]

@@ -1,0 +1,238 @@
+"""State files under attack, concurrency, exhaustion and privilege, with the real
+executables (issue 8).
+
+Every stateful check (check_host_uptime; check_zmq_hwm in its socket mode,
+pointed at a small application of this test holding a loopback TCP connection):
+
+* a state file that is corrupt, truncated, a directory, a symlink to elsewhere,
+  owned by another user, or in a read-only directory: a clear UNKNOWN line (or
+  recovery with a note and a valid state afterwards); a symlink is never followed
+  into writing its target;
+* 50 concurrent runs on one state file: every run exits 0..3 within its timeout
+  with the plugin contract kept, and the state is valid JSON afterwards.
+
+Every check: ``ulimit -n 16`` and small ``ulimit -v``: a result or a clear UNKNOWN,
+never a traceback or an exit outside 0..3; as the unprivileged nagios user: a
+result or an UNKNOWN naming the permission, never a wrong OK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+
+from tests.helpers import CHECKS
+from tests.robustness import assert_one_unknown_line, assert_plugin_output
+
+APP = """\
+import socket, sys, time
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
+client = socket.create_connection(server.getsockname()); peer, _ = server.accept()
+print(server.getsockname()[1], flush=True)
+sys.stdin.read()  # until the test closes stdin
+"""
+
+
+def _start_app(user: Optional[str] = None) -> Iterator[int]:
+    argv = [sys.executable, "-c", APP]
+    if user is not None:  # setpriv keeps the pid: the application is the process we start
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    proc.stdout.readline()
+    yield proc.pid
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[int]:
+    """A process holding a loopback TCP connection (what check_zmq_hwm watches)."""
+    yield from _start_app()
+
+
+@pytest.fixture(scope="module")
+def nagios_app() -> Iterator[int]:
+    """The same, run by the nagios user (whose /proc/PID/fd nagios may read)."""
+    if os.geteuid() != 0 or nagios_user() is None:
+        pytest.skip("needs root and the nagios user")
+    yield from _start_app("nagios")
+
+
+# check -> (NAME, argv before --state-file, validity test of a saved state)
+def _uptime_state(data: dict) -> None:
+    from nagios_ipc.uptime.source import Observation
+
+    Observation.from_state(data)
+
+
+def _zmq_state(data: dict) -> None:
+    assert isinstance(data, dict) and "t" in data, data
+
+
+STATEFUL: Dict[str, Tuple[str, Callable[[int], List[str]], Callable[[dict], None]]] = {
+    "check_host_uptime": ("HOST_UPTIME", lambda pid: [], _uptime_state),
+    "check_zmq_hwm": ("ZMQ_HWM", lambda pid: ["--pid", str(pid)], _zmq_state),
+}
+
+
+def run(check: str, argv: List[str], user: Optional[str] = None, timeout: float = 60,
+        limits: Optional[Dict[int, int]] = None) -> Tuple[int, str, str]:
+    full = [sys.executable, str(CHECKS / check), *argv]
+    if user is not None:
+        full = ["runuser", "-u", user, "--", *full]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+
+    def apply_limits() -> None:
+        for which, value in (limits or {}).items():
+            resource.setrlimit(which, (value, value))
+
+    proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL,
+                          preexec_fn=apply_limits if limits else None)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def nagios_user() -> Optional[pwd.struct_passwd]:
+    try:
+        return pwd.getpwnam("nagios")
+    except KeyError:
+        return None
+
+
+needs_root_and_nagios = pytest.mark.skipif(
+    os.geteuid() != 0 or nagios_user() is None,
+    reason="needs root and the nagios user (tests/run installs nagios-nrpe-server)")
+
+
+@pytest.fixture()
+def workdir() -> Iterator[Path]:
+    # world-traversable, so that the nagios user reaches the files made for it
+    path = Path(tempfile.mkdtemp(prefix="nagios_ipc-state-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def good_state(check: str, pid: int, directory: Path) -> bytes:
+    """A state this check wrote itself."""
+    state = directory / "seed.json"
+    name, args, _ = STATEFUL[check]
+    code, out, err = run(check, [*args(pid), "--state-file", str(state)])
+    assert_plugin_output(name, code, out, err)
+    return state.read_bytes()
+
+
+# --- broken state files ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("check", sorted(STATEFUL))
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "binary", "not-object"])
+def test_damaged_state_recovers(check: str, damage: str, app: int, workdir: Path) -> None:
+    name, args, valid = STATEFUL[check]
+    seed = good_state(check, app, workdir)
+    content = {"garbage": b"this is not json {", "truncated": seed[:len(seed) // 2],
+               "empty": b"", "binary": bytes(range(256)) * 4, "not-object": b"[1, 2, 3]"}
+    state = workdir / "state.json"
+    state.write_bytes(content[damage])
+    code, out, err = run(check, [*args(app), "--state-file", str(state), "--details", "always"])
+    assert_plugin_output(name, code, out, err)
+    assert code != 3 or "state" in out.lower(), out
+    valid(json.loads(state.read_text()))  # replaced by a valid one
+
+
+@pytest.mark.parametrize("check", sorted(STATEFUL))
+def test_state_file_is_a_directory(check: str, app: int, workdir: Path) -> None:
+    name, args, _ = STATEFUL[check]
+    state = workdir / "state.json"
+    state.mkdir()
+    code, out, err = run(check, [*args(app), "--state-file", str(state)])
+    assert_one_unknown_line(name, code, out, err, mentions=[str(state), "directory"])
+    assert state.is_dir() and not any(state.iterdir())
+
+
+@pytest.mark.parametrize("check", sorted(STATEFUL))
+@pytest.mark.parametrize("what", ["state", "lock"])
+def test_symlink_is_never_followed_for_writing(check: str, what: str, app: int,
+                                               workdir: Path) -> None:
+    name, args, _ = STATEFUL[check]
+    target = workdir / "precious.txt"
+    target.write_text("not yours\n")
+    state = workdir / "state.json"
+    os.symlink(target, state if what == "state" else Path(str(state) + ".lock"))
+    code, out, err = run(check, [*args(app), "--state-file", str(state)])
+    assert_one_unknown_line(name, code, out, err, mentions=["symlink"])
+    assert target.read_text() == "not yours\n"
+
+
+@needs_root_and_nagios
+@pytest.mark.parametrize("check", sorted(STATEFUL))
+def test_state_owned_by_another_user(check: str, app: int, nagios_app: int,
+                                     workdir: Path) -> None:
+    """nagios runs the check; the state file (root's, 0600) is not readable to it."""
+    name, args, _ = STATEFUL[check]
+    user = nagios_user()
+    assert user is not None
+    directory = workdir / "nagios"
+    directory.mkdir()
+    os.chown(directory, user.pw_uid, user.pw_gid)
+    state = directory / "state.json"
+    state.write_bytes(good_state(check, app, workdir))
+    state.chmod(0o600)
+    code, out, err = run(check, [*args(nagios_app), "--state-file", str(state)],
+                         user="nagios")
+    assert_plugin_output(name, code, out, err)
+    assert code == 3, out
+    assert "permission" in out.lower() or "uid" in out.lower(), out
+
+
+@needs_root_and_nagios
+@pytest.mark.parametrize("check", sorted(STATEFUL))
+def test_read_only_state_directory(check: str, nagios_app: int, workdir: Path) -> None:
+    name, args, _ = STATEFUL[check]
+    directory = workdir / "readonly"
+    directory.mkdir(mode=0o755)  # root's: nagios can read, not write
+    state = directory / "state.json"
+    code, out, err = run(check, [*args(nagios_app), "--state-file", str(state)],
+                         user="nagios")
+    assert_one_unknown_line(name, code, out, err)
+    assert "permission" in out.lower() and str(directory) in out, out
+    assert not list(directory.iterdir())
+
+
+# --- 50 concurrent runs on one state file ------------------------------------------------
+
+
+@pytest.mark.parametrize("check", sorted(STATEFUL))
+def test_fifty_concurrent_runs_on_one_state_file(check: str, app: int, workdir: Path) -> None:
+    name, args, valid = STATEFUL[check]
+    state = workdir / "state.json"
+    argv = [*args(app), "--state-file", str(state), "-t", "30"]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda _: run(check, argv, timeout=60), range(50)))
+    elapsed = time.monotonic() - started
+    for code, out, err in results:
+        assert_plugin_output(name, code, out, err)
+        assert "internal error" not in out, out
+    valid(json.loads(state.read_text()))
+    leftovers = [p.name for p in workdir.iterdir() if p.name.startswith(".tmp-")]
+    assert not leftovers, leftovers
+    assert elapsed < 60, elapsed
