@@ -68,6 +68,14 @@ def find_executable(name: str, search: Sequence[str] = ("/usr/sbin", "/usr/bin",
     return None
 
 
+def _require_absolute(argv: List[str]) -> None:
+    """Programs run by absolute path only (found by find_executable in a fixed list of
+    directories): never through $PATH, the current directory, or a name from input."""
+    if not argv or not os.path.isabs(argv[0]):
+        raise CommandError(f"refusing to run {argv[0] if argv else 'nothing'!r}: not an "
+                           f"absolute path")
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -88,6 +96,7 @@ def run_command(argv: List[str], timeout: Optional[float] = None,
     Raises CommandError when the program is missing, not executable, times out,
     or prints more than *max_output* bytes.
     """
+    _require_absolute(argv)
     budget = remaining_time() - MARGIN
     limit = min(timeout, budget) if timeout is not None else budget
     limit = max(limit, 0.1)
@@ -170,6 +179,7 @@ def stream_lines(argv: List[str], timeout: Optional[float] = None,
     *result* (if given) holds ``returncode`` and the tail of ``stderr``.
     Raises CommandError when the program cannot run or times out.
     """
+    _require_absolute(argv)
     budget = remaining_time() - MARGIN
     limit = max(min(timeout, budget) if timeout is not None else budget, 0.1)
     child_env = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}

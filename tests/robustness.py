@@ -194,6 +194,17 @@ def perfdata_items(text: str) -> List[str]:
     return [item for chunk in chunks for item in _PERF_TOKEN.findall(chunk)]
 
 
+def text_lines(text: str) -> List[str]:
+    """The first line and the long output, without the perfdata lines after it."""
+    lines = text.splitlines()
+    out = lines[:1]
+    for line in lines[1:]:
+        out.append(line)
+        if "|" in line:
+            break
+    return out
+
+
 def assert_plugin_output(name: str, code: int, stdout: str, stderr: str = "") -> None:
     """Exit 0..3, ``NAME STATE`` first, at most two '|' (first line and one in the
     long output), perfdata well formed, nothing on stderr, no traceback."""

@@ -241,6 +241,7 @@ class MsgQueues(nagiosplugin.Resource):
         self.alive = alive
         self.strict_types = strict_types
         self.groups: OrderedDict[str, Group] = OrderedDict()
+        self.labels: Dict[str, Group] = {}  # perfdata label part -> group (see owner_label)
         self.total = Group("total")
         self.notes: List[str] = []
         self.slots: Dict[str, Tuple[int, int]] = {}
@@ -292,7 +293,13 @@ class MsgQueues(nagiosplugin.Resource):
                                       min=0, max=100, context="slots")
 
     def group_metrics(self, group: Group) -> Iterator[nagiosplugin.Metric]:
-        label = group.name if group is self.total else owner_label(group.name)
+        if group is self.total:
+            label = group.name
+        else:
+            label = owner_label(group.name)
+            while self.labels.get(label, group) is not group:  # two names, one label
+                label += "_"
+            self.labels[label] = group
         count = len(group.queues)
         fullest = group.fullest()
         stalest = group.stalest(self.timestamp)
@@ -318,8 +325,12 @@ class MsgQueues(nagiosplugin.Resource):
 
 
 def owner_label(owner: str) -> str:
-    """The owner as a perfdata label part; an owner literally named 'total' is renamed."""
-    return "owner_total" if owner == "total" else owner
+    """The owner as a perfdata label part; an owner literally named 'total' is renamed.
+    ' and = cannot be in a label (nagiosplugin refuses them; Icinga splits at '='): an
+    owner column of ipcs (AIX, HP-UX, Solaris) is free text."""
+    if owner == "total":
+        return "owner_total"
+    return owner.replace("'", "_").replace("=", "_")
 
 
 # --- evaluation ----------------------------------------------------------------------
@@ -359,7 +370,7 @@ def group_of(metric: nagiosplugin.Metric, resource: MsgQueues) -> Group:
     suffix = metric.name[len(metric.context) + 1:]
     if suffix == "total":
         return resource.total
-    return resource.groups.get("total" if suffix == "owner_total" else suffix, resource.total)
+    return resource.labels.get(suffix, resource.total)
 
 
 def describe(measure: str, metric: nagiosplugin.Metric, resource: MsgQueues) -> str:

@@ -87,7 +87,9 @@ class IpcsSource:
     kind = "sysv"
 
     def __init__(self, command: Optional[str] = None) -> None:
-        self.command = command or find_executable("ipcs")
+        # a relative --ipcs is looked up in the same fixed directories, never in $PATH
+        self.given = command
+        self.command = find_executable(command or "ipcs")
         self.notes: List[str] = ["System V queues from 'ipcs -qa': last send/receive times "
                                  "have no date there, so no unread age"]
 
@@ -95,6 +97,9 @@ class IpcsSource:
         return None
 
     def queues(self) -> List[Queue]:
+        if not self.command and self.given:
+            raise ParseError(f"--ipcs {self.given}: not found or not executable (a bare name is "
+                             f"looked up in /usr/sbin, /usr/bin, /sbin, /bin, /usr/local/*)")
         if not self.command:
             raise ParseError("ipcs not found in /usr/bin, /usr/sbin, /bin, /sbin; install it "
                              "or give its path with --ipcs")

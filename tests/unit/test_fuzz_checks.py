@@ -90,6 +90,29 @@ def test_msgqueues_every_field_extreme(scratch: Path, capture: int) -> None:
         contract(msgqueues.NAME, cli.execute(msgqueues.parser(), msgqueues.build, argv))
 
 
+# --- check_mta_backlog on a Postfix spool with one fuzzed queue or defer file ----------
+
+SPOOL = Path(__file__).resolve().parent.parent / "fixtures" / "mta" / "postfix-3.7.11-spool"
+SPOOL_FILES = sorted(str(p.relative_to(SPOOL)) for p in SPOOL.rglob("*") if p.is_file())
+
+
+@given(victim=st.sampled_from(SPOOL_FILES), data=st.data(),
+       top=st.sampled_from(["0", "5"]))
+def test_mta_postfix_spool_with_a_fuzzed_file(scratch: Path, victim: str, data: st.DataObject,
+                                              top: str) -> None:
+    from nagios_ipc.mta import check as mta
+
+    spool = fresh(scratch) / "spool"
+    shutil.copytree(SPOOL, spool)
+    for name in ("incoming", "active", "corrupt"):
+        (spool / name).mkdir(exist_ok=True)
+    (spool / victim).write_bytes(data.draw(fuzz_bytes([(SPOOL / victim).read_bytes()]),
+                                           label="content"))
+    argv = ["--mta", "postfix", "--method", "spool", "--spool-dir", str(spool), "--workers",
+            "1", "--details", "always", "--top", top, "-t", "8"]
+    contract(mta.NAME, cli.execute(mta.parser(), mta.build, argv))
+
+
 # --- check_host_uptime on fuzzed /proc files and a fuzzed state file --------------------
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -190,3 +213,82 @@ def test_uptime_state_recovers_or_says_why(scratch: Path, state: Any) -> None:
     code, text = uptime_run(directory, state, "--reboots-warning", "none", "--details", "always")
     assert code == 0, text
     Observation.from_state(json.loads((directory / "state.json").read_text()))
+
+
+# --- check_zmq_hwm with a fuzzed state file, both modes ------------------------------
+
+ZMQ_SNAPSHOT = (Path(__file__).resolve().parent.parent / "fixtures" / "zmq" /
+                "stats-snapshot_pyzmq-27.3_libzmq-4.3.5.json").read_bytes()
+APP = """\
+import socket, sys
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
+client = socket.create_connection(server.getsockname()); peer, _ = server.accept()
+print(server.getsockname()[1], flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def zmq_app() -> Iterator[int]:
+    """A process of this test holding a loopback TCP connection (mode 1 reads it)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", APP], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    proc.stdout.readline()
+    yield proc.pid
+    proc.stdin.close()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def stats_endpoint() -> Iterator[str]:
+    """A REP socket in a thread answering every request with a real snapshot (mode 2)."""
+    import threading
+
+    zmq = pytest.importorskip("zmq")
+    ctx = zmq.Context()
+    rep = ctx.socket(zmq.REP)
+    rep.setsockopt(zmq.LINGER, 0)
+    port = rep.bind_to_random_port("tcp://127.0.0.1")
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            if rep.poll(100):
+                rep.recv()
+                rep.send(ZMQ_SNAPSHOT)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{port}"
+    stop.set()
+    thread.join(5)
+    rep.close(0)
+    ctx.term()
+
+
+def zmq_states() -> st.SearchStrategy[bytes]:
+    real = [b'{"conns":{"tcp 127.0.0.1:5556 127.0.0.1:40000":{"q":70000,"acked":12,'
+            b'"since":1796493000.0}},"snmp":[207836,5435],"t":1796493318.9966226}',
+            b'{"t":1796493318.99,"sends":{"ticks":350},"drops":{"ticks":2650},'
+            b'"events":{"ticks":{"closed":3}}}']
+    return st.one_of(fuzz_bytes(real), json_values.map(_state_bytes))
+
+
+@given(state=zmq_states(), mode=st.sampled_from(["sockets", "stats"]))
+def test_zmq_with_a_fuzzed_state(scratch: Path, zmq_app: int, stats_endpoint: str,
+                                 state: bytes, mode: str) -> None:
+    from nagios_ipc.zmqhwm import check as zmqhwm
+
+    path = fresh(scratch) / "state.json"
+    path.write_bytes(state)
+    select = (["--pid", str(zmq_app)] if mode == "sockets"
+              else ["--stats-endpoint", stats_endpoint])
+    code, text = contract(zmqhwm.NAME, cli.execute(
+        zmqhwm.parser(), zmqhwm.build,
+        [*select, "--state-file", str(path), "--details", "always", "-t", "8"]))
+    assert code != 3, text  # a bad state is replaced, not a reason to give up
+    json.loads(path.read_text())
