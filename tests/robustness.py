@@ -195,10 +195,13 @@ def perfdata_items(text: str) -> List[str]:
 
 
 def text_lines(text: str) -> List[str]:
-    """The first line and the long output, without the perfdata lines after it."""
+    """The first line and the long output, without the perfdata after it (the
+    overflow perfdata is one last line of its own, '|a=1 b=2': cli.layout)."""
     lines = text.splitlines()
     out = lines[:1]
     for line in lines[1:]:
+        if line.startswith("|"):
+            break
         out.append(line)
         if "|" in line:
             break
