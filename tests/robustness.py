@@ -199,6 +199,8 @@ def text_lines(text: str) -> List[str]:
     lines = text.splitlines()
     out = lines[:1]
     for line in lines[1:]:
+        if line.startswith("|"):
+            break  # the overflow perfdata line (cli.layout)
         out.append(line)
         if "|" in line:
             break
