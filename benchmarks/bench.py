@@ -317,6 +317,7 @@ def mta() -> Section:
         for size in (10000, 100000):
             fill_postfix_queue(postfix.queue, size - have, now, seed=size)
             have = size
+            os.sync()  # the new files' writeback must not fall into the measurement
             etc = str(postfix.etc)
             commands: Dict[str, Sequence[str]] = {
                 "check_mailq -M postfix": [mailq, "-M", "postfix", "-w", "1000000", "-c",
@@ -348,6 +349,7 @@ def mta() -> Section:
     exim.setup()
     try:
         fill_exim_spool(exim.spool, 10000, time.time())
+        os.sync()
         # check_mailq -M exim runs /usr/bin/mailq with no options: in a private mount
         # namespace that path is a wrapper running this Exim with its config; every
         # command below runs through the same namespace set-up, for a fair comparison

@@ -230,8 +230,14 @@ def render(name: str, check: nagiosplugin.Check, details: str,
 
 
 def layout(first: str, long_lines: List[str], perfdata: List[str]) -> str:
-    """First line with as much perfdata as fits FIRST_LINE_MAX; the rest after
-    the long output, as the plugin guidelines allow ('LONG TEXT | more perf')."""
+    """First line with as much perfdata as fits FIRST_LINE_MAX; the rest on one
+    last line of its own, '|a=1 b=2', after the long output.
+
+    The guidelines allow 'LONG TEXT | perf' followed by more perf lines, but
+    Icinga 2 (2.13) takes perfdata only from the part after a '|' on each line:
+    perf items on later lines become plugin output, and a space after the '|'
+    becomes part of the first label (measured with the real daemon,
+    tests/integration/test_icinga2.py). Nagios 4 reads this form too."""
     head: List[str] = []
     size = len(first) + 3
     rest_index = len(perfdata)
@@ -245,11 +251,7 @@ def layout(first: str, long_lines: List[str], perfdata: List[str]) -> str:
     lines.extend(long_lines)
     rest = perfdata[rest_index:]
     if rest:
-        if len(lines) > 1:
-            lines[-1] += " | " + rest[0]
-        else:
-            lines.append("| " + rest[0])
-        lines.extend(rest[1:])
+        lines.append("|" + " ".join(rest))
     return "\n".join(lines) + "\n"
 
 

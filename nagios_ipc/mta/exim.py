@@ -31,6 +31,7 @@ BINARIES = ("exim4", "exim")
 DEFAULT_SPOOLS = ("/var/spool/exim4", "/var/spool/exim")
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
+_HEADER_LENGTH = re.compile(r"^(\d{3})[A-Za-z* ] ", re.M)
 
 SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
 LIST_FIX = "queue_list_requires_admin = false in Exim's configuration (--method command)"
@@ -132,7 +133,10 @@ def _read_tree(lines: List[str], index: int, done: List[str]) -> int:
 def parse_header_file(text: str, message_id: str = ""
                       ) -> Tuple[float, str, List[str], bool, int]:
     """(arrival, sender, pending recipients, frozen, header bytes) from an ``-H`` file."""
-    lines = text.split("\n")
+    # the envelope ends at the first blank line (no envelope line is empty); the
+    # headers after it are only summed
+    end = text.find("\n\n")
+    lines = (text[:end + 1] if end >= 0 else text).split("\n")
     if len(lines) < 6 or not lines[0].endswith("-H"):
         raise ParseError(f"not an Exim spool header file: {text[:40]!r}")
     if message_id and lines[0][:-2] != message_id:
@@ -172,11 +176,8 @@ def parse_header_file(text: str, message_id: str = ""
             recipients.append(line)
     if index + 1 + count > len(lines):
         raise ParseError("header file ends inside the recipient list")
-    header_bytes = 0
-    for line in lines[index + 2 + count:]:
-        if len(line) > 4 and line[:3].isdigit() and (line[3] == " " or line[3].isalpha() or
-                                                     line[3] == "*"):
-            header_bytes += int(line[:3])
+    # the headers follow the blank line after the recipients: "NNNf text" (NNN its length)
+    header_bytes = sum(map(int, _HEADER_LENGTH.findall(text, end + 2))) if end >= 0 else 0
     return arrival, sender, recipients, frozen, header_bytes
 
 

@@ -26,7 +26,8 @@ from typing import Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError, find_executable
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import check_readable_dir, clip, entries, entry_stat, sudo_fix, text_lines
+from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, sudo_fix,
+                        text_lines)
 
 NAME = "nullmailer"
 METHODS = ("spool", "command")
@@ -67,7 +68,7 @@ def parse_envelope(data: bytes, queue: str, queue_id: str, size: int, mtime: flo
                    size=size, sender=sender, recipients=tuple(recipients))
 
 
-class SpoolSource:
+class SpoolSource(Partitioned):
     mta = NAME
     method = "spool"
 
@@ -103,6 +104,8 @@ class SpoolSource:
     def messages(self) -> Iterator[Message]:
         for queue in self._queues():
             for name, path, st in self._files(queue):
+                if not self.mine(name):
+                    continue
                 data = _read_envelope(path)
                 if data is None:
                     continue  # sent while we looked

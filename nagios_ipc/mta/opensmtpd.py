@@ -29,8 +29,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError, find_executable
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import (check_readable_dir, clip, entries, entry_stat, path_stat, read_small,
-                        sudo_fix, text_lines)
+from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, path_stat,
+                        read_small, sudo_fix, text_lines)
 
 NAME = "opensmtpd"
 METHODS = ("spool", "command")
@@ -169,7 +169,7 @@ class CommandSource:
                 if count or queue == QUEUE]
 
 
-class SpoolSource:
+class SpoolSource(Partitioned):
     mta = NAME
     method = "spool"
 
@@ -212,6 +212,8 @@ class SpoolSource:
 
     def messages(self) -> Iterator[Message]:
         for msgid, path in self._message_dirs():
+            if not self.mine(msgid):
+                continue
             st = path_stat(os.path.join(path, "message"))
             if st is None:
                 continue
@@ -231,6 +233,8 @@ class SpoolSource:
             if group is not None:
                 yield group.message(size=st.st_size, queue=QUEUE)
         for name, st in self._offline():
+            if not self.mine(name):
+                continue
             # sender and recipients are in the file's smtpctl enqueue arguments; not read
             yield Message(queue=OFFLINE, queue_id=name, arrival=st.st_mtime, size=st.st_size)
 

@@ -33,8 +33,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError, exit_text, find_executable, run_command
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import (check_readable_dir, clip, entries, entry_stat, path_stat, read_small,
-                        sudo_fix, text_lines)
+from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, path_stat,
+                        read_small, sudo_fix, text_lines)
 
 NAME = "qmail"
 METHODS = ("spool", "command")
@@ -95,7 +95,7 @@ def parse_todo(data: bytes, source: str) -> Tuple[Optional[str], List[str]]:
     return sender, recipients
 
 
-class SpoolSource:
+class SpoolSource(Partitioned):
     mta = NAME
     method = "spool"
 
@@ -156,6 +156,8 @@ class SpoolSource:
     def messages(self) -> Iterator[Message]:
         for channel in CHANNELS:
             for split, inode, entry in self._split_files(channel):
+                if not self.mine(inode):
+                    continue
                 mess_path, info_path = self._paths(split, inode)
                 mess = path_stat(mess_path)
                 info_data = read_small(info_path)
@@ -168,6 +170,8 @@ class SpoolSource:
                               size=mess.st_size, sender=parse_info(info_data, info_path),
                               recipients=tuple(recipients))
         for _split, inode, entry in self._split_files("todo"):
+            if not self.mine(inode):
+                continue
             data = read_small(entry.path)
             st = entry_stat(entry)
             if data is None or st is None:

@@ -32,7 +32,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import (check_readable_dir, clip, entries, path_stat, read_small,
+from .spoolscan import (Partitioned, check_readable_dir, clip, entries, path_stat, read_small,
                         sudo_fix, text_lines)
 
 NAME = "sendmail"
@@ -206,7 +206,7 @@ def queue_dirs(settings: Settings) -> List[QueueDir]:
 
 # ---------------------------------------------------------------- spool source
 
-class SpoolSource:
+class SpoolSource(Partitioned):
     mta = NAME
     method = "spool"
 
@@ -244,6 +244,8 @@ class SpoolSource:
     def messages(self) -> Iterator[Message]:
         for qdir in self.dirs:
             for queue_id, path, quarantined in self._control_files(qdir):
+                if not self.mine(queue_id):
+                    continue
                 data = read_small(path)
                 if data is None:
                     continue  # delivered while we looked

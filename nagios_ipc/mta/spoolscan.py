@@ -7,8 +7,10 @@ delivered it meanwhile), anything else odd is a ``ParseError`` naming the file.
 
 from __future__ import annotations
 
+import copy
 import os
 import stat
+import zlib
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..proc import CommandError, exit_text, find_executable, stream_lines
@@ -71,7 +73,9 @@ def read_small(path: str, limit: int = MAX_QUEUE_FILE) -> Optional[bytes]:
     """The first *limit* bytes of a queue control file; None when it vanished."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(limit)
+            # the file's own size, not the limit: read(limit) allocates the whole limit
+            size = os.fstat(handle.fileno()).st_size
+            return handle.read(min(size + 1, limit))
     except FileNotFoundError:
         return None
     except PermissionError:
@@ -146,3 +150,23 @@ def strip_angle(address: str) -> str:
     if address.startswith("<") and address.endswith(">"):
         return address[1:-1].strip()
     return address
+
+
+class Partitioned:
+    """Spool sources that can be read in shares by parallel workers (check --workers):
+    every view lists the directories, but reads only the messages whose key falls in
+    its share, so together the views read each message once."""
+
+    part: Tuple[int, int] = (0, 1)
+
+    def partitions(self, count: int) -> List[Partitioned]:
+        views = []
+        for index in range(count):
+            view = copy.copy(self)
+            view.part = (index, count)
+            views.append(view)
+        return views
+
+    def mine(self, key: str) -> bool:
+        index, count = self.part
+        return count == 1 or zlib.crc32(key.encode("utf-8", "replace")) % count == index

@@ -65,6 +65,7 @@ class PostfixInstance(_Locked):
         self.queue = self.home / "queue"
         self.data = self.home / "data"
         self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.ran = False  # the master ran: empty the queue with Postfix's own tool
 
     def postconf(self, *settings: str) -> None:
         subprocess.run(["postconf", "-c", str(self.etc), "-e", *settings], check=True)
@@ -107,6 +108,7 @@ class PostfixInstance(_Locked):
                        capture_output=True)
 
     def start(self) -> None:
+        self.ran = True
         self.proc = subprocess.Popen(
             # the master itself (not 'postfix start-fg', whose master outlives the script):
             # its PID is ours to stop
@@ -136,8 +138,9 @@ class PostfixInstance(_Locked):
     def cleanup(self) -> None:
         self.stop()
         if self.queue.exists():
-            subprocess.run(["postsuper", "-c", str(self.etc), "-d", "ALL"],
-                           capture_output=True)
+            if self.ran:
+                subprocess.run(["postsuper", "-c", str(self.etc), "-d", "ALL"],
+                               capture_output=True)
             shutil.rmtree(self.queue, ignore_errors=True)
         self.unlock()
 

@@ -246,3 +246,27 @@ def test_exim_as_nagios_refused_listing(exim: EximInstance) -> None:
     assert out.code == 3
     assert out.stdout.startswith("MTA_BACKLOG UNKNOWN: ")
     assert "OK" not in out.stdout
+
+
+def test_timeout_on_a_big_queue_leaves_no_worker_behind(tmp_path: object) -> None:
+    # 50,000 deferred messages take well over 0.25 s to read even in two processes:
+    # the plugin times out, names what it was doing, and its workers are gone
+    from tests.integration.mta_real import fill_postfix_queue
+
+    instance = PostfixInstance("postfix-timeout")
+    instance.setup()
+    try:
+        fill_postfix_queue(instance.queue, 50000, time.time())
+        started = time.monotonic()
+        out = check(["--config-dir", str(instance.etc), "--method", "spool", "-t", "0.25"])
+        assert time.monotonic() - started < 5
+        assert out.code == 3
+        assert out.stdout == (f"MTA_BACKLOG UNKNOWN: timed out after 0.25s while scanning the "
+                              f"Postfix queue {instance.queue}; raise -t or find what is "
+                              f"slow\n")
+        time.sleep(0.2)
+        left = subprocess.run(["pgrep", "-f", str(instance.etc)], capture_output=True,
+                              text=True).stdout
+        assert left == ""
+    finally:
+        instance.cleanup()

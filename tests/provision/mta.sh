@@ -9,7 +9,7 @@ chmod 0755 "$top"
 
 # --- Postfix: the tests run private instances under $top/postfix-*/etc (postqueue -c as
 # a non-root user needs them listed in the default main.cf's alternate_config_directories).
-pf_dirs="$top/postfix-it/etc $top/postfix-bench/etc"
+pf_dirs="$top/postfix-it/etc $top/postfix-bench/etc $top/postfix-timeout/etc"
 if [ ! -e /etc/postfix/main.cf ]; then
     cp /usr/share/postfix/main.cf.dist /etc/postfix/main.cf.dist-copy 2>/dev/null || true
     rm -f /etc/postfix/main.cf.dist-copy
@@ -39,8 +39,9 @@ if [ ! -x "$exim_root/usr/sbin/exim4" ]; then
     for deb in "$work"/*.deb; do dpkg -x "$deb" "$exim_root"; done
     rm -rf "$work"
 fi
-# Exim refuses -C files not listed as trusted (it then drops root): list the test
-# configs, owned by root, in the trusted-config list the Debian binary was built with.
+# Exim drops root for -C unless called by root, or by the Exim user with a file in its
+# trusted-config list: list the test configs there, so that the deliveries Exim re-executes
+# as Debian-exim (bounces) keep working.
 trusted=$(strings "$exim_root/usr/sbin/exim4" | grep -m1 '^/etc/exim4/trusted_configs$' || true)
 if [ -n "$trusted" ]; then
     mkdir -p /etc/exim4

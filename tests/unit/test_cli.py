@@ -107,8 +107,27 @@ def test_long_perfdata_moves_after_long_output() -> None:
     _, text = run("--details", "never", *values)
     lines = text.splitlines()
     assert len(lines[0]) <= cli.FIRST_LINE_MAX
-    assert lines[1].startswith("| ")
-    assert "n199=199;;;0" in text
+    assert len(lines) == 2 and lines[1].startswith("|") and not lines[1].startswith("| ")
+    assert lines[1].endswith(" n199=199;;;0")
+
+
+def test_overflow_perfdata_is_one_last_line_after_the_long_output() -> None:
+    """Icinga 2 reads perfdata only after a '|' on a line, and a space after the
+    bar would become part of the first label."""
+    head = [f"label_{n}=1;;;0" for n in range(40)]
+    tail = [f"more_{n}=2c;1;2;0;9" for n in range(100)]
+    text = cli.layout("TOY OK: fine", ["detail one", "detail two"], head + tail)
+    lines = text.rstrip("\n").split("\n")
+    assert len(lines[0].encode()) <= cli.FIRST_LINE_MAX
+    assert lines[1:3] == ["detail one", "detail two"]
+    assert len(lines) == 4 and lines[3].startswith("|") and lines[3][1] != " "
+    on_first = lines[0].split(" | ", 1)[1].split(" ")
+    assert on_first + lines[3][1:].split(" ") == head + tail
+
+
+def test_perfdata_that_fits_stays_on_the_first_line() -> None:
+    text = cli.layout("TOY OK: fine", ["detail"], ["a=1", "b=2"])
+    assert text == "TOY OK: fine | a=1 b=2\ndetail\n"
 
 
 def test_run_command_timeout_kills_group() -> None:

@@ -133,3 +133,30 @@ def test_module_interface(name: str, tmp_path: Path) -> None:
             assert exc.reason and exc.fix
         else:  # nothing opened yet; it names itself
             assert (source.mta, source.method) == (name, method)
+
+
+@pytest.mark.parametrize("mta", ["sendmail", "qmail", "opensmtpd", "nullmailer"])
+@pytest.mark.parametrize("workers", [2, 3])
+def test_partitions_read_each_message_once(tmp_path: Path, mta: str, workers: int) -> None:
+    """check --workers: the shares of a spool are disjoint and together the whole."""
+    from nagios_ipc.mta import registry
+    from nagios_ipc.mta.model import Settings
+
+    if mta == "sendmail":
+        settings = Settings(config_dir=str(test_mta_sendmail.make_spool(tmp_path)["config"]))
+    elif mta == "qmail":
+        queue = test_mta_qmail.Queue(tmp_path / "queue")
+        for n in range(12):
+            queue.add(f"s{n}@x", [f"l{n}@y"] if n % 3 else [], [f"r{n}@z"], n + 1, 1e9 + n,
+                      todo=n == 5)
+        settings = Settings(spool_dir=str(queue.root))
+    elif mta == "opensmtpd":
+        settings = Settings(spool_dir=str(test_mta_opensmtpd.make_spool(tmp_path / "s")))
+    else:
+        settings = Settings(spool_dir=str(test_mta_nullmailer.make_spool(tmp_path / "n")))
+    source = registry.load(mta).open_source(settings, "spool")
+    whole = sorted((m.queue, m.queue_id) for m in source.messages())
+    shares = [sorted((m.queue, m.queue_id) for m in view.messages())
+              for view in source.partitions(workers)]
+    assert sorted(key for share in shares for key in share) == whole
+    assert len(whole) >= 3

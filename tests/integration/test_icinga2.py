@@ -1,0 +1,340 @@
+"""contrib/icinga2 in a real Icinga 2: validation with the ITL, every case of every
+check run by a local instance, and a master scheduling checks on an agent.
+
+Each instance lives in a private network namespace with only loopback, its own
+directories and certificates; results are read through its REST API.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+import schedulers
+from plugin_output import parse_perf, split_output
+from scenarios import Case, Scenario
+from schedulers import ITL_INCLUDES, Icinga, Netns, icinga_value
+
+HOST = "nagios-ipc-test"
+
+
+def service_name(check: str, case: Case) -> str:
+    return f"{check}-{case.id}"
+
+
+def case_services(scenarios: Dict[str, Scenario], tag: str,
+                  extra: str = "") -> Tuple[str, Dict[str, Tuple[Scenario, Case]]]:
+    """Service objects for every case, built from the contrib CheckCommands' vars."""
+    commands = schedulers.check_commands()
+    text: List[str] = []
+    services: Dict[str, Tuple[Scenario, Case]] = {}
+    for check, scenario in scenarios.items():
+        command = commands[check]
+        for case in scenario.cases:
+            name = service_name(check, case)
+            services[name] = (scenario, case)
+            variables = "".join(f"  vars.{key} = {icinga_value(value)}\n"
+                                for key, value in command.vars_for(case.argv(tag)).items())
+            text.append(f'object Service "{name}" {{\n  host_name = "{HOST}"\n'
+                        f'  check_command = "{command.name}"\n  check_interval = 1s\n'
+                        f"  retry_interval = 1s\n  max_check_attempts = 1\n{extra}"
+                        f"{variables}}}\n")
+    return "".join(text), services
+
+
+def local_config(icinga: Icinga, services: str) -> str:
+    return (ITL_INCLUDES + schedulers.icinga_includes() + f"""
+object IcingaApplication "app" {{ }}
+object CheckerComponent "checker" {{ }}
+object Endpoint "{icinga.node}" {{ }}
+object Zone "{icinga.zone}" {{ endpoints = [ "{icinga.node}" ] }}
+{icinga.api_config()}
+object Host "{HOST}" {{
+  check_command = "dummy"
+  enable_active_checks = false
+}}
+""" + services)
+
+
+def settled(services: Dict[str, Tuple[Scenario, Case]]) -> Any:
+    def ready(name: str, result: Dict[str, Any]) -> bool:
+        _scenario, case = services[name]
+        return case.is_settled(first_line_of(result))
+    return ready
+
+
+@pytest.fixture(scope="module")
+def local(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
+          netns: Netns) -> Iterator[Tuple[
+        Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]]]:
+    why = schedulers.missing_tools(schedulers.ICINGA, "/usr/bin/unshare", "/usr/bin/nsenter")
+    if why:
+        pytest.skip(why)
+    workdir = schedulers.make_workdir("nagios-ipc-icinga-")
+    icinga = Icinga(workdir, "icinga-local", schedulers.free_ports(1)[0])
+    try:
+        icinga.pki(icinga)
+        text, services = case_services(scenarios, "icinga")
+        icinga.start(netns, local_config(icinga, text))
+        results = icinga.wait_results(HOST, settled(services), list(services), timeout=30)
+        yield icinga, services, results
+    finally:
+        icinga.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def first_line_of(result: Dict[str, Any]) -> str:
+    """An Icinga check result's first line again, with its perfdata."""
+    return (result["output"].split("\n")[0].strip() + " | "
+            + " ".join(result["performance_data"] or []))
+
+
+def unquoted(item: str) -> str:
+    """Icinga shows a label without the quotes it does not need (a dot, for one)."""
+    return re.sub(r"^'((?:[^' =]|'')*)'=", lambda m: m.group(1).replace("''", "'") + "=",
+                  item)
+
+
+def icinga_reading(stdout: str) -> Tuple[str, List[str]]:
+    """What Icinga must show for this plugin output: text lines, perfdata items."""
+    first, text, perf = split_output(stdout)
+    return "\n".join([first.strip(), *text]).strip(), [unquoted(item) for item in perf]
+
+
+# --- validation ------------------------------------------------------------------------
+
+VALIDATION_HOSTS = """
+object Endpoint "validate" { }
+object Zone "validate" { endpoints = [ "validate" ] }
+object Endpoint "agent1" { }
+object Zone "agent1" { endpoints = [ "agent1" ]; parent = "validate" }
+template Host "nagios-ipc" {
+  check_command = "dummy"
+  zone = "validate"
+  vars.nagios_ipc_mta = true
+  vars.nagios_ipc_zmq["feed"] = { zmq_hwm_pidfile = [ "/run/feed.pid" ] }
+}
+object Host "validate" { import "nagios-ipc" }
+object Host "agent1" { import "nagios-ipc"; vars.agent_endpoint = "agent1" }
+object Host "legacy1" { import "nagios-ipc"; address = "127.0.0.1"
+                        vars.nagios_ipc_nrpe = true; vars.nagios_ipc_zmq_nrpe = true }
+"""
+
+
+def test_icinga2_accepts_every_contrib_file_with_the_itl(tmp_path: Path) -> None:
+    why = schedulers.missing_tools(schedulers.ICINGA)
+    if why:
+        pytest.skip(why)
+    files = schedulers.contrib_icinga_files()
+    assert files, "no contrib/icinga2/*.conf"
+    icinga = Icinga(tmp_path, "validate", 5665)
+    base = ITL_INCLUDES + 'object IcingaApplication "app" { }\n'
+    # with a local host, an agent host and an NRPE host, so every apply rule applies
+    checked = icinga.validate(base + schedulers.icinga_includes() + VALIDATION_HOSTS)
+    assert checked.returncode == 0, schedulers.errors_of(checked.stdout + checked.stderr)
+    made = re.search(r"Instantiated (\d+) Services?\.", checked.stdout)
+    checks = len(schedulers.console_scripts())
+    assert made and int(made.group(1)) >= 3 * checks, checked.stdout[-2000:]
+    for path in files:  # each CheckCommand file alone: no hidden dependency
+        if "CheckCommand" in path.read_text():
+            alone = icinga.validate(base + f'include "{path}"\n')
+            assert alone.returncode == 0, (path, schedulers.errors_of(alone.stdout))
+
+
+def test_example_services_run_every_check_locally_and_on_agents() -> None:
+    text = (schedulers.CONTRIB / "icinga2" / "services.conf").read_text()
+    rules = re.findall(r"apply Service [^{]*\{(.*?)\n\}", text, re.S)
+    for command in schedulers.check_commands().values():
+        mine = [rule for rule in rules if f'check_command = "{command.name}"' in rule]
+        assert any("command_endpoint = host.vars.agent_endpoint" in rule for rule in mine), (
+            f"services.conf: no agent service for {command.name}")
+        assert any("command_endpoint" not in rule for rule in mine), (
+            f"services.conf: no local service for {command.name}")
+    listed = set()
+    for names in re.findall(r"apply Service for \(nrpe_command in \[([^\]]*)\]", text):
+        listed |= set(re.findall(r'"([^"]+)"', names))
+    listed |= set(re.findall(r'vars.nrpe_command = "([^"]+)"', text))
+    assert listed, "services.conf: no NRPE services"
+    shipped = set(schedulers.contrib_nrpe_commands())
+    assert listed <= shipped
+    assert {shipped_check_of(name) for name in listed} == set(schedulers.console_scripts())
+
+
+def shipped_check_of(nrpe_command: str) -> str:
+    return schedulers.plugin_of(schedulers.contrib_nrpe_commands()[nrpe_command])
+
+
+def test_every_check_has_a_check_command_covering_its_options() -> None:
+    commands = schedulers.check_commands()
+    for check in schedulers.console_scripts():
+        assert check in commands, f"no CheckCommand runs {check} in contrib/icinga2/"
+        command = commands[check]
+        assert command.path.name == f"{check}.conf"
+        assert re.search(rf'command\s*=\s*\[\s*PluginContribDir\s*\+\s*"/{check}"\s*\]',
+                         command.path.read_text())
+        help_text = subprocess.run([schedulers.sys.executable, str(schedulers.CHECKS / check),
+                                    "--help"], capture_output=True, text=True,
+                                   timeout=30).stdout
+        options = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", help_text))
+        options -= {"--help", "--version"}
+        missing = sorted(options - set(command.arguments))
+        assert not missing, f"{command.path.name}: options without an argument: {missing}"
+        flags = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)(?: {2,}|\n)", help_text, re.M))
+        assert "--verbose" in flags
+        for option, fields in command.arguments.items():
+            assert option in options, f"{command.path.name}: {option} is not in --help"
+            assert ("set_if" in fields) == (option in flags), (
+                f"{command.path.name}: {option}: set_if for flags, value for the others")
+            variable, _ = command.variable(option)
+            assert variable.startswith(command.name + "_"), (option, variable)
+            assert fields.get("description", "").strip('"'), f"{option}: no description"
+            repeatable = re.search(re.escape(option) + r"[^\n]*\n?[^\n]*repeatable",
+                                   help_text) is not None
+            if repeatable:
+                assert fields.get("repeat_key") == "true", f"{option} is repeatable"
+
+
+# --- a running instance ----------------------------------------------------------------
+
+@pytest.mark.parametrize("check", sorted(schedulers.console_scripts()))
+def test_icinga2_runs_every_case_as_the_check_prints_it(
+        check: str, local: Tuple[Icinga, Dict[str, Tuple[Scenario, Case]],
+                                 Dict[str, Dict[str, Any]]], netns: Netns) -> None:
+    _icinga, services, results = local
+    cases = {name: sc for name, sc in services.items() if sc[0].check == check}
+    assert cases, f"{check}: no scenario cases (tests/scenarios.py)"
+    for name, (scenario, case) in cases.items():
+        result = results[name]
+        assert result["command"][0] == f"/usr/lib/nagios/plugins/{check}", result["command"]
+        assert (result["exit_status"], result["state"]) == (case.state, case.state), result
+        output = result["output"]
+        assert re.search(case.first_line, output.split("\n")[0].strip()), (name, output)
+        # the same command line, run directly right now: what the plugin printed
+        direct = subprocess.run(netns.argv(result["command"]), capture_output=True, text=True,
+                                timeout=60, env=schedulers.CLEAN_ENV)
+        assert direct.returncode == case.state and direct.stderr == "", direct
+        text, perf = icinga_reading(direct.stdout)
+        shown = "\n".join(line.rstrip() for line in output.strip().split("\n"))
+        assert scenario.normal(shown) == scenario.normal(text), name
+        assert ([scenario.normal(p) for p in result["performance_data"]]
+                == [scenario.normal(p) for p in perf]), name
+        for item in result["performance_data"]:
+            parse_perf(item)
+
+
+def test_icinga2_reads_overflow_perfdata_from_the_long_output(
+        local: Tuple[Icinga, Dict[str, Tuple[Scenario, Case]],
+                     Dict[str, Dict[str, Any]]]) -> None:
+    """A case whose perfdata outgrows the first line: all of it reaches Icinga."""
+    _icinga, services, results = local
+    overflowing = [name for name, (scenario, case) in services.items()
+                   if "\n" in results[name]["output"]
+                   and len(results[name]["performance_data"]) > 50]
+    assert overflowing, "no case overflows the first line (check_msgqueues fifty_owners)"
+
+
+# --- distributed: a master schedules, an agent runs (command_endpoint) ------------------
+
+def zones(master: Icinga, agent: Icinga) -> str:
+    return f"""
+object Endpoint "{master.node}" {{ }}
+object Endpoint "{agent.node}" {{ host = "127.0.0.1"; port = {agent.port} }}
+object Zone "{master.zone}" {{ endpoints = [ "{master.node}" ] }}
+object Zone "{agent.zone}" {{ endpoints = [ "{agent.node}" ]; parent = "{master.zone}" }}
+"""
+
+
+@pytest.fixture(scope="module")
+def distributed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
+                netns: Netns) -> Iterator[
+        Tuple[Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]]]:
+    why = schedulers.missing_tools(schedulers.ICINGA, "/usr/bin/unshare", "/usr/bin/nsenter")
+    if why:
+        pytest.skip(why)
+    workdir = schedulers.make_workdir("nagios-ipc-icinga-dist-")
+    state = workdir / "state"
+    state.mkdir()
+    # both instances on the module's loopback, each with its own port
+    master_port, agent_port = schedulers.free_ports(2)
+    master = Icinga(workdir / "master", "master", master_port)
+    agent = Icinga(workdir / "agent", "agent", agent_port)
+    try:
+        master.pki(master)
+        agent.pki(master)  # one CA: the master's
+        common = ITL_INCLUDES + schedulers.icinga_includes() + zones(master, agent)
+        agent.start(netns, common + 'object IcingaApplication "app" { }\n'
+                    + agent.api_config())
+        first = {check: (scenario, scenario.cases[0]) for check, scenario in scenarios.items()}
+        text, services = case_services(
+            {check: Scenario(**{**vars(sc), "cases": (case,)})
+             for check, (sc, case) in first.items()},
+            "agent", extra=f'  command_endpoint = "{agent.node}"\n  zone = "{master.zone}"\n')
+        text = text.replace(f'host_name = "{HOST}"', f'host_name = "{agent.node}"')
+        host_vars = "".join(f"  vars.{key} = {icinga_value(value)}\n"
+                            for scenario in scenarios.values()
+                            for key, value in scenario.host_vars.items())
+        master.start(netns, common + f"""
+object IcingaApplication "app" {{ }}
+object CheckerComponent "checker" {{ }}
+{master.api_config()}
+object Host "{agent.node}" {{
+  check_command = "dummy"
+  enable_active_checks = false
+  zone = "{master.zone}"
+  vars.agent_endpoint = "{agent.node}"
+  vars.nagios_ipc_state_dir = "{state}"
+{host_vars}}}
+""" + text)
+        names = {scenario.name for scenario, _ in services.values()}
+        deadline = time.monotonic() + 45
+        results: Dict[str, Dict[str, Any]] = {}
+        while time.monotonic() < deadline:
+            every = master.results(agent.node)  # the cases and the applied examples
+            results = {name: result for name, result in every.items()
+                       if result and result.get("check_source") == agent.node
+                       and result["output"].split(" ")[0] in names
+                       and (name not in services
+                            or services[name][1].is_settled(first_line_of(result)))}
+            if every and set(results) == set(every):
+                break
+            # the example services check every 5 minutes: ask for a check now
+            master.api("/v1/actions/reschedule-check", {
+                "type": "Service", "filter": f'host.name=="{agent.node}"', "force": True})
+            time.sleep(1)
+        yield master, services, results
+    finally:
+        master.stop()
+        agent.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_master_schedules_every_check_on_the_agent(distributed: Tuple[
+        Icinga, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]]],
+        netns: Netns) -> None:
+    master, services, results = distributed
+    # the example apply rules of services.conf: every check, run on the agent
+    every = master.results("agent")
+    assert set(results) == set(every), {n: r and r["output"] for n, r in every.items()}
+    applied = set(results) - set(services)
+    commands = {results[name]["command"][0].rsplit("/", 1)[1] for name in applied}
+    assert commands == set(schedulers.console_scripts()), sorted(applied)
+    for name in applied:
+        result = results[name]
+        assert 0 <= result["exit_status"] <= 3 and result["performance_data"], (name, result)
+        for item in result["performance_data"]:
+            parse_perf(item)
+    # the scenario cases: the agent's result, with its perfdata, at the master
+    for name, (scenario, case) in services.items():
+        assert name in results, (name, sorted(results))
+        result = results[name]
+        assert result["exit_status"] == case.state, (name, result)
+        direct = subprocess.run(netns.argv(result["command"]), capture_output=True, text=True,
+                                timeout=60, env=schedulers.CLEAN_ENV)
+        _, perf = icinga_reading(direct.stdout)
+        assert ([scenario.normal(p) for p in result["performance_data"]]
+                == [scenario.normal(p) for p in perf]), name
