@@ -199,11 +199,11 @@ def text_lines(text: str) -> List[str]:
     lines = text.splitlines()
     out = lines[:1]
     for line in lines[1:]:
-        if line.startswith("|"):
-            break  # the overflow perfdata line (cli.layout)
-        out.append(line)
-        if "|" in line:
+        if "|" in line:  # 'LONG TEXT | perf' or a line of perfdata alone ('| perf')
+            if line.split("|", 1)[0].strip():
+                out.append(line)
             break
+        out.append(line)
     return out
 
 

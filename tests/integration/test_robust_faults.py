@@ -116,49 +116,40 @@ def session_members(sid: int) -> List[int]:
     return found
 
 
-# The check is started by a small intermediate Python process, which reports the
-# check's rusage: a process forked straight from pytest inherits pytest's resident
-# pages as its peak RSS (Linux keeps the pre-exec high-water mark), so after the unit
-# tests have grown pytest, a direct child would "use" 160 MiB before running a line.
-LAUNCH = """
-import json, os, sys, time
-out = int(os.environ.pop("LAUNCH_OUT_FD"))
-limit = float(os.environ.pop("LAUNCH_DEADLINE"))
-pid = os.fork()
-if pid == 0:
-    os.dup2(out, 1)
-    os.execv(sys.argv[1], sys.argv[1:])
+# Runs the check and reaps it with wait4 for its own rusage. It runs in a small interpreter
+# of its own: a child's peak RSS counts the memory of the process it was forked from
+# (before exec), and pytest after the unit tests is far bigger than a check.
+MEASURE = """\
+import json, os, subprocess, sys, time
+out, err, deadline, argv = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
 start = time.monotonic()
+with open(out, "wb") as o, open(err, "wb") as e:
+    proc = subprocess.Popen(argv, stdout=o, stderr=e, stdin=subprocess.DEVNULL)
 while True:
-    done, status, usage = os.wait4(pid, os.WNOHANG)
-    if done:
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid:
         break
-    if time.monotonic() - start > limit:
-        os.kill(pid, 9)
-        done, status, usage = os.wait4(pid, 0)
+    if time.monotonic() - start > deadline:
+        proc.kill()
+        pid, status, usage = os.wait4(proc.pid, 0)
         break
     time.sleep(0.02)
-print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]))
+print(json.dumps([os.waitstatus_to_exitcode(status), time.monotonic() - start,
+                  usage.ru_maxrss]))
 """
 
 
 def run_measured(argv: List[str], directory: Path) -> Tuple[int, str, str, float, int]:
-    """(exit code, stdout, stderr, seconds, peak RSS in KiB) of one check run; the
-    output goes to files, the intermediate reaps the check with wait4 for its rusage."""
+    """(exit code, stdout, stderr, seconds, peak RSS in KiB) of one check run."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    env["LAUNCH_DEADLINE"] = str(TIMEOUT + SLACK + 10)
     out_path, err_path = directory / "stdout", directory / "stderr"
-    start = time.monotonic()
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        env["LAUNCH_OUT_FD"] = str(out.fileno())
-        report = subprocess.run(["/usr/bin/python3", "-c", LAUNCH, *argv],
-                                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                                env=env, pass_fds=(out.fileno(),),
-                                timeout=TIMEOUT + SLACK + 30)
-    elapsed = time.monotonic() - start
-    code, rss = json.loads(report.stdout.decode().strip().splitlines()[-1])
-    return code, out_path.read_text(), err_path.read_text(), elapsed, rss
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(out_path), str(err_path),
+                           str(TIMEOUT + SLACK + 10), *argv], capture_output=True, text=True,
+                          env=env, stdin=subprocess.DEVNULL, timeout=TIMEOUT + SLACK + 30)
+    assert done.returncode == 0, done.stderr
+    code, elapsed, peak = json.loads(done.stdout)
+    return code, out_path.read_text(), err_path.read_text(), elapsed, peak
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=IDS)
