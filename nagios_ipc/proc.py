@@ -19,7 +19,7 @@ from .cli import remaining_time
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
+    from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 else:
     from nagios_ipc.light import NamedTuple
 
@@ -87,19 +87,14 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass  # a zombie we cannot reap in time; the kernel will
 
 
-def run_command(argv: List[str], timeout: Optional[float] = None,
-                env: Optional[Dict[str, str]] = None,
-                max_output: int = MAX_OUTPUT) -> Completed:
-    """Run *argv* (absolute path first) and return its output.
-
-    The timeout defaults to what is left of the plugin's own, less a margin.
-    Raises CommandError when the program is missing, not executable, times out,
-    or prints more than *max_output* bytes.
-    """
+def _spawn(argv: List[str], timeout: Optional[float],
+           env: Optional[Dict[str, str]]) -> Tuple[subprocess.Popen[bytes], float]:
+    """Start *argv* in its own session (so its whole group can be killed), with a
+    fixed PATH and the C locale; the seconds it may take: *timeout*, at most what is
+    left of the check's own -t."""
     _require_absolute(argv)
     budget = remaining_time() - MARGIN
-    limit = min(timeout, budget) if timeout is not None else budget
-    limit = max(limit, 0.1)
+    limit = max(min(timeout, budget) if timeout is not None else budget, 0.1)
     child_env = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     if env:
         child_env.update(env)
@@ -113,6 +108,19 @@ def run_command(argv: List[str], timeout: Optional[float] = None,
         raise CommandError(f"{argv[0]} is not executable by this user") from exc
     except OSError as exc:
         raise CommandError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    return proc, limit
+
+
+def run_command(argv: List[str], timeout: Optional[float] = None,
+                env: Optional[Dict[str, str]] = None,
+                max_output: int = MAX_OUTPUT) -> Completed:
+    """Run *argv* (absolute path first) and return its output.
+
+    The timeout defaults to what is left of the plugin's own, less a margin.
+    Raises CommandError when the program is missing, not executable, times out,
+    or prints more than *max_output* bytes.
+    """
+    proc, limit = _spawn(argv, timeout, env)
     try:
         stdout, stderr = _collect(proc, limit, max_output)
     finally:
@@ -179,22 +187,7 @@ def stream_lines(argv: List[str], timeout: Optional[float] = None,
     *result* (if given) holds ``returncode`` and the tail of ``stderr``.
     Raises CommandError when the program cannot run or times out.
     """
-    _require_absolute(argv)
-    budget = remaining_time() - MARGIN
-    limit = max(min(timeout, budget) if timeout is not None else budget, 0.1)
-    child_env = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    if env:
-        child_env.update(env)
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True,
-                                env=child_env, close_fds=True)
-    except FileNotFoundError as exc:
-        raise CommandError(f"{argv[0]} not found") from exc
-    except PermissionError as exc:
-        raise CommandError(f"{argv[0]} is not executable by this user") from exc
-    except OSError as exc:
-        raise CommandError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    proc, limit = _spawn(argv, timeout, env)
     deadline = time.monotonic() + limit
     command = " ".join(argv)
     err = bytearray()

@@ -195,16 +195,15 @@ def perfdata_items(text: str) -> List[str]:
 
 
 def text_lines(text: str) -> List[str]:
-    """The first line and the long output, without the perfdata after it (the
-    overflow perfdata is one last line of its own, '|a=1 b=2': cli.layout)."""
+    """The first line and the long output, without the perfdata lines after it."""
     lines = text.splitlines()
     out = lines[:1]
     for line in lines[1:]:
-        if line.startswith("|"):
+        if "|" in line:  # 'LONG TEXT | perf' or a line of perfdata alone ('| perf')
+            if line.split("|", 1)[0].strip():
+                out.append(line)
             break
         out.append(line)
-        if "|" in line:
-            break
     return out
 
 

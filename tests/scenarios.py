@@ -312,8 +312,8 @@ def zmq_hwm(workdir: Path, netns: Any) -> Iterator[Scenario]:
             ),
             hang_args=("--stats-endpoint", hang, "--state-file", f"{state}/hang.json"),
             hang_says=re.escape(hang),
-            # queues move, stalls grow; the stalled connection's Send-Q stays put
-            volatile=(r"\d+(\.\d+)?",),
+            # queues move (a draining peer's queue shows in B or KiB), stalls grow
+            volatile=(r"[\d.]+ (?:[KMG]i)?B\b", r"\d+(\.\d+)?"),
             narrow=lambda command, argv: replace_selection(
                 argv, ["--pid", str(pub.pid), *quiet, "--state-file",
                        f"{state}/shipped-{command}.json"]),

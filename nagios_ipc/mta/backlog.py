@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .model import Message, QueueCount
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 TALLY_LIMIT = 20000  # distinct domains/reasons kept before rare ones are pruned
 REASON_MAX = 120     # characters of a normalised reason

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
 import nagiosplugin
 
@@ -13,6 +12,14 @@ from .. import cli
 from ..units import format_number, human_duration, human_size, parse_range, range_type
 from .model import ParseError, Settings, Unavailable
 from .registry import METHOD_CHOICES, NAMES
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
+
+    Pair = Tuple[str, Optional[nagiosplugin.Range], Optional[nagiosplugin.Range]]
+
+    Ranges = Tuple[Optional[nagiosplugin.Range], Optional[nagiosplugin.Range]]
 
 NAME = "MTA_BACKLOG"
 PROG = "check_mta_backlog"
@@ -98,6 +105,11 @@ MEASURES = (
 )
 
 
+# messages from which a spool is read by --workers processes: below it, forking costs
+# more than it saves (and an idle host's run stays one process)
+PARALLEL_FROM = 2000
+
+
 def optional_range(kind: str) -> Callable[[str], Any]:
     """A range of *kind*, or 'none' (kept as the string) to switch a default off."""
     convert = range_type(kind)
@@ -107,9 +119,6 @@ def optional_range(kind: str) -> Callable[[str], Any]:
 
     parse.__name__ = f"{kind} range"
     return parse
-
-
-Pair = Tuple[str, Optional[nagiosplugin.Range], Optional[nagiosplugin.Range]]
 
 
 def pair_type(kind: str, what: str) -> Callable[[str], Pair]:
@@ -241,7 +250,8 @@ class MtaBacklog(nagiosplugin.Resource):
         try:
             if self.args.count_only:
                 backlog.add_counts(source.counts())
-            elif workers > 1 and hasattr(source, "partitions"):
+            elif (workers > 1 and hasattr(source, "partitions")
+                  and sum(c.messages for c in source.counts()) >= PARALLEL_FROM):
                 from .backlog import collect_parallel
 
                 backlog = collect_parallel(source.partitions(workers), make)
@@ -305,9 +315,6 @@ class MtaBacklog(nagiosplugin.Resource):
 
 
 # --- evaluation ------------------------------------------------------------------------
-
-
-Ranges = Tuple[Optional[nagiosplugin.Range], Optional[nagiosplugin.Range]]
 
 
 class Threshold(nagiosplugin.ScalarContext):

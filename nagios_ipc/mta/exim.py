@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Iterator, List, Optional, Tuple
 
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, Optional, Tuple
 
 NAME = "exim"
 METHODS = ("spool", "command")

@@ -23,11 +23,14 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError, find_executable
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import binary, clip, sudo_fix, text_lines
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 NAME = "imsimta"
 METHODS = ("command",)

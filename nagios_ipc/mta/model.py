@@ -8,13 +8,13 @@ flat however large the queue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional, Tuple
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
 
-try:  # Protocol is in typing from 3.8; keep the import explicit for readers
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment,misc]
+    Protocol = object
 
 
 class ParseError(ValueError):
@@ -23,8 +23,7 @@ class ParseError(ValueError):
     The check turns it into UNKNOWN naming the command or file."""
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One queued message as far as the source knows it."""
 
     queue: str                      # the MTA's own queue or channel name: deferred, hold, tcp_local
@@ -37,8 +36,7 @@ class Message:
     held: bool = False               # held / frozen / quarantined
 
 
-@dataclass(frozen=True)
-class QueueCount:
+class QueueCount(NamedTuple):
     """Count-only view of one queue (no message file opened).
 
     A source that cannot split its queues without opening files (Exim's
@@ -61,8 +59,7 @@ class QueueSource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """What the operator told the check about where and how to read the MTA.
 
     Every MTA module (``nagios_ipc/mta/<name>.py``) takes these; a field an

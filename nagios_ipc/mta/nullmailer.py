@@ -22,12 +22,15 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError, find_executable
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, sudo_fix,
                         text_lines)
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator, List, Optional, Tuple
 
 NAME = "nullmailer"
 METHODS = ("spool", "command")

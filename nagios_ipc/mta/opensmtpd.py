@@ -25,12 +25,15 @@ command method then.
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError, find_executable
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, path_stat,
                         read_small, sudo_fix, text_lines)
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 NAME = "opensmtpd"
 METHODS = ("spool", "command")

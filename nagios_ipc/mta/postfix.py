@@ -16,9 +16,12 @@ it works for any user listed in ``authorized_mailq_users`` while Postfix runs.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 NAME = "postfix"
 METHODS = ("spool", "command")

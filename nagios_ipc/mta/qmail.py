@@ -29,12 +29,15 @@ import calendar
 import os
 import re
 import time
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError, exit_text, find_executable, run_command
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, path_stat,
                         read_small, sudo_fix, text_lines)
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 NAME = "qmail"
 METHODS = ("spool", "command")

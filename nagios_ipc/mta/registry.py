@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import List, Optional, Tuple
 
 from .model import QueueSource, Settings, Unavailable
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 NAMES = ("postfix", "exim", "sendmail", "qmail", "opensmtpd", "nullmailer", "imsimta")
 # Postfix and Exim first (the common ones; both also install a 'sendmail' binary),

@@ -28,12 +28,15 @@ import glob
 import os
 import re
 import time
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..proc import CommandError
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (Partitioned, check_readable_dir, clip, entries, path_stat, read_small,
                         sudo_fix, text_lines)
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 NAME = "sendmail"
 METHODS = ("spool", "command")

@@ -11,10 +11,13 @@ import copy
 import os
 import stat
 import zlib
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..proc import CommandError, exit_text, find_executable, stream_lines
 from .model import ParseError, Settings, Unavailable
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 SUDO_FIX = ("run the check through the sudo rule in contrib/sudoers.d/nagios_ipc "
             "(check_mta_backlog --mta {mta} as root)")

@@ -14,13 +14,18 @@ import argparse
 import json
 import os
 import time
-from typing import Any, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from ..cli import remaining_time
 from ..state import StateFile
 from ..units import format_number, human_duration
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple
+else:
+    from nagios_ipc.light import NamedTuple
 
 SCHEMA = "nagios_ipc.zmq_stats/1"
 MAX_REPLY = 4 * 1024 * 1024

@@ -56,7 +56,7 @@ def test_nrpe_commands_use_options_the_plugin_accepts() -> None:
     lines = [line for line in (CONTRIB / "nrpe" / "check_mta_backlog.cfg").read_text()
              .splitlines() if line.startswith("command[")]
     assert lines[0] == ("command[check_mta_backlog]=/usr/bin/sudo -n "
-                        "/usr/lib/nagios/plugins/check_mta_backlog -t 8 --method spool")
+                        "/usr/lib/nagios/plugins/check_mta_backlog --method spool -t 8")
     for line in lines:
         argv = shlex.split(line.split("=", 1)[1])
         start = argv.index("/usr/lib/nagios/plugins/check_mta_backlog")

@@ -12,6 +12,7 @@ session (process group) behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -115,30 +116,40 @@ def session_members(sid: int) -> List[int]:
     return found
 
 
+# Runs the check and reaps it with wait4 for its own rusage. It runs in a small interpreter
+# of its own: a child's peak RSS counts the memory of the process it was forked from
+# (before exec), and pytest after the unit tests is far bigger than a check.
+MEASURE = """\
+import json, os, subprocess, sys, time
+out, err, deadline, argv = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+start = time.monotonic()
+with open(out, "wb") as o, open(err, "wb") as e:
+    proc = subprocess.Popen(argv, stdout=o, stderr=e, stdin=subprocess.DEVNULL)
+while True:
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid:
+        break
+    if time.monotonic() - start > deadline:
+        proc.kill()
+        pid, status, usage = os.wait4(proc.pid, 0)
+        break
+    time.sleep(0.02)
+print(json.dumps([os.waitstatus_to_exitcode(status), time.monotonic() - start,
+                  usage.ru_maxrss]))
+"""
+
+
 def run_measured(argv: List[str], directory: Path) -> Tuple[int, str, str, float, int]:
-    """(exit code, stdout, stderr, seconds, peak RSS in KiB) of one check run; the
-    output goes to files and the child is reaped with wait4 for its own rusage."""
+    """(exit code, stdout, stderr, seconds, peak RSS in KiB) of one check run."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     out_path, err_path = directory / "stdout", directory / "stderr"
-    start = time.monotonic()
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=env)
-    deadline = start + TIMEOUT + SLACK + 10
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    elapsed = time.monotonic() - start
-    return (proc.returncode, out_path.read_text(), err_path.read_text(), elapsed,
-            usage.ru_maxrss)
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(out_path), str(err_path),
+                           str(TIMEOUT + SLACK + 10), *argv], capture_output=True, text=True,
+                          env=env, stdin=subprocess.DEVNULL, timeout=TIMEOUT + SLACK + 30)
+    assert done.returncode == 0, done.stderr
+    code, elapsed, peak = json.loads(done.stdout)
+    return code, out_path.read_text(), err_path.read_text(), elapsed, peak
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=IDS)

@@ -30,7 +30,7 @@ from zmqtools import Apps, apps_fixture, free_port  # noqa: F401 - a fixture
 CONTRIB = ROOT / "contrib"
 APPS = ROOT / "tests" / "integration" / "zmq_apps.py"
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-NRPE_COMMANDS = ("check_zmq_hwm", "check_zmq_hwm_stats")
+NRPE_COMMANDS = ("check_zmq_hwm", "check_zmq_hwm_feed_port", "check_zmq_hwm_stats")
 
 
 def need(*tools: str) -> None:
@@ -98,7 +98,6 @@ def nrpe_config(workdir: Path) -> str:
         assert " -t 8 " in command  # below check_nrpe's 10 s and NRPE's 60 s
         command = (command.replace("/usr/lib/nagios/plugins/check_zmq_hwm",
                                    str(CHECKS / "check_zmq_hwm"))
-                   .replace("--process-name feed", f"--pidfile {workdir}/app/feed.pid")
                    .replace("/run/feed/feed.pid", f"{workdir}/app/feed.pid")
                    .replace("ipc:///run/feed/stats", f"ipc://{workdir}/app/stats.ipc"))
         lines.append(f"{command} --state-file {workdir}/app/{name}.json")
@@ -128,13 +127,18 @@ def test_nrpe_runs_the_shipped_commands(workdir: Path) -> None:
         head, _, body = block.partition("\n")
         round_, name, code = head.split()
         results[f"{round_} {name}"] = [code, body.splitlines()[0] if body else ""]
-    assert len(results) == 4, text
+    assert len(results) == 6, text
     pid = (workdir / "app" / "feed.pid").read_text().strip()
     for round_ in ("1", "2"):
         code, line = results[f"{round_} check_zmq_hwm"]
         assert code == "0", text
         assert line.startswith(f"ZMQ_HWM OK: no connections of pid {pid} (python3) "
                                f"(3 listening) | peers=0;;;0 stalled=0;;0;0;0 "), text
+        code, line = results[f"{round_} check_zmq_hwm_feed_port"]
+        assert code == "0", text
+        assert line.startswith(f"ZMQ_HWM OK: no connections of pid {pid} (python3) "
+                               f"(1 listening) | peers=0;;;0 stalled=0;0;;0;0 "
+                               f"stalled_for=0s;;300;0 "), text
     assert results["1 check_zmq_hwm_stats"] == [
         "0", f"ZMQ_HWM OK: 3 sockets of pid {pid}, first run: rates start with the next run, "
              f"HWM fill not available (no draft pipes-stats API) | sends=0c;;;0"], text

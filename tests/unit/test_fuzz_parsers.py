@@ -82,14 +82,9 @@ INLINE: Dict[str, Tuple[bytes, ...]] = {
                                                 b"tcp://[::1]:6000", b"ipc:///run/app/out.ipc"),
     "nagios_ipc.zmqhwm.diag.parse_meminfo": (bytes(range(36)),),
 }
-# parsers documented to raise plain ValueError, which every caller turns into its own
-# error (ProcError, or a usage error through argparse): zmqhwm/procfs.py
-DECLARED: Dict[str, Tuple[type, ...]] = {
-    "nagios_ipc.zmqhwm.procfs.parse_endpoint": (ValueError,),
-    "nagios_ipc.zmqhwm.procfs.parse_limits": (ValueError,),
-    "nagios_ipc.zmqhwm.procfs.parse_snmp_tcp": (ValueError,),
-    "nagios_ipc.zmqhwm.helper.parse_v2_event": (ValueError,),
-}
+# parsers documented to raise a plain exception type that every caller turns into its
+# own error: parser -> those types (none at present)
+DECLARED: Dict[str, Tuple[type, ...]] = {}
 
 
 def each_kind(function: Callable[..., Any], data: bytes) -> Any:
@@ -115,10 +110,6 @@ def each_line(function: Callable[..., Any], data: bytes) -> Any:
 
 ADAPTERS: Dict[str, Callable[[Callable[..., Any], bytes], Any]] = {
     "nagios_ipc.mta.postfix.parse_postqueue_line": each_line,
-    "nagios_ipc.zmqhwm.diag.parse_meminfo": lambda function, data: function(data),
-    # a monitor message: frames of 8-byte values and two endpoint strings
-    "nagios_ipc.zmqhwm.helper.parse_v2_event": lambda function, data: function(
-        [data[i:i + 8] for i in range(0, min(len(data), 48), 8)] + [data[48:60], data[60:]]),
     "nagios_ipc.units.parse_range": each_kind,
     "nagios_ipc.units.parse_quantity": each_kind,
 }

@@ -56,13 +56,15 @@ def test_a_field_without_default_after_one_with_is_refused():
 EXPENSIVE = ("typing", "ctypes", "dataclasses", "hashlib", "posix_ipc", "zmq", "psutil")
 
 
-@pytest.mark.parametrize("check", ["check_msgqueues", "check_host_uptime"])
-def test_an_idle_run_imports_nothing_expensive(check, tmp_path):
+@pytest.mark.parametrize("check, args", [
+    ("check_msgqueues", []), ("check_host_uptime", []), ("check_mta_backlog", []),
+    ("check_zmq_hwm", ["--pid", "1"])])
+def test_an_idle_run_imports_nothing_expensive(check, args, tmp_path):
     """Start-up cost is paid on every run on every host (benchmarks/): a run on an
     idle host must not import what it does not need."""
     probe = (
         "import sys, json, os\n"
-        f"sys.argv = [{check!r}]\n"
+        f"sys.argv = [{check!r}, *{args!r}]\n"
         f"path = {str(ROOT / 'checks' / check)!r}\n"
         "try:\n"
         "    code = compile(open(path).read(), path, 'exec')\n"

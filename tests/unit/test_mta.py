@@ -512,7 +512,13 @@ def test_partitions_share_out_every_message_once(postfix_spool: Path, tmp_path: 
         assert all(shares)  # each share has work
 
 
-def test_parallel_aggregate_equals_serial(postfix_spool: Path) -> None:
+@pytest.fixture
+def always_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--workers forks from PARALLEL_FROM messages on: the test spools are smaller."""
+    monkeypatch.setattr(check, "PARALLEL_FROM", 0)
+
+
+def test_parallel_aggregate_equals_serial(postfix_spool: Path, always_parallel: None) -> None:
     serial = run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--details", "always",
                   "--workers", "1"])
     parallel = run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--details",
@@ -532,7 +538,7 @@ def test_exim_partitions(tmp_path: Path) -> None:
         m.queue_id for m in source.messages())
 
 
-def test_a_workers_error_reaches_the_check(postfix_spool: Path) -> None:
+def test_a_workers_error_reaches_the_check(postfix_spool: Path, always_parallel: None) -> None:
     # the bad file sits in a share read by a forked worker: same UNKNOWN as serially
     bad = postfix_spool / "deferred" / "1"
     bad.mkdir()
@@ -541,6 +547,17 @@ def test_a_workers_error_reaches_the_check(postfix_spool: Path) -> None:
                         str(w)]) for w in (1, 2)}
     assert outcomes[1] == outcomes[2]
     assert outcomes[2][0] == 3 and "1000000BAD" in outcomes[2][1]
+
+
+def test_a_small_spool_is_read_in_this_process(postfix_spool: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from nagios_ipc.mta import backlog
+
+    def forbidden(*_: object) -> None:
+        raise AssertionError("forked workers for a small spool")
+
+    monkeypatch.setattr(backlog, "collect_parallel", forbidden)
+    assert run(["--mta", "postfix", "--spool-dir", str(postfix_spool), "--workers", "2"])[0] != 3
 
 
 # --- the command method on replayed captures (a stub prints the real output) -----------
