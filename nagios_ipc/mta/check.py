@@ -462,15 +462,7 @@ class BacklogSummary(nagiosplugin.Summary):
     def problem(self, results: nagiosplugin.Results) -> str:
         worst = sorted((x for x in results if x.state != nagiosplugin.Ok),
                        key=lambda x: -int(x.state))
-        hints: List[str] = []
-        for result in worst:
-            text = result.hint or str(result)
-            if text not in hints:
-                hints.append(text)
-        shown = "; ".join(hints[:3])
-        if len(hints) > 3:
-            shown += f"; and {len(hints) - 3} more"
-        return shown
+        return cli.join_hints(worst)
 
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
         r = self.resource
