@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -66,3 +67,15 @@ def run_check(name: str, args: Sequence[str] = (), env: Optional[Dict[str, str]]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=full_env,
                           stdin=subprocess.DEVNULL)
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+
+def nagios_account() -> pwd.struct_passwd:
+    """The nagios user's passwd entry; skips unless root (to switch to it) and it exists."""
+    import pytest
+
+    if os.getuid() != 0:
+        pytest.skip("needs root to run the check as the nagios user")
+    try:
+        return pwd.getpwnam("nagios")
+    except KeyError:
+        pytest.skip("no nagios user (install nagios-nrpe-server)")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from helpers import CHECKS, run_check  # type: ignore[import-not-found]
+from helpers import CHECKS, nagios_account, run_check  # type: ignore[import-not-found]
 
 from nagios_ipc.uptime.source import Observation
 
@@ -77,12 +77,7 @@ def test_twenty_parallel_runs_share_one_state_file(tmp_path: Path) -> None:
 
 @pytest.fixture
 def nagios_user() -> pwd.struct_passwd:
-    if os.getuid() != 0:
-        pytest.skip("needs root to run the check as the nagios user")
-    try:
-        return pwd.getpwnam("nagios")
-    except KeyError:
-        pytest.skip("no nagios user (install nagios-nrpe-server)")
+    return nagios_account()  # type: ignore[no-any-return]
 
 
 @pytest.fixture

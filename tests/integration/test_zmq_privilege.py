@@ -18,7 +18,7 @@ from typing import Iterator
 
 import pytest
 
-from helpers import Outcome, run_check
+from helpers import Outcome, nagios_account, run_check
 from test_zmq_sockets import until
 from zmqtools import Apps, apps_fixture, free_port  # noqa: F401 - a fixture
 
@@ -27,12 +27,7 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 
 @pytest.fixture
 def nagios() -> pwd.struct_passwd:
-    if os.getuid() != 0:
-        pytest.skip("needs root to run the check as the nagios user")
-    try:
-        return pwd.getpwnam("nagios")
-    except KeyError:
-        pytest.skip("no nagios user (install nagios-nrpe-server)")
+    return nagios_account()  # type: ignore[no-any-return]
 
 
 @pytest.fixture
