@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import resource
 import shutil
 import subprocess
@@ -34,31 +33,19 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 from tests.helpers import CHECKS
-from tests.robustness import assert_one_unknown_line, assert_plugin_output
-
-APP = """\
-import socket, sys, time
-server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
-client = socket.create_connection(server.getsockname()); peer, _ = server.accept()
-print(server.getsockname()[1], flush=True)
-sys.stdin.read()  # until the test closes stdin
-"""
+from tests.robustness import (
+    assert_one_unknown_line,
+    assert_plugin_output,
+    nagios_user,
+    start_app,
+    stop_app,
+)
 
 
 def _start_app(user: Optional[str] = None) -> Iterator[int]:
-    argv = [sys.executable, "-c", APP]
-    if user is not None:  # setpriv keeps the pid: the application is the process we start
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdin is not None
-    proc.stdout.readline()
+    proc = start_app(user)
     yield proc.pid
-    proc.stdin.close()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_app(proc)
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +95,6 @@ def run(check: str, argv: List[str], user: Optional[str] = None, timeout: float 
                           stdin=subprocess.DEVNULL,
                           preexec_fn=apply_limits if limits else None)
     return proc.returncode, proc.stdout, proc.stderr
-
-
-def nagios_user() -> Optional[pwd.struct_passwd]:
-    try:
-        return pwd.getpwnam("nagios")
-    except KeyError:
-        return None
 
 
 needs_root_and_nagios = pytest.mark.skipif(
