@@ -16,13 +16,12 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.helpers import CHECKS
+from tests.helpers import CHECKS, shared_tempdir
 from tests.robustness import (
     assert_one_unknown_line,
     assert_plugin_output,
@@ -38,10 +37,7 @@ NAMES = {"check_msgqueues": "MSGQUEUES", "check_host_uptime": "HOST_UPTIME",
 
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="nagios_ipc-limits-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("nagios_ipc-limits-")
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,8 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +30,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.helpers import CHECKS
+from tests.helpers import CHECKS, shared_tempdir
 from tests.robustness import (
     assert_one_unknown_line,
     assert_plugin_output,
@@ -105,10 +103,7 @@ needs_root_and_nagios = pytest.mark.skipif(
 @pytest.fixture()
 def workdir() -> Iterator[Path]:
     # world-traversable, so that the nagios user reaches the files made for it
-    path = Path(tempfile.mkdtemp(prefix="nagios_ipc-state-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("nagios_ipc-state-")
 
 
 def good_state(check: str, pid: int, directory: Path) -> bytes:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from helpers import CHECKS, nagios_account, run_check  # type: ignore[import-not-found]
+from helpers import CHECKS, nagios_account, run_check, shared_tempdir  # type: ignore[import-not-found]
 
 from nagios_ipc.uptime.source import Observation
 
@@ -83,10 +81,7 @@ def nagios_user() -> pwd.struct_passwd:
 @pytest.fixture
 def shared_tmp() -> Iterator[Path]:
     """A temp dir other users can enter (pytest's tmp_path is 0700 root)."""
-    path = Path(tempfile.mkdtemp(prefix="uptime-it-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("uptime-it-")
 
 
 def test_default_state_location_works_for_nagios(nagios_user: pwd.struct_passwd,

@@ -14,17 +14,15 @@ import json
 import os
 import pwd
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from helpers import CHECKS, ROOT
+from helpers import CHECKS, ROOT, shared_tempdir
 from zmqtools import Apps, apps_fixture, free_port  # noqa: F401 - a fixture
 
 CONTRIB = ROOT / "contrib"
@@ -43,10 +41,7 @@ def need(*tools: str) -> None:
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="zmq-sched-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("zmq-sched-")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
