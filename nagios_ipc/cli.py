@@ -34,7 +34,7 @@ from .units import format_number, format_range, quantity_type
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
+    from typing import Any, Callable, Iterable, List, NoReturn, Optional, Sequence, Tuple
 
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 FIRST_LINE_MAX = 1000  # bytes; NRPE v2 packets carry 1023 in all
@@ -167,6 +167,19 @@ def sanitize(text: str) -> str:
     text = text.replace("|", "/").replace("\r", " ").replace("\n", " ").replace("\t", " ")
     text = "".join(ch if ch.isprintable() else "?" for ch in text)
     return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def join_hints(results: Iterable[nagiosplugin.Result], most: int = 3) -> str:
+    """The results' hints (or texts), each once, in order: at most *most*, then a count."""
+    hints: List[str] = []
+    for result in results:
+        text = result.hint or str(result)
+        if text not in hints:
+            hints.append(text)
+    shown = "; ".join(hints[:most])
+    if len(hints) > most:
+        shown += f"; and {len(hints) - most} more"
+    return shown
 
 
 def perf_label(label: str) -> str:

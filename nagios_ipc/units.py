@@ -15,7 +15,7 @@ import nagiosplugin
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Optional, Union
+    from typing import Any, Callable, Dict, Optional, Union
 
     Number = Union[int, float]
 
@@ -120,6 +120,20 @@ def range_type(kind: str) -> Callable[[str], nagiosplugin.Range]:
 
     convert.__name__ = f"{kind} range"
     return convert
+
+
+def optional_range(kind: str, off: object = None) -> Callable[[str], Any]:
+    """Like range_type, but 'none' gives *off*: switches a default threshold off.
+
+    *off* tells 'none' apart from an option not given (None) where a check needs that.
+    """
+    convert = range_type(kind)
+
+    def parse(text: str) -> Any:
+        return off if text.strip().lower() == "none" else convert(text)
+
+    parse.__name__ = f"{kind} range"
+    return parse
 
 
 def quantity_type(kind: str) -> Callable[[str], Number]:

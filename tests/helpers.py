@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "checks"
@@ -66,3 +67,29 @@ def run_check(name: str, args: Sequence[str] = (), env: Optional[Dict[str, str]]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=full_env,
                           stdin=subprocess.DEVNULL)
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+
+def nagios_account() -> pwd.struct_passwd:
+    """The nagios user's passwd entry; skips unless root (to switch to it) and it exists."""
+    import pytest
+
+    if os.getuid() != 0:
+        pytest.skip("needs root to run the check as the nagios user")
+    try:
+        return pwd.getpwnam("nagios")
+    except KeyError:
+        pytest.skip("no nagios user (install nagios-nrpe-server)")
+
+
+def shared_tempdir(prefix: str, owner: Optional[pwd.struct_passwd] = None) -> Iterator[Path]:
+    """A temp dir other users can enter (pytest's tmp_path is 0700 root), owned by *owner*
+    if given; removed afterwards. For a fixture: ``yield from shared_tempdir(...)``."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if owner is not None:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

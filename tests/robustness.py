@@ -22,8 +22,11 @@ import gzip
 import importlib
 import inspect
 import pkgutil
+import pwd
 import re
 import signal
+import subprocess
+import sys
 from configparser import ConfigParser
 from pathlib import Path
 from types import FrameType, ModuleType
@@ -274,3 +277,41 @@ def check_modules() -> Dict[str, str]:
         if name.strip().startswith("check_"):
             found[name.strip()] = target.strip().split(":")[0]
     return found
+
+
+# --- a small application holding a loopback TCP connection (what check_zmq_hwm watches)
+
+APP = """\
+import socket, sys
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
+client = socket.create_connection(server.getsockname()); peer, _ = server.accept()
+print(server.getsockname()[1], flush=True)
+sys.stdin.read()  # until the test closes stdin
+"""
+
+
+def nagios_user() -> Optional[pwd.struct_passwd]:
+    try:
+        return pwd.getpwnam("nagios")
+    except KeyError:
+        return None
+
+
+def start_app(user: Optional[str] = None) -> subprocess.Popen:  # type: ignore[type-arg]
+    argv = [sys.executable, "-c", APP]
+    if user is not None:  # setpriv keeps the pid: the application is the process we start
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    return proc
+
+
+def stop_app(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

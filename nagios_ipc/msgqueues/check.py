@@ -446,7 +446,7 @@ class QueueSummary(nagiosplugin.Summary):
         flagged = {(r.metric.context, self._group(r)) for r in worst if r.metric is not None}
         owners_flagged = {context for context, group in flagged if group is not None
                           and group is not self.resource.total}
-        hints: List[str] = []
+        shown: List[nagiosplugin.Result] = []
         for result in worst:
             group = self._group(result)
             context = result.metric.context if result.metric is not None else None
@@ -454,13 +454,8 @@ class QueueSummary(nagiosplugin.Summary):
                 continue
             if context == "fill" and ("full", group) in flagged:
                 continue
-            text = result.hint or str(result)
-            if text not in hints:
-                hints.append(text)
-        shown = "; ".join(hints[:3])
-        if len(hints) > 3:
-            shown += f"; and {len(hints) - 3} more"
-        return shown
+            shown.append(result)
+        return cli.join_hints(shown)
 
     def _group(self, result: nagiosplugin.Result) -> Optional[Group]:
         metric = result.metric

@@ -9,7 +9,7 @@ import time
 import nagiosplugin
 
 from .. import cli
-from ..units import format_number, human_duration, human_size, parse_range, range_type
+from ..units import format_number, human_duration, human_size, optional_range, parse_range
 from .model import ParseError, Settings, Unavailable
 from .registry import METHOD_CHOICES, NAMES
 
@@ -110,17 +110,6 @@ MEASURES = (
 PARALLEL_FROM = 2000
 
 
-def optional_range(kind: str) -> Callable[[str], Any]:
-    """A range of *kind*, or 'none' (kept as the string) to switch a default off."""
-    convert = range_type(kind)
-
-    def parse(text: str) -> Any:
-        return "none" if text.strip().lower() == "none" else convert(text)
-
-    parse.__name__ = f"{kind} range"
-    return parse
-
-
 def pair_type(kind: str, what: str) -> Callable[[str], Pair]:
     """NAME=WARN,CRIT with ranges of *kind*."""
 
@@ -173,11 +162,12 @@ def parser() -> cli.PluginParser:
                       help="processes reading a spool in parallel (default 2 on hosts with "
                            "two or more CPUs, else 1; 1 keeps the check on one CPU)")
     lim = p.add_argument_group("thresholds")
-    lim.add_argument("-w", "--warning", dest="deferred_warning", type=optional_range("count"),
-                     metavar="RANGE", help="WARNING when the number of deferred messages is "
-                                           "outside RANGE (default 100)")
+    lim.add_argument("-w", "--warning", dest="deferred_warning",
+                     type=optional_range("count", "none"), metavar="RANGE",
+                     help="WARNING when the number of deferred messages is outside RANGE "
+                          "(default 100)")
     lim.add_argument("-c", "--critical", dest="deferred_critical",
-                     type=optional_range("count"), metavar="RANGE",
+                     type=optional_range("count", "none"), metavar="RANGE",
                      help="CRITICAL when the number of deferred messages is outside RANGE "
                           "(default 500)")
     for measure in MEASURES[1:]:
@@ -185,7 +175,7 @@ def parser() -> cli.PluginParser:
         for level in ("warning", "critical"):
             default = DEFAULTS.get(f"{measure.name}_{level}")
             lim.add_argument(f"--{option}-{level}", dest=f"{measure.name}_{level}",
-                             type=optional_range(measure.kind), metavar="RANGE",
+                             type=optional_range(measure.kind, "none"), metavar="RANGE",
                              help=f"{level.upper()} when the {measure.text} is outside "
                                   f"RANGE" + (f" (default {default})" if default else ""))
     lim.add_argument("--queue", dest="queue_limits", action="append", default=[],
@@ -472,15 +462,7 @@ class BacklogSummary(nagiosplugin.Summary):
     def problem(self, results: nagiosplugin.Results) -> str:
         worst = sorted((x for x in results if x.state != nagiosplugin.Ok),
                        key=lambda x: -int(x.state))
-        hints: List[str] = []
-        for result in worst:
-            text = result.hint or str(result)
-            if text not in hints:
-                hints.append(text)
-        shown = "; ".join(hints[:3])
-        if len(hints) > 3:
-            shown += f"; and {len(hints) - 3} more"
-        return shown
+        return cli.join_hints(worst)
 
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
         r = self.resource

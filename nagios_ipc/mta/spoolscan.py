@@ -17,7 +17,9 @@ from .model import ParseError, Settings, Unavailable
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+    from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
+
+    T = TypeVar("T")
 
 SUDO_FIX = ("run the check through the sudo rule in contrib/sudoers.d/nagios_ipc "
             "(check_mta_backlog --mta {mta} as root)")
@@ -72,13 +74,11 @@ def path_stat(path: str) -> Optional[os.stat_result]:
     return st if stat.S_ISREG(st.st_mode) else None
 
 
-def read_small(path: str, limit: int = MAX_QUEUE_FILE) -> Optional[bytes]:
-    """The first *limit* bytes of a queue control file; None when it vanished."""
+def _read(path: str, read: Callable[[BinaryIO, int], T]) -> Optional[T]:
+    """read(open file, its size) on *path*; None when it vanished."""
     try:
         with open(path, "rb") as handle:
-            # the file's own size, not the limit: read(limit) allocates the whole limit
-            size = os.fstat(handle.fileno()).st_size
-            return handle.read(min(size + 1, limit))
+            return read(handle, os.fstat(handle.fileno()).st_size)
     except FileNotFoundError:
         return None
     except PermissionError:
@@ -87,22 +87,17 @@ def read_small(path: str, limit: int = MAX_QUEUE_FILE) -> Optional[bytes]:
                           "(contrib/sudoers.d/nagios_ipc)") from None
     except IsADirectoryError:
         raise ParseError(f"{path} is a directory where a queue file was expected") from None
+
+
+def read_small(path: str, limit: int = MAX_QUEUE_FILE) -> Optional[bytes]:
+    """The first *limit* bytes of a queue control file; None when it vanished."""
+    # the file's own size, not the limit: read(limit) allocates the whole limit
+    return _read(path, lambda handle, size: handle.read(min(size + 1, limit)))
 
 
 def read_head(path: str, limit: int = 65536) -> Optional[Tuple[bytes, int]]:
     """(head of the file up to *limit* bytes, file size); None when it vanished."""
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            return handle.read(limit), size
-    except FileNotFoundError:
-        return None
-    except PermissionError:
-        raise Unavailable(f"cannot read {path}: permission denied",
-                          "run the check as the MTA's queue owner or root "
-                          "(contrib/sudoers.d/nagios_ipc)") from None
-    except IsADirectoryError:
-        raise ParseError(f"{path} is a directory where a queue file was expected") from None
+    return _read(path, lambda handle, size: (handle.read(limit), size))
 
 
 def binary(settings: Settings, names: Sequence[str], mta: str,

@@ -14,6 +14,7 @@ from ..units import (
     format_number,
     format_range,
     human_duration,
+    optional_range,
     parse_range,
     quantity_type,
     range_type,
@@ -75,17 +76,6 @@ State: one file per set of options under /var/tmp/nagios_ipc-UID/ (or
 $NAGIOS_IPC_STATE_DIR), mode 0600; two services with the same options share a
 file and shorten each other's periods: give each its own --state-file.
 """
-
-
-def optional_range(kind: str) -> Any:
-    """A range of *kind*, or 'none' to switch a default threshold off."""
-    convert = range_type(kind)
-
-    def parse(text: str) -> Optional[nagiosplugin.Range]:
-        return None if text.strip().lower() == "none" else convert(text)
-
-    parse.__name__ = f"{kind} range"
-    return parse
 
 
 def parser() -> cli.PluginParser:

@@ -8,7 +8,7 @@ import time
 import nagiosplugin
 
 from .. import cli
-from ..units import format_number, format_range, human_duration, human_size, range_type
+from ..units import format_number, format_range, human_duration, human_size, optional_range
 from .procfs import endpoint_type
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -123,16 +123,6 @@ MEASURES: Tuple[Measure, ...] = (
             warning="80", critical="95", mode=2),
     Measure("sends", "count", "the messages sent since the application started", mode=2),
 )
-
-
-def optional_range(kind: str) -> Any:
-    convert = range_type(kind)
-
-    def parse(text: str) -> Optional[nagiosplugin.Range]:
-        return None if text.strip().lower() == "none" else convert(text)
-
-    parse.__name__ = f"{kind} range"
-    return parse
 
 
 def parser() -> cli.PluginParser:

@@ -15,7 +15,6 @@ import json
 import os
 import stat
 import sys
-import threading
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -23,6 +22,7 @@ import pytest
 
 from tests.helpers import CHECKS
 from tests.robustness import assert_plugin_output, text_lines
+from zmqtools import serve_snapshot
 
 HOSTILE = ["ev|il=1", "a\nMTA_BACKLOG OK: forged | x=1", "%s%n{0}%(x)s", "'q'=5",
            "cr\rtab\tnul", "\u202ertl"]
@@ -98,24 +98,6 @@ def test_mta_content_cannot_forge_output(tmp_path: Path, mta: str, listing: obje
     assert codes["hostile"] == codes["harmless"], outputs
     assert len(text_lines(outputs["hostile"])) == len(text_lines(outputs["harmless"])), outputs
     assert outputs["hostile"].count("|") == outputs["harmless"].count("|"), outputs
-
-
-def serve_snapshot(reply: bytes) -> Tuple[str, threading.Thread, object]:
-    zmq = pytest.importorskip("zmq")
-    ctx = zmq.Context()
-    rep = ctx.socket(zmq.REP)
-    rep.setsockopt(zmq.LINGER, 0)
-    port = rep.bind_to_random_port("tcp://127.0.0.1")
-
-    def serve() -> None:
-        if rep.poll(20000):
-            rep.recv()
-            rep.send(reply)
-        rep.close()
-
-    thread = threading.Thread(target=serve)
-    thread.start()
-    return f"tcp://127.0.0.1:{port}", thread, ctx
 
 
 def snapshot(words: List[str]) -> bytes:

@@ -12,64 +12,32 @@ executables of every check (issue 8).
 from __future__ import annotations
 
 import os
-import pwd
 import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.helpers import CHECKS
-from tests.robustness import assert_one_unknown_line, assert_plugin_output, check_modules
+from tests.helpers import CHECKS, shared_tempdir
+from tests.robustness import (
+    assert_one_unknown_line,
+    assert_plugin_output,
+    check_modules,
+    nagios_user,
+    start_app,
+    stop_app,
+)
 
-APP = """\
-import socket, sys
-server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
-client = socket.create_connection(server.getsockname()); peer, _ = server.accept()
-print(server.getsockname()[1], flush=True)
-sys.stdin.read()
-"""
 NAMES = {"check_msgqueues": "MSGQUEUES", "check_host_uptime": "HOST_UPTIME",
          "check_mta_backlog": "MTA_BACKLOG", "check_zmq_hwm": "ZMQ_HWM"}
 
 
-def nagios_user() -> Optional[pwd.struct_passwd]:
-    try:
-        return pwd.getpwnam("nagios")
-    except KeyError:
-        return None
-
-
-def start_app(user: Optional[str] = None) -> subprocess.Popen:  # type: ignore[type-arg]
-    argv = [sys.executable, "-c", APP]
-    if user is not None:
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    proc.stdout.readline()
-    return proc
-
-
-def stop_app(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
-    assert proc.stdin is not None
-    proc.stdin.close()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="nagios_ipc-limits-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("nagios_ipc-limits-")
 
 
 @pytest.fixture(scope="module")

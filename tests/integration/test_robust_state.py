@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,32 +30,20 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.helpers import CHECKS
-from tests.robustness import assert_one_unknown_line, assert_plugin_output
-
-APP = """\
-import socket, sys, time
-server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
-client = socket.create_connection(server.getsockname()); peer, _ = server.accept()
-print(server.getsockname()[1], flush=True)
-sys.stdin.read()  # until the test closes stdin
-"""
+from tests.helpers import CHECKS, shared_tempdir
+from tests.robustness import (
+    assert_one_unknown_line,
+    assert_plugin_output,
+    nagios_user,
+    start_app,
+    stop_app,
+)
 
 
 def _start_app(user: Optional[str] = None) -> Iterator[int]:
-    argv = [sys.executable, "-c", APP]
-    if user is not None:  # setpriv keeps the pid: the application is the process we start
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdin is not None
-    proc.stdout.readline()
+    proc = start_app(user)
     yield proc.pid
-    proc.stdin.close()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_app(proc)
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +95,6 @@ def run(check: str, argv: List[str], user: Optional[str] = None, timeout: float 
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def nagios_user() -> Optional[pwd.struct_passwd]:
-    try:
-        return pwd.getpwnam("nagios")
-    except KeyError:
-        return None
-
-
 needs_root_and_nagios = pytest.mark.skipif(
     os.geteuid() != 0 or nagios_user() is None,
     reason="needs root and the nagios user (tests/run installs nagios-nrpe-server)")
@@ -125,10 +103,7 @@ needs_root_and_nagios = pytest.mark.skipif(
 @pytest.fixture()
 def workdir() -> Iterator[Path]:
     # world-traversable, so that the nagios user reaches the files made for it
-    path = Path(tempfile.mkdtemp(prefix="nagios_ipc-state-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("nagios_ipc-state-")
 
 
 def good_state(check: str, pid: int, directory: Path) -> bytes:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from helpers import CHECKS, run_check  # type: ignore[import-not-found]
+from helpers import CHECKS, nagios_account, run_check, shared_tempdir  # type: ignore[import-not-found]
 
 from nagios_ipc.uptime.source import Observation
 
@@ -77,21 +75,13 @@ def test_twenty_parallel_runs_share_one_state_file(tmp_path: Path) -> None:
 
 @pytest.fixture
 def nagios_user() -> pwd.struct_passwd:
-    if os.getuid() != 0:
-        pytest.skip("needs root to run the check as the nagios user")
-    try:
-        return pwd.getpwnam("nagios")
-    except KeyError:
-        pytest.skip("no nagios user (install nagios-nrpe-server)")
+    return nagios_account()  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def shared_tmp() -> Iterator[Path]:
     """A temp dir other users can enter (pytest's tmp_path is 0700 root)."""
-    path = Path(tempfile.mkdtemp(prefix="uptime-it-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("uptime-it-")
 
 
 def test_default_state_location_works_for_nagios(nagios_user: pwd.struct_passwd,

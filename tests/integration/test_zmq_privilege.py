@@ -9,16 +9,13 @@
 
 from __future__ import annotations
 
-import os
 import pwd
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from helpers import Outcome, run_check
+from helpers import Outcome, nagios_account, run_check, shared_tempdir
 from test_zmq_sockets import until
 from zmqtools import Apps, apps_fixture, free_port  # noqa: F401 - a fixture
 
@@ -27,21 +24,12 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 
 @pytest.fixture
 def nagios() -> pwd.struct_passwd:
-    if os.getuid() != 0:
-        pytest.skip("needs root to run the check as the nagios user")
-    try:
-        return pwd.getpwnam("nagios")
-    except KeyError:
-        pytest.skip("no nagios user (install nagios-nrpe-server)")
+    return nagios_account()  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def nagios_tmp(nagios: pwd.struct_passwd) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="zmq-it-"))
-    os.chown(path, nagios.pw_uid, nagios.pw_gid)
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("zmq-it-", nagios)
 
 
 def as_nagios(state: Path, *args: str) -> Outcome:

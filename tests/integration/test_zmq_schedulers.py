@@ -14,17 +14,15 @@ import json
 import os
 import pwd
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from helpers import CHECKS, ROOT
+from helpers import CHECKS, ROOT, shared_tempdir
 from zmqtools import Apps, apps_fixture, free_port  # noqa: F401 - a fixture
 
 CONTRIB = ROOT / "contrib"
@@ -43,10 +41,7 @@ def need(*tools: str) -> None:
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="zmq-sched-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from shared_tempdir("zmq-sched-")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -168,11 +163,20 @@ object Service "zmq-stats" {{
 """
 
 
+def icinga_dirs(workdir: Path) -> List[str]:
+    """Icinga 2's data, log, cache, spool and run directories made under *workdir*, and
+    the -D options that point it there (as root, node and zone zmq-test)."""
+    for sub in ("data", "log", "cache", "spool", "run"):
+        (workdir / sub).mkdir()
+    return [f"-DDataDir={workdir}/data", f"-DLogDir={workdir}/log",
+            f"-DCacheDir={workdir}/cache", f"-DSpoolDir={workdir}/spool",
+            f"-DInitRunDir={workdir}/run", "-DRunAsUser=root", "-DRunAsGroup=root",
+            "-DNodeName=zmq-test", "-DZoneName=zmq-test"]
+
+
 def test_icinga2_validates_the_check_command(workdir: Path) -> None:
     icinga = "/usr/sbin/icinga2"
     need(icinga)
-    for sub in ("data", "log", "cache", "spool", "run"):
-        (workdir / sub).mkdir()
     config = workdir / "main.conf"
     config.write_text(f"""
 const PluginDir = "{CHECKS}"
@@ -181,10 +185,7 @@ include <itl>
 include "{CONTRIB}/icinga2/check_zmq_hwm.conf"
 object Host "h" {{ check_command = "dummy" }}
 """ + ICINGA_SERVICES.format(workdir=workdir))
-    defines = [f"-DDataDir={workdir}/data", f"-DLogDir={workdir}/log",
-               f"-DCacheDir={workdir}/cache", f"-DSpoolDir={workdir}/spool",
-               f"-DInitRunDir={workdir}/run", "-DRunAsUser=root", "-DRunAsGroup=root",
-               "-DNodeName=zmq-test", "-DZoneName=zmq-test"]
+    defines = icinga_dirs(workdir)
     done = subprocess.run([icinga, "daemon", "-C", "-c", str(config), *defines],
                           capture_output=True, text=True, env=CLEAN_ENV, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -219,8 +220,6 @@ def test_icinga2_runs_the_check_command(apps: Apps, workdir: Path) -> None:
     stats = f"ipc://{workdir}/stats.ipc"
     app = apps.start("stats", "--stats", stats, "--endpoint", f"tcp://127.0.0.1:{free_port()}",
                      "--dead-port", str(free_port()), stdin=True)
-    for sub in ("data", "log", "cache", "spool", "run"):
-        (workdir / sub).mkdir()
     state = workdir / "zmq.json"
     config = workdir / "main.conf"
     config.write_text(f"""
@@ -242,10 +241,7 @@ object Service "zmq" {{
   vars.zmq_hwm_timeout = 8
 }}
 """)
-    defines = [f"-DDataDir={workdir}/data", f"-DLogDir={workdir}/log",
-               f"-DCacheDir={workdir}/cache", f"-DSpoolDir={workdir}/spool",
-               f"-DInitRunDir={workdir}/run", "-DRunAsUser=root", "-DRunAsGroup=root",
-               "-DNodeName=zmq-test", "-DZoneName=zmq-test"]
+    defines = icinga_dirs(workdir)
     proc = subprocess.Popen(["/usr/bin/unshare", "-n", "/bin/sh", "-c",
                              'ip link set lo up; exec "$@"', "sh", icinga, "daemon",
                              "-c", str(config), *defines],

@@ -17,7 +17,7 @@ import pytest
 import zmq
 
 from helpers import Outcome, run_check
-from zmqtools import App, Apps, apps_fixture, free_port  # noqa: F401 - a fixture
+from zmqtools import App, Apps, apps_fixture, free_port, serve_snapshot  # noqa: F401 - a fixture
 
 
 def check(state: Path, endpoint: str, *args: str) -> Outcome:
@@ -200,22 +200,9 @@ def test_missing_ipc_endpoint(tmp_path: Path) -> None:
 ])
 def test_bad_replies_are_unknown(tmp_path: Path, reply: bytes, expected: str) -> None:
     """A REP that answers garbage: one UNKNOWN line naming what is wrong."""
-    import threading
-
-    ctx = zmq.Context()
-    rep = ctx.socket(zmq.REP)
-    rep.setsockopt(zmq.LINGER, 0)
-    port = rep.bind_to_random_port("tcp://127.0.0.1")
-
-    def serve() -> None:
-        if rep.poll(20000):
-            rep.recv()
-            rep.send(reply)
-
-    thread = threading.Thread(target=serve)
-    thread.start()
+    endpoint, thread, ctx = serve_snapshot(reply)
     try:
-        out = check(tmp_path / "s", f"tcp://127.0.0.1:{port}")
+        out = check(tmp_path / "s", endpoint)
     finally:
         thread.join()
         ctx.destroy(linger=0)

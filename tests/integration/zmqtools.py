@@ -9,9 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -109,3 +110,23 @@ def apps_fixture() -> Iterator[Apps]:
         yield manager
     finally:
         manager.stop_all()
+
+
+def serve_snapshot(reply: bytes) -> Tuple[str, threading.Thread, Any]:
+    """A REP on a free loopback port that answers one request with *reply*: (endpoint,
+    its thread, the context). Join the thread, then destroy the context (linger=0)."""
+    zmq = pytest.importorskip("zmq")
+    ctx = zmq.Context()
+    rep = ctx.socket(zmq.REP)
+    rep.setsockopt(zmq.LINGER, 0)
+    port = rep.bind_to_random_port("tcp://127.0.0.1")
+
+    def serve() -> None:
+        if rep.poll(20000):
+            rep.recv()
+            rep.send(reply)
+        rep.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    return f"tcp://127.0.0.1:{port}", thread, ctx
