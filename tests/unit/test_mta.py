@@ -617,3 +617,21 @@ def test_exim_bp_replayed(tmp_path: Path) -> None:
     assert "bounces=3;;;0;11" in perf and "deferred=9;100;500;0" in perf
     code, out = run([*base, "--count-only"])
     assert out.split(" | ")[1] == "messages=11;;;0 messages_queued=11;;;0 deferred=11;100;500;0\n"
+
+
+def test_main_cf_without_queue_directory_means_the_built_in_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No postconf run when main.cf leaves queue_directory to Postfix's default and
+    that default holds a queue; a $-expanded or unusual setting still asks postconf."""
+    etc, default = tmp_path / "etc", tmp_path / "spool"
+    etc.mkdir()
+    monkeypatch.setattr(postfix, "DEFAULT_QUEUE_DIR", str(default))
+    (etc / "main.cf").write_text("myhostname = probe\n")
+    assert postfix._literal_queue_directory(str(etc)) is None  # no queue there yet
+    for queue in ("deferred", "active", "maildrop"):
+        (default / queue).mkdir(parents=True)
+    assert postfix._literal_queue_directory(str(etc)) == str(default)
+    (etc / "main.cf").write_text("queue_directory = /srv/postfix\n")
+    assert postfix._literal_queue_directory(str(etc)) == "/srv/postfix"
+    (etc / "main.cf").write_text("queue_directory = $data_directory/q\n")
+    assert postfix._literal_queue_directory(str(etc)) is None
