@@ -45,13 +45,13 @@ class Completed(NamedTuple):
 
 
 def exit_text(code: object) -> str:
-    """'exit 1', or 'killed by signal 11 (SIGSEGV)' for a negative return code."""
+    """'exit 1', or 'killed by SIGSEGV' (a signal without a name: 'killed by signal
+    64') for a negative return code; callers put it in parentheses."""
     if isinstance(code, int) and code < 0:
         try:
-            name = f" ({signal.Signals(-code).name})"
+            return f"killed by {signal.Signals(-code).name}"
         except ValueError:
-            name = ""
-        return f"killed by signal {-code}{name}"
+            return f"killed by signal {-code}"
     return f"exit {code}"
 
 
