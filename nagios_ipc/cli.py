@@ -92,9 +92,32 @@ class PluginParser(argparse.ArgumentParser):
                              help="give up after this long with UNKNOWN, naming what was "
                                   f"still running (default {format_number(timeout)}s; units "
                                   "ms, s, m)")
+        self.guarded: List[Tuple[str, str]] = []  # (option, kind): see guard()
         general.add_argument("--details", choices=DETAIL_CHOICES, default="problem",
                              help="when to print the long output, one line per item: when the "
                                   "state is not OK (default), always, or never")
+
+    def guard(self, option: str, kind: str = "path") -> None:
+        """Mark *option* as naming a program, a path or an ipc:// endpoint ("program",
+        "path", "endpoint"): under privilege (sudo) a value the caller gives is
+        refused unless the administrator allowed it (nagios_ipc.privilege)."""
+        self.guarded.append((option, kind))
+
+    def guarded_given(self, args: argparse.Namespace) -> List[Tuple[str, str, str]]:
+        """(option, value, kind) for every guarded option the command line set."""
+        from .privilege import guarded_values
+
+        given = []
+        for option, kind in self.guarded:
+            dest = self._option_string_actions[option].dest
+            default = self.get_default(dest)
+            for value in guarded_values(getattr(args, dest, None)):
+                if value in guarded_values(default):
+                    continue  # the check's own default path
+                if kind == "endpoint" and not value.startswith("ipc://"):
+                    continue  # tcp:// names no file of this host
+                given.append((option, value, kind))
+        return given
 
     def error(self, message: str) -> NoReturn:
         # the message quotes the value given: sanitized, so that '|' or a newline in
@@ -308,6 +331,12 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
         except UsageExit as exc:
             return exc.code, exc.text
         verbose = min(args.verbose, 3)
+        from .privilege import Refused, enforce
+
+        try:
+            enforce(parser.prog, parser.guarded_given(args))
+        except Refused as exc:
+            return 3, f"{name} UNKNOWN: {sanitize(str(exc))}\n"
         handler = _ListHandler()
         root = logging.getLogger("nagiosplugin")
         root.handlers[:] = [handler]

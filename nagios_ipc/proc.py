@@ -98,10 +98,18 @@ def _spawn(argv: List[str], timeout: Optional[float],
     child_env = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     if env:
         child_env.update(env)
+    from .privilege import child_identity
+
+    # privileged (root under sudo): the child runs as the user who called sudo, never
+    # as root; the uid, gid and groups are set in the child before exec
+    who = child_identity()
+    drop = {} if who is None else {"user": who.uid, "group": who.gid,
+                                   "extra_groups": list(who.groups)}
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
-                                env=child_env, close_fds=True)
+                                env=child_env, close_fds=True, cwd="/",
+                                **drop)  # type: ignore[call-overload]
     except FileNotFoundError as exc:
         raise CommandError(f"{argv[0]} not found") from exc
     except PermissionError as exc:

@@ -576,6 +576,9 @@ def parser() -> cli.PluginParser:
                 type=range_type(measure.kind), metavar="RANGE",
                 help=f"{level} range for {measure.help}"
                      + (f" (default {default})" if default else ""))
+    p.guard("--proc-file", "path")
+    p.guard("--ipcs", "program")
+    p.guard("--mqueue-dir", "path")
     return p
 
 

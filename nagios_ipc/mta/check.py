@@ -190,6 +190,10 @@ def parser() -> cli.PluginParser:
                      type=pair_type("count", "DOMAIN"), metavar="DOMAIN=WARN,CRIT",
                      help="thresholds on the messages for one recipient domain, e.g. "
                           "example.com=50,200 (repeatable)")
+    p.guard("--config-dir", "path")
+    p.guard("--spool-dir", "path")
+    p.guard("--mta-binary", "program")
+    p.guard("--mta-config", "path")
     return p
 
 

@@ -211,7 +211,10 @@ class EximSpool:
     method = "spool"
 
     def __init__(self, root: str, settings: Settings) -> None:
+        from .spooltree import confine
+
         self.root = root
+        self.tree = confine(root)
         self.settings = settings
         self.input = os.path.join(root, "input")
         self.doing = f"scanning the Exim spool {root}"
@@ -254,7 +257,7 @@ class EximSpool:
         while stack:
             sub = stack.pop()
             try:
-                it = os.scandir(os.path.join(self.input, sub) if sub else self.input)
+                it = self.tree.scandir(os.path.join(self.input, sub) if sub else self.input)
             except FileNotFoundError:
                 continue
             except PermissionError:
@@ -296,7 +299,8 @@ class EximSpool:
                 raise ParseError(f"{base}-H: {exc}") from None
             size: Optional[int] = None
             try:
-                size = header_bytes + os.stat(base + "-D").st_size - (len(message_id) + 3) + 1
+                size = (header_bytes + self.tree.lstat(base + "-D").st_size
+                        - (len(message_id) + 3) + 1)
             except FileNotFoundError:
                 pass
             reasons: Tuple[str, ...] = ()
@@ -316,9 +320,10 @@ class EximSpool:
 def _read(path: str, tail: bool = False) -> Optional[bytes]:
     """A spool file (up to 1 MiB; with *tail*, its last 64 KiB when longer: a msglog
     grows by every retry and the latest lines say why), None when gone."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
+    from .spooltree import tree_of
+
+    fd = tree_of(path).open(path)  # PermissionError: the callers say what it means
+    if fd is None:
         return None
     try:
         data = os.read(fd, 65536)

@@ -25,8 +25,8 @@ import time
 
 from ..proc import CommandError, find_executable
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, sudo_fix,
-                        text_lines)
+from .spoolscan import (Partitioned, check_readable_dir, clip, confine, entries, entry_stat,
+                        open_file, sudo_fix, text_lines)
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class SpoolSource(Partitioned):
     def __init__(self, settings: Settings, root: str) -> None:
         self.settings = settings
         self.root = root
+        confine(root)
 
     def _files(self, queue: str) -> Iterator[Tuple[str, str, os.stat_result]]:
         for entry in entries(os.path.join(self.root, queue)):
@@ -118,21 +119,19 @@ class SpoolSource(Partitioned):
 def _read_envelope(path: str) -> Optional[bytes]:
     """The file up to and including the empty line that ends the envelope."""
     try:
-        with open(path, "rb") as handle:
-            data = b""
-            while b"\n\n" not in data and len(data) < MAX_ENVELOPE:
-                chunk = handle.read(65536)
-                if not chunk:
-                    break
-                data += chunk
-            return data
-    except FileNotFoundError:
+        fd = open_file(path)
+    except Unavailable as exc:
+        raise Unavailable(str(exc), sudo_fix(NAME, LISTING_FIX)) from None
+    if fd is None:
         return None
-    except PermissionError:
-        raise Unavailable(f"cannot read {path}: permission denied",
-                          sudo_fix(NAME, LISTING_FIX)) from None
-    except IsADirectoryError:
-        raise ParseError(f"{path} is a directory in the nullmailer queue") from None
+    with os.fdopen(fd, "rb") as handle:
+        data = b""
+        while b"\n\n" not in data and len(data) < MAX_ENVELOPE:
+            chunk = handle.read(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
 
 
 _FROM = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\d+) bytes from <(.*)>$")

@@ -28,8 +28,8 @@ import os
 
 from ..proc import CommandError, find_executable
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, path_stat,
-                        read_small, sudo_fix, text_lines)
+from .spoolscan import (Partitioned, check_readable_dir, clip, confine, entries, entry_stat,
+                        path_stat, read_small, sudo_fix, text_lines)
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -179,6 +179,7 @@ class SpoolSource(Partitioned):
     def __init__(self, settings: Settings, root: str) -> None:
         self.settings = settings
         self.root = root
+        confine(root)
 
     def _message_dirs(self) -> Iterator[Tuple[str, str]]:
         for bucket in entries(os.path.join(self.root, "queue")):

@@ -23,6 +23,8 @@ TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
     from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
+    from .spooltree import Tree
+
 NAME = "postfix"
 METHODS = ("spool", "command")
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt")
@@ -248,13 +250,17 @@ def defer_reasons(data: bytes) -> Tuple[str, ...]:
 
 def _read_file(path: str) -> Optional[bytes]:
     """The first READ_CHUNK bytes, None when the file is gone (delivered meanwhile)."""
+    from .spooltree import tree_of
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = tree_of(path).open(path)
     except FileNotFoundError:
         return None
     except PermissionError:
         raise Unavailable(f"{path} not readable by {_user()}",
                           f"{SUDO_FIX}; or {MAILQ_FIX}") from None
+    if fd is None:
+        return None
     try:
         return os.read(fd, READ_CHUNK)
     finally:
@@ -268,7 +274,10 @@ class PostfixSpool:
     method = "spool"
 
     def __init__(self, root: str, settings: Settings) -> None:
+        from .spooltree import confine
+
         self.root = root
+        self.tree = confine(root)
         self.settings = settings
         self._defer_dirs: Optional[List[str]] = None
         self.part = (0, 1)  # (k, n): this view reads the k-th of n shares of the queue
@@ -316,14 +325,14 @@ class PostfixSpool:
                     continue
                 # the top directory: share k > 0 takes only its hash subdirectories
                 try:
-                    names = os.listdir(top)
-                except OSError:
+                    names = self.tree.listdir(top)
+                except OSError:  # OddFile included: the scan of share 0 reports it
                     continue
                 stack.extend(name for name in names if len(name) == 1 and ord(name) % n == k)
                 continue
             directory = f"{top}/{sub}" if sub else top
             try:
-                it = os.scandir(directory)
+                it = self.tree.scandir(directory)
             except FileNotFoundError:
                 continue
             except PermissionError:
@@ -340,7 +349,7 @@ class PostfixSpool:
 
     def _find_defer_log(self, defer_top: str, queue_id: str) -> Optional[bytes]:
         if self._defer_dirs is None:
-            self._defer_dirs = _defer_subdirs(defer_top)
+            self._defer_dirs = self._defer_subdirs(defer_top)
         first = queue_id[0]
         for sub in sorted(self._defer_dirs, key=lambda d: d != first):
             log = _read_file(os.path.join(defer_top, sub, queue_id))
@@ -357,8 +366,8 @@ class PostfixSpool:
             while stack:
                 directory = stack.pop()
                 try:
-                    names = os.listdir(directory)
-                except (FileNotFoundError, NotADirectoryError):
+                    names = self.tree.listdir(directory)
+                except FileNotFoundError:
                     continue
                 except PermissionError:
                     raise Unavailable(f"{directory} not readable by {_user()}",
@@ -375,6 +384,20 @@ class PostfixSpool:
                         count += 1
             yield QueueCount(queue, count)
 
+    def _defer_subdirs(self, defer_top: str) -> List[str]:
+        try:
+            with self.tree.scandir(defer_top) as it:
+                return sorted(e.name for e in it
+                              if e.is_dir(follow_symlinks=False) and len(e.name) == 1)
+        except OSError:  # no defer/ yet (nothing deferred), or not a directory
+            return []
+
+    def _size(self, path: str) -> Optional[int]:
+        try:
+            return self.tree.lstat(path).st_size
+        except FileNotFoundError:
+            return None
+
     def messages(self) -> Iterator[Message]:
         want_reasons = self.settings.reasons
         root = self.root
@@ -387,20 +410,20 @@ class PostfixSpool:
             for directory, sub, queue_id in self._entries(queue):
                 path = f"{directory}/{queue_id}"
                 if queue == "corrupt":
-                    yield Message(queue, queue_id, size=_size(path))
+                    yield Message(queue, queue_id, size=self._size(path))
                     continue
                 data = read_file(path)
                 if data is None:
                     continue  # delivered or moved since the directory was read
                 try:
                     arrival, size, sender, rcpts, _complete = parse(
-                        data, _reader(path) if len(data) >= READ_CHUNK else None)
+                        data, _reader(path, self.tree) if len(data) >= READ_CHUNK else None)
                 except ParseError as exc:
                     if strict:
                         raise ParseError(f"{path}: {exc}") from None
                     arrival, size, sender, rcpts = None, None, None, []
                 if queue == "maildrop" and size is None:
-                    size = _size(path)
+                    size = self._size(path)
                 reasons: Tuple[str, ...] = ()
                 if want_reasons and defer_top is not None:
                     if sub:  # defer/ is hashed like deferred/ (hash_queue_names)
@@ -413,32 +436,21 @@ class PostfixSpool:
                               held)
 
 
-def _defer_subdirs(defer_top: str) -> List[str]:
-    try:
-        with os.scandir(defer_top) as it:
-            return sorted(e.name for e in it if e.is_dir() and len(e.name) == 1)
-    except OSError:
-        return []
+def _reader(path: str, tree: Optional[Tree] = None):  # type: ignore[no-untyped-def]
+    """pread(offset) on the queue file *path*, for records beyond the first read."""
+    from .spooltree import tree_of
 
+    tree = tree or tree_of(path)
 
-def _reader(path: str):  # type: ignore[no-untyped-def]
     def read_at(offset: int) -> bytes:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
+        fd = tree.open(path)
+        if fd is None:
             return b""
         try:
             return os.pread(fd, 1 << 20, offset)
         finally:
             os.close(fd)
     return read_at
-
-
-def _size(path: str) -> Optional[int]:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None
 
 
 def _user() -> str:

@@ -32,8 +32,8 @@ import time
 
 from ..proc import CommandError, exit_text, find_executable, run_command
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import (Partitioned, check_readable_dir, clip, entries, entry_stat, path_stat,
-                        read_small, sudo_fix, text_lines)
+from .spoolscan import (Entry, Partitioned, check_readable_dir, clip, confine, entries,
+                        entry_stat, path_stat, read_small, sudo_fix, text_lines)
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -105,9 +105,10 @@ class SpoolSource(Partitioned):
     def __init__(self, settings: Settings, root: str) -> None:
         self.settings = settings
         self.root = root
+        confine(root)
         self._split: Optional[int] = None
 
-    def _split_files(self, directory: str) -> Iterator[Tuple[str, str, os.DirEntry[str]]]:
+    def _split_files(self, directory: str) -> Iterator[Tuple[str, str, Entry]]:
         """(split subdir, inode name, entry) in a split directory (flat also accepted)."""
         for top in entries(os.path.join(self.root, directory)):
             if top.is_dir(follow_symlinks=False):

@@ -31,8 +31,8 @@ import time
 
 from ..proc import CommandError
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import (Partitioned, check_readable_dir, clip, entries, path_stat, read_small,
-                        sudo_fix, text_lines)
+from .spoolscan import (Partitioned, check_readable_dir, clip, confine, entries, path_stat,
+                        read_small, sudo_fix, text_lines)
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -181,6 +181,7 @@ class QueueDir:
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name
+        confine(path)
         qf = os.path.join(path, "qf")
         df = os.path.join(path, "df")
         self.qf_dir = qf if os.path.isdir(qf) else path

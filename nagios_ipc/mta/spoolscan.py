@@ -13,7 +13,8 @@ import stat
 import zlib
 
 from ..proc import CommandError, exit_text, find_executable, stream_lines
-from .model import ParseError, Settings, Unavailable
+from .model import Settings, Unavailable
+from .spooltree import OddFile, Tree, confine, odd, tree_of  # noqa: F401 - shared names
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -42,22 +43,50 @@ def check_readable_dir(path: str, mta: str, extra_fix: str = "") -> None:
                           sudo_fix(mta, extra_fix))
 
 
-def entries(path: str) -> Iterator[os.DirEntry]:  # type: ignore[type-arg]
-    """Directory entries of *path*; a directory that vanished gives none."""
+class Entry:
+    """A directory entry below a confined root, with its whole path."""
+
+    __slots__ = ("_entry", "name", "path")
+
+    def __init__(self, entry: os.DirEntry, directory: str) -> None:  # type: ignore[type-arg]
+        self._entry = entry
+        self.name = entry.name
+        self.path = f"{directory}/{entry.name}"
+
+    def is_dir(self, follow_symlinks: bool = False) -> bool:
+        return self._entry.is_dir(follow_symlinks=False)
+
+    def is_file(self, follow_symlinks: bool = False) -> bool:
+        return self._entry.is_file(follow_symlinks=False)
+
+    def is_symlink(self) -> bool:
+        return self._entry.is_symlink()
+
+    def inode(self) -> int:
+        return self._entry.inode()
+
+    def stat(self, follow_symlinks: bool = False) -> os.stat_result:
+        return self._entry.stat(follow_symlinks=False)
+
+
+def entries(path: str) -> Iterator[Entry]:
+    """Directory entries of *path* (never through a symlink); a directory that
+    vanished gives none."""
+    path = os.path.normpath(path)
     try:
-        with os.scandir(path) as iterator:
-            yield from iterator
+        iterator = tree_of(path).scandir(path)
     except FileNotFoundError:
         return
     except PermissionError:
         raise Unavailable(f"cannot list {path}: permission denied",
                           "run the check as the MTA's queue owner or root "
                           "(contrib/sudoers.d/nagios_ipc)") from None
-    except NotADirectoryError:
-        raise ParseError(f"{path} is not a directory") from None
+    with iterator:
+        for entry in iterator:
+            yield Entry(entry, path)
 
 
-def entry_stat(entry: os.DirEntry[str]) -> Optional[os.stat_result]:
+def entry_stat(entry: Entry) -> Optional[os.stat_result]:
     """stat of a regular file entry (not following links); None when it vanished."""
     try:
         st = entry.stat(follow_symlinks=False)
@@ -68,25 +97,32 @@ def entry_stat(entry: os.DirEntry[str]) -> Optional[os.stat_result]:
 
 def path_stat(path: str) -> Optional[os.stat_result]:
     try:
-        st = os.stat(path, follow_symlinks=False)
+        st = tree_of(path).lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     return st if stat.S_ISREG(st.st_mode) else None
 
 
-def _read(path: str, read: Callable[[BinaryIO, int], T]) -> Optional[T]:
-    """read(open file, its size) on *path*; None when it vanished."""
+def open_file(path: str) -> Optional[int]:
+    """A descriptor of the queue file *path* (never through a symlink); None when it
+    vanished; Unavailable without permission."""
     try:
-        with open(path, "rb") as handle:
-            return read(handle, os.fstat(handle.fileno()).st_size)
+        return tree_of(path).open(path)
     except FileNotFoundError:
         return None
     except PermissionError:
         raise Unavailable(f"cannot read {path}: permission denied",
                           "run the check as the MTA's queue owner or root "
                           "(contrib/sudoers.d/nagios_ipc)") from None
-    except IsADirectoryError:
-        raise ParseError(f"{path} is a directory where a queue file was expected") from None
+
+
+def _read(path: str, read: Callable[[BinaryIO, int], T]) -> Optional[T]:
+    """read(open file, its size) on *path*; None when it vanished."""
+    fd = open_file(path)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return read(handle, os.fstat(fd).st_size)
 
 
 def read_small(path: str, limit: int = MAX_QUEUE_FILE) -> Optional[bytes]:

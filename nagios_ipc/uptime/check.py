@@ -106,6 +106,7 @@ def parser() -> cli.PluginParser:
     s.add_argument("--boot-source", choices=("auto", "proc", "psutil"), default="auto",
                    help="where uptime and boot identity come from: /proc (Linux), psutil "
                         "(elsewhere), or auto (default: /proc where it exists)")
+    p.guard("--state-file", "path")
     return p
 
 

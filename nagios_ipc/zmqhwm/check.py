@@ -178,6 +178,11 @@ def parser() -> cli.PluginParser:
     o.add_argument("--state-file", metavar="PATH",
                    help="where to keep what this run saw for the next one (default: one "
                         "file per set of options, see below)")
+    p.guard("--pidfile", "path")
+    p.guard("--stats-endpoint", "endpoint")
+    p.guard("--curve-server-key-file", "path")
+    p.guard("--curve-client-key-file", "path")
+    p.guard("--state-file", "path")
     return p
 
 

@@ -1,0 +1,191 @@
+"""Reading below a spool root without following a symlink at any level.
+
+Kept apart from :mod:`spoolscan` so that the Postfix and Exim spool scans, the
+cheapest paths, import nothing more than ``os`` and ``stat`` for it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from .model import ParseError
+
+TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, Optional, Tuple
+
+O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO planted in a queue opens at once instead of waiting for a writer
+O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+MAX_DIR_FDS = 64  # directory descriptors kept open per tree (ulimit -n is often 1024)
+
+
+class OddFile(ParseError):
+    """A symlink, FIFO, device or socket where the spool holds only files and
+    directories: never followed or read."""
+
+
+def _kind(mode: int) -> str:
+    return ("a symlink" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if
+            stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a directory" if stat.S_ISDIR(mode)
+            else "not a regular file")
+
+
+def odd(path: str, what: str, mode: int) -> OddFile:
+    return OddFile(f"{path} is {_kind(mode)} where the queue has {what}: not followed; "
+                   f"remove it (the MTA never makes one)")
+
+
+class Tree:
+    """A spool directory read through descriptors: the root is opened once (it may
+    itself be a symlink, as when an admin moved the spool), every directory below
+    it with openat(O_NOFOLLOW|O_DIRECTORY) from its parent's descriptor, every file
+    with openat(O_NOFOLLOW|O_NONBLOCK) and checked to be a regular file. So no
+    symlink at any level below the root is followed, and a directory swapped for a
+    symlink between listing and opening is refused, not read (the race that path
+    strings cannot close). Paths stay strings for the callers: the tree maps them
+    to (directory descriptor, name)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.normpath(root)
+        self._fds: Dict[str, int] = {}
+
+    def rel(self, path: str) -> str:
+        path = os.path.normpath(path)
+        if path == self.root:
+            return ""
+        if self.root == "/":
+            return path[1:]
+        if not path.startswith(self.root + "/"):
+            raise ValueError(f"{path} is not below {self.root}")
+        return path[len(self.root) + 1:]
+
+    def dir_fd(self, rel: str) -> int:
+        """Descriptor of the directory *rel* (relative to the root; '' is the root)."""
+        fd = self._fds.get(rel)
+        if fd is not None:
+            return fd
+        if len(self._fds) >= MAX_DIR_FDS:
+            self.close()
+        if not rel:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            parent, _, name = rel.rpartition("/")
+            parent_fd = self.dir_fd(parent)
+            try:
+                fd = os.open(name, O_DIR, dir_fd=parent_fd)
+            except (NotADirectoryError, OSError) as exc:
+                if isinstance(exc, (FileNotFoundError, PermissionError)):
+                    raise
+                info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+                raise odd(f"{self.root}/{rel}", "directories", info.st_mode) from None
+        self._fds[rel] = fd
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _split(self, path: str) -> Tuple[int, str]:
+        parent, _, name = self.rel(path).rpartition("/")
+        return self.dir_fd(parent), name
+
+    def _fresh(self, path: str) -> int:
+        # a new open file description for each listing: a cached descriptor's offset
+        # would be shared by two listings at once, or by --workers' forked children
+        return os.open(".", O_DIR, dir_fd=self.dir_fd(self.rel(path)))
+
+    def scandir(self, path: str) -> _Listing:
+        """os.scandir of a directory below the root (entries carry names only); a
+        context manager, as os.scandir's iterator is."""
+        return _Listing(self._fresh(path))
+
+    def listdir(self, path: str) -> List[str]:
+        fd = self._fresh(path)
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+
+    def lstat(self, path: str) -> os.stat_result:
+        fd, name = self._split(path)
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+
+    def open(self, path: str) -> Optional[int]:
+        """A read-only descriptor of the regular file *path*; None when it vanished.
+        Raises OddFile for anything but a regular file."""
+        try:
+            fd, name = self._split(path)
+        except FileNotFoundError:
+            return None  # its directory went (a hash dir emptied and removed)
+        try:
+            handle = os.open(name, O_FILE, dir_fd=fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if isinstance(exc, PermissionError):
+                raise
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return None
+            raise odd(path, "files", info.st_mode) from None
+        mode = os.fstat(handle).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(handle)
+            raise odd(path, "files", mode)
+        return handle
+
+
+class _Listing:
+    """os.scandir over a descriptor of our own, closed with the iterator."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        try:
+            self._it = os.scandir(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def __enter__(self) -> Iterator[os.DirEntry]:  # type: ignore[type-arg]
+        return self._it
+
+    def __exit__(self, *exc: object) -> None:
+        self._it.close()
+        os.close(self._fd)
+
+    def __iter__(self) -> Iterator[os.DirEntry]:  # type: ignore[type-arg]
+        return iter(self._it)
+
+
+_TREES: Dict[str, Tree] = {}  # by root: one set of directory descriptors per spool and run
+
+
+def confine(root: str) -> Tree:
+    """A new Tree for a spool root, replacing an older one of the same root (a
+    source made anew sees the directories as they are now); paths below the root
+    are then read through it by the helpers in spoolscan."""
+    root = os.path.normpath(root)
+    old = _TREES.pop(root, None)
+    if old is not None:
+        old.close()
+    tree = _TREES[root] = Tree(root)
+    return tree
+
+
+def tree_of(path: str) -> Tree:
+    """The Tree of the deepest confined root above *path*; for a path outside every
+    confined root, its own directory (only the last component is then unfollowed)."""
+    path = os.path.normpath(path)
+    best = None
+    for root, tree in _TREES.items():
+        if (path == root or path.startswith(root + "/") or root == "/") and (
+                best is None or len(root) > len(best.root)):
+            best = tree
+    if best is None:
+        best = _TREES[os.path.dirname(path) or "."] = Tree(os.path.dirname(path) or ".")
+    return best
