@@ -454,11 +454,35 @@ def plugin_of(command_line: str) -> str:
     raise ValueError(f"no plugin from {PLUGIN_DIR} in {command_line!r}")
 
 
+SUDO = "/usr/bin/sudo -n "
+PRIVILEGED_CONF = Path("/etc/nagios_ipc/privileged.conf")
+
+
+def guarded_options() -> Dict[str, List[str]]:
+    """check name -> its options that privileged mode refuses (PluginParser.guard)."""
+    import importlib
+
+    out: Dict[str, List[str]] = {}
+    for name, target in console_scripts().items():
+        module = importlib.import_module(target.partition(":")[0])
+        out[name] = [option for option, _kind in module.parser().guarded]
+    return out
+
+
+def sudoers_escape(word: str) -> str:
+    return re.sub(r"([,:=\\])", r"\\\1", word)
+
+
 @contextlib.contextmanager
-def sudo_rules() -> Iterator[List[Path]]:
-    """contrib/sudoers.d/* installed in /etc/sudoers.d/ (checked by visudo first);
-    a file of the same name already there is left alone. Removed afterwards."""
+def sudo_rules(command_lines: Sequence[str] = ()) -> Iterator[List[Path]]:
+    """contrib/sudoers.d/* installed in /etc/sudoers.d/ (checked by visudo first); a
+    file of the same name already there is left alone. The sudo lines among
+    *command_lines* that the shipped rule does not list (the tests' own instances,
+    e.g. --config-dir of a private Postfix) get a test-only rule of exact lines, and
+    their guarded paths a test /etc/nagios_ipc/privileged.conf: what an admin adds
+    for a second instance (README, Security). Removed afterwards."""
     placed: List[Path] = []
+    saved_conf: Optional[bytes] = None
     try:
         for rule in sorted((CONTRIB / "sudoers.d").glob("*")):
             target = Path("/etc/sudoers.d") / rule.name
@@ -471,11 +495,44 @@ def sudo_rules() -> Iterator[List[Path]]:
             shutil.copy(rule, target)
             target.chmod(0o440)
             placed.append(target)
+        extra = sorted({line[len(SUDO):] for line in command_lines if line.startswith(SUDO)})
+        if extra:
+            guarded = guarded_options()
+            allowed = set()
+            for line in extra:
+                words = line.split()
+                check = words[0].rsplit("/", 1)[1]
+                for index, word in enumerate(words[:-1]):
+                    if word in guarded.get(check, ()):
+                        allowed.add(f"{check} {word} {words[index + 1]}")
+            rule = Path("/etc/sudoers.d/nagios_ipc-tests")
+            rule.write_text("# nagios_ipc test run: exact command lines, removed afterwards\n"
+                            "Cmnd_Alias NAGIOS_IPC_TESTS = " + ", \\\n    ".join(
+                                " ".join(sudoers_escape(w) for w in line.split())
+                                for line in extra) + "\n"
+                            "Defaults!NAGIOS_IPC_TESTS env_reset, !env_keep, !setenv\n"
+                            "nagios ALL=(root) NOPASSWD: NAGIOS_IPC_TESTS\n")
+            rule.chmod(0o440)
+            placed.append(rule)
+            checked = subprocess.run(["visudo", "-c", "-q", "-f", str(rule)],
+                                     capture_output=True, text=True, timeout=30)
+            assert checked.returncode == 0, checked.stdout + checked.stderr
+            if allowed:
+                if PRIVILEGED_CONF.exists():
+                    saved_conf = PRIVILEGED_CONF.read_bytes()
+                PRIVILEGED_CONF.parent.mkdir(mode=0o755, exist_ok=True)
+                PRIVILEGED_CONF.write_text("".join(f"{a}\n" for a in sorted(allowed)))
+                PRIVILEGED_CONF.chmod(0o644)
         yield placed
     finally:
         for target in placed:
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
+        if saved_conf is not None:
+            PRIVILEGED_CONF.write_bytes(saved_conf)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                PRIVILEGED_CONF.unlink()
 
 
 class Nrpe:

@@ -57,11 +57,19 @@ def _literal_queue_directory(config_dir: str) -> Optional[str]:
     that does not set it at all means Postfix's built-in default, /var/spool/postfix
     in every mainstream build: taken when that directory holds a Postfix queue (a
     build with another default and no queue there still asks postconf)."""
-    try:
-        with open(os.path.join(config_dir, "main.cf"), "rb") as handle:
-            text = handle.read(1 << 20)
+    import stat
+
+    try:  # never through a symlink, never a FIFO (a --config-dir may be the caller's)
+        fd = os.open(os.path.join(config_dir, "main.cf"),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        text = os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
     value = None
     lines = text.split(b"\n")
     mentioned = False

@@ -51,3 +51,69 @@ def test_sanitize_keeps_one_line_without_pipes(text: str) -> None:
 ])
 def test_perf_labels(label: str, expected: str) -> None:
     assert cli.perf_label(label) == expected
+
+
+# --- the sudo rule (issue 12) ------------------------------------------------------------
+
+CONTRIB = PACKAGE.parent / "contrib"
+PLUGINS = "/usr/lib/nagios/plugins"
+
+
+def sudoers_lines() -> List[str]:
+    """The command lines of the shipped rule's Cmnd_Alias, joined and unescaped."""
+    import re
+
+    text = (CONTRIB / "sudoers.d" / "nagios_ipc").read_text()
+    text = re.sub(r"\\\n\s*", " ", "\n".join(line for line in text.splitlines()
+                                            if not line.startswith("#")))
+    alias = re.search(r"^Cmnd_Alias NAGIOS_IPC_MTA = (.+)$", text, re.M)
+    assert alias, "no Cmnd_Alias NAGIOS_IPC_MTA"
+    return sorted(" ".join(item.split()) for item in alias.group(1).split(","))
+
+
+def contrib_sudo_lines() -> List[str]:
+    """Every command line that contrib/ runs through sudo -n, as sudo sees it."""
+    import re
+
+    lines = []
+    for path in sorted((CONTRIB / "nrpe").glob("*.cfg")):
+        for line in path.read_text().splitlines():
+            if line.startswith("command[") and "sudo -n " in line:
+                lines.append(line.split("sudo -n ", 1)[1])
+    for path in sorted((CONTRIB / "nagios").glob("*.cfg")):
+        for line in path.read_text().splitlines():
+            words = line.split(None, 1)
+            if words and words[0] == "command_line" and "sudo -n " in line:
+                lines.append(line.split("sudo -n ", 1)[1].replace("$USER1$", PLUGINS))
+    for path in sorted((CONTRIB / "icinga2").glob("*.conf")):
+        for block in re.findall(r'command = \[ "/usr/bin/sudo", "-n", (.*?)\]', path.read_text(),
+                                re.S):
+            words = re.findall(r'PluginContribDir \+ "([^"]*)"|"([^"]*)"', block)
+            lines.append(" ".join(PLUGINS + a if a else b for a, b in words))
+    return sorted(set(" ".join(line.split()) for line in lines))
+
+
+def test_sudo_rule_lists_exactly_the_shipped_command_lines() -> None:
+    shipped = contrib_sudo_lines()
+    assert shipped, "contrib/ runs nothing through sudo?"
+    assert sudoers_lines() == shipped
+    text = (CONTRIB / "sudoers.d" / "nagios_ipc").read_text()
+    rules = [line for line in text.splitlines() if line.startswith("nagios ")]
+    assert rules == ["nagios ALL=(root) NOPASSWD: NAGIOS_IPC_MTA"]
+    assert "Defaults!NAGIOS_IPC_MTA env_reset, !env_keep, !setenv" in text
+    assert not any("*" in line for line in sudoers_lines())
+
+
+def test_every_path_and_program_option_is_guarded() -> None:
+    # an option whose metavar says it names a path or a program must be refusable under
+    # sudo: a new one added without guard() fails here
+    import importlib
+
+    for module in ("nagios_ipc.msgqueues.check", "nagios_ipc.mta.check",
+                   "nagios_ipc.zmqhwm.check", "nagios_ipc.uptime.check"):
+        parser = importlib.import_module(module).parser()
+        guarded = {option for option, _kind in parser.guarded}
+        for action in parser._actions:
+            if action.metavar in ("PATH", "DIR", "FILE") or (
+                    action.dest.endswith(("_dir", "_file", "_binary", "_config", "pidfile"))):
+                assert set(action.option_strings) & guarded, (module, action.option_strings)
