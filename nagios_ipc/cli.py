@@ -56,6 +56,16 @@ class PluginTimeout(BaseException):
         self.doing = doing
 
 
+class Stopped(BaseException):
+    """SIGTERM, SIGHUP or SIGINT: a scheduler gave up on the check (its timeout is
+    shorter than -t) or it is shutting down. A BaseException, as PluginTimeout."""
+
+    def __init__(self, signum: int, doing: str) -> None:
+        super().__init__(signum, doing)
+        self.signum = signum
+        self.doing = doing
+
+
 class UsageExit(Exception):
     """Raised by the parser instead of exiting, so run() decides the code."""
 
@@ -169,6 +179,16 @@ def _describe_activity(frame: Optional[FrameType]) -> str:
     if command:
         return f"running '{command}'" + (f" ({resource})" if resource else "")
     return resource or "starting up"
+
+
+def _install_stop_handlers() -> None:
+    """Turn SIGTERM/SIGHUP/SIGINT into Stopped: the running command's process group is
+    killed on the way out (nagios_ipc.proc) and one UNKNOWN line is still printed."""
+    def on_signal(signum: int, frame: Optional[FrameType]) -> None:
+        raise Stopped(signum, _describe_activity(frame))
+
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, on_signal)
 
 
 def _install_timeout(seconds: float) -> None:
@@ -343,6 +363,7 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
         root.setLevel(logging.DEBUG if verbose >= 2
                       else logging.INFO if verbose else logging.WARNING)
         root.propagate = False
+        _install_stop_handlers()
         if args.timeout and args.timeout > 0:
             _install_timeout(float(args.timeout))
         try:
@@ -354,6 +375,11 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
     except PluginTimeout as exc:
         return 3, (f"{name} UNKNOWN: timed out after {format_number(exc.seconds)}s while "
                    f"{sanitize(exc.doing)}; raise -t or find what is slow\n")
+    except Stopped as exc:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return 3, (f"{name} UNKNOWN: stopped by {signal.Signals(exc.signum).name} while "
+                   f"{sanitize(exc.doing)}; if the scheduler's timeout sent it, set -t "
+                   f"below that timeout\n")
     except nagiosplugin.CheckError as exc:
         return 3, f"{name} UNKNOWN: {sanitize(str(exc))}\n"
     except KeyboardInterrupt:
