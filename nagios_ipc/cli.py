@@ -386,9 +386,17 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
         return 3, f"{name} UNKNOWN: interrupted\n"
     except MemoryError:
         return 3, f"{name} UNKNOWN: out of memory (check ulimit -v for this user)\n"
+    except OSError as exc:
+        if exc.errno not in (24, 23):  # EMFILE, ENFILE: a limit, not a bug
+            return _internal_error(name, exc, verbose)
+        return 3, (f"{name} UNKNOWN: out of file descriptors ({sanitize(exc.strerror or '')}); "
+                   f"raise ulimit -n for this user\n")
     except Exception as exc:  # any bug or surprise must still be one UNKNOWN line
-        text = f"{name} UNKNOWN: internal error: {type(exc).__name__}: {sanitize(str(exc))}\n"
-        if verbose >= 3:
-            text += "".join(sanitize(line) + "\n"
-                            for line in traceback.format_exc().splitlines())
-        return 3, text
+        return _internal_error(name, exc, verbose)
+
+
+def _internal_error(name: str, exc: BaseException, verbose: int) -> Tuple[int, str]:
+    text = f"{name} UNKNOWN: internal error: {type(exc).__name__}: {sanitize(str(exc))}\n"
+    if verbose >= 3:
+        text += "".join(sanitize(line) + "\n" for line in traceback.format_exc().splitlines())
+    return 3, text

@@ -495,7 +495,10 @@ def sudo_rules(command_lines: Sequence[str] = ()) -> Iterator[List[Path]]:
             shutil.copy(rule, target)
             target.chmod(0o440)
             placed.append(target)
-        extra = sorted({line[len(SUDO):] for line in command_lines if line.startswith(SUDO)})
+        # what sudo is asked to run: the shell's redirection (NRPE runs lines through sh)
+        # is not an argument
+        extra = sorted({" ".join(w for w in line[len(SUDO):].split() if w != "2>&1")
+                        for line in command_lines if line.startswith(SUDO)})
         if extra:
             guarded = guarded_options()
             allowed = set()

@@ -13,12 +13,18 @@ from .model import ParseError
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Dict, Iterator, List, Optional, Tuple
+    from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+
+    T = TypeVar("T")
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO planted in a queue opens at once instead of waiting for a writer
 O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 MAX_DIR_FDS = 64  # directory descriptors kept open per tree (ulimit -n is often 1024)
+EMFILE = 24
+# what opening a symlink (O_NOFOLLOW: ELOOP), a non-directory (O_DIRECTORY: ENOTDIR), a
+# socket or a device without a driver (ENXIO, ENODEV) answers: an odd file, said by name
+ODD_ERRNOS = (40, 20, 6, 19)
 
 
 class OddFile(ParseError):
@@ -76,8 +82,8 @@ class Tree:
             parent_fd = self.dir_fd(parent)
             try:
                 fd = os.open(name, O_DIR, dir_fd=parent_fd)
-            except (NotADirectoryError, OSError) as exc:
-                if isinstance(exc, (FileNotFoundError, PermissionError)):
+            except OSError as exc:
+                if exc.errno not in ODD_ERRNOS:
                     raise
                 info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
                 raise odd(f"{self.root}/{rel}", "directories", info.st_mode) from None
@@ -93,6 +99,17 @@ class Tree:
         parent, _, name = self.rel(path).rpartition("/")
         return self.dir_fd(parent), name
 
+    def _again(self, call: Callable[[], T]) -> T:
+        """*call*, once more with the cached directories closed if descriptors ran out
+        (a small ulimit -n): the walk then reopens only what it needs."""
+        try:
+            return call()
+        except OSError as exc:
+            if exc.errno != EMFILE or not self._fds:
+                raise
+            self.close()
+            return call()
+
     def _fresh(self, path: str) -> int:
         # a new open file description for each listing: a cached descriptor's offset
         # would be shared by two listings at once, or by --workers' forked children
@@ -101,22 +118,27 @@ class Tree:
     def scandir(self, path: str) -> _Listing:
         """os.scandir of a directory below the root (entries carry names only); a
         context manager, as os.scandir's iterator is."""
-        return _Listing(self._fresh(path))
+        return _Listing(self._again(lambda: self._fresh(path)))
 
     def listdir(self, path: str) -> List[str]:
-        fd = self._fresh(path)
+        fd = self._again(lambda: self._fresh(path))
         try:
             return os.listdir(fd)
         finally:
             os.close(fd)
 
     def lstat(self, path: str) -> os.stat_result:
-        fd, name = self._split(path)
-        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        def call() -> os.stat_result:
+            fd, name = self._split(path)
+            return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        return self._again(call)
 
     def open(self, path: str) -> Optional[int]:
         """A read-only descriptor of the regular file *path*; None when it vanished.
         Raises OddFile for anything but a regular file."""
+        return self._again(lambda: self._open(path))
+
+    def _open(self, path: str) -> Optional[int]:
         try:
             fd, name = self._split(path)
         except FileNotFoundError:
@@ -126,7 +148,7 @@ class Tree:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            if isinstance(exc, PermissionError):
+            if exc.errno not in ODD_ERRNOS:
                 raise
             try:
                 info = os.stat(name, dir_fd=fd, follow_symlinks=False)

@@ -55,10 +55,10 @@ object Service "queue-sudo" {{
 def test_nrpe_commands_use_options_the_plugin_accepts() -> None:
     lines = [line for line in (CONTRIB / "nrpe" / "check_mta_backlog.cfg").read_text()
              .splitlines() if line.startswith("command[")]
-    assert lines[0] == ("command[check_mta_backlog]=/usr/bin/sudo -n "
-                        "/usr/lib/nagios/plugins/check_mta_backlog --method spool -t 8")
+    assert lines[1] == ("command[check_mta_backlog_sudo]=/usr/bin/sudo -n "
+                        "/usr/lib/nagios/plugins/check_mta_backlog --method spool -t 8 2>&1")
     for line in lines:
-        argv = shlex.split(line.split("=", 1)[1])
+        argv = [word for word in shlex.split(line.split("=", 1)[1]) if word != "2>&1"]
         start = argv.index("/usr/lib/nagios/plugins/check_mta_backlog")
         # --help after the fixed options: argparse validates them first
         outcome = run_check("check_mta_backlog", [*argv[start + 1:], "--help"])

@@ -30,8 +30,14 @@ MTAS = ("postfix", "exim", "sendmail", "qmail", "opensmtpd", "nullmailer", "imsi
 
 
 @pytest.fixture(scope="module")
-def nagios(plugins: Dict[str, Path]) -> pwd.struct_passwd:
-    return nagios_account()
+def nagios(plugins: Dict[str, Path]) -> Iterator[pwd.struct_passwd]:
+    """The nagios account; while these tests refuse things, sudo must not mail root (Debian
+    sets mail_badpass): each mail would land in the system's Postfix queue that the
+    shipped lines then measure."""
+    account = nagios_account()
+    with sudo_rule("nagios_ipc-tests-nomail",
+                   "Defaults:nagios !mail_badpass, !mail_no_user, !mail_no_perms\n"):
+        yield account
 
 
 @contextlib.contextmanager
@@ -358,10 +364,37 @@ object Host "{host}" {{ check_command = "dummy"; enable_active_checks = false }}
                     os.chown(path, nagios.pw_uid, nagios.pw_gid)
             results = icinga.wait_results(
                 host, lambda name, result: "MTA_BACKLOG" in result["output"],
-                ["mta_backlog_sudo", "mta_backlog_sudo_count"], timeout=60)
+                ["mta_backlog_sudo", "mta_backlog_sudo_count"], timeout=120)
         for name, result in results.items():
             assert result["output"].startswith("MTA_BACKLOG OK: postfix"), (name, result)
             assert result["state"] == 0
     finally:
         icinga.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- NRPE without the rule: readable, not "NRPE: Unable to read output" ----------------------
+
+def test_nrpe_sudo_commands_without_and_with_the_rule(nagios: pwd.struct_passwd,
+                                                      netns: schedulers.Netns) -> None:
+    commands = {name: line for name, line in schedulers.contrib_nrpe_commands().items()
+                if name.startswith("check_mta_backlog")}
+    assert {"check_mta_backlog", "check_mta_backlog_sudo",
+            "check_mta_backlog_sudo_count"} <= set(commands)
+    workdir = schedulers.make_workdir("nagios-ipc-nrpe-sudo-")
+    daemon = None
+    try:
+        daemon = schedulers.Nrpe(netns, workdir, commands)
+        for name in ("check_mta_backlog_sudo", "check_mta_backlog_sudo_count"):
+            answer = daemon.ask(name)
+            assert answer.stdout.strip() == "sudo: a password is required", answer
+        with shipped_rule():
+            for name in ("check_mta_backlog_sudo", "check_mta_backlog_sudo_count"):
+                for v2 in (False, True):
+                    answer = daemon.ask(name, v2=v2)
+                    assert answer.returncode == 0, (name, answer)
+                    assert answer.stdout.startswith("MTA_BACKLOG OK: postfix"), (name, answer)
+    finally:
+        if daemon is not None:
+            schedulers.stop(daemon.proc)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -79,12 +79,13 @@ def contrib_sudo_lines() -> List[str]:
     for path in sorted((CONTRIB / "nrpe").glob("*.cfg")):
         for line in path.read_text().splitlines():
             if line.startswith("command[") and "sudo -n " in line:
-                lines.append(line.split("sudo -n ", 1)[1])
+                lines.append(line.split("sudo -n ", 1)[1].removesuffix(" 2>&1"))
     for path in sorted((CONTRIB / "nagios").glob("*.cfg")):
         for line in path.read_text().splitlines():
             words = line.split(None, 1)
             if words and words[0] == "command_line" and "sudo -n " in line:
-                lines.append(line.split("sudo -n ", 1)[1].replace("$USER1$", PLUGINS))
+                lines.append(line.split("sudo -n ", 1)[1].replace("$USER1$", PLUGINS)
+                             .removesuffix(" 2>&1"))
     for path in sorted((CONTRIB / "icinga2").glob("*.conf")):
         for block in re.findall(r'command = \[ "/usr/bin/sudo", "-n", (.*?)\]', path.read_text(),
                                 re.S):
