@@ -19,6 +19,7 @@ guidelines ask of the process as a whole:
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -387,7 +388,7 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
     except MemoryError:
         return 3, f"{name} UNKNOWN: out of memory (check ulimit -v for this user)\n"
     except OSError as exc:
-        if exc.errno not in (24, 23):  # EMFILE, ENFILE: a limit, not a bug
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):  # a limit, not a bug
             return _internal_error(name, exc, verbose)
         return 3, (f"{name} UNKNOWN: out of file descriptors ({sanitize(exc.strerror or '')}); "
                    f"raise ulimit -n for this user\n")

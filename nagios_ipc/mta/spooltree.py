@@ -6,6 +6,7 @@ cheapest paths, import nothing more than ``os`` and ``stat`` for it.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -21,10 +22,9 @@ O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO planted in a queue opens at once instead of waiting for a writer
 O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 MAX_DIR_FDS = 64  # directory descriptors kept open per tree (ulimit -n is often 1024)
-EMFILE = 24
 # what opening a symlink (O_NOFOLLOW: ELOOP), a non-directory (O_DIRECTORY: ENOTDIR), a
 # socket or a device without a driver (ENXIO, ENODEV) answers: an odd file, said by name
-ODD_ERRNOS = (40, 20, 6, 19)
+ODD_ERRNOS = (errno.ELOOP, errno.ENOTDIR, errno.ENXIO, errno.ENODEV)
 
 
 class OddFile(ParseError):
@@ -105,7 +105,7 @@ class Tree:
         try:
             return call()
         except OSError as exc:
-            if exc.errno != EMFILE or not self._fds:
+            if exc.errno != errno.EMFILE or not self._fds:
                 raise
             self.close()
             return call()
