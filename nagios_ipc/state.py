@@ -59,7 +59,7 @@ def default_state_dir() -> str:
     if explicit:
         return explicit
     uid = os.getuid()
-    return _home_state_dir(uid) or fallback_state_dir(uid)
+    return _home_state_dir(uid) or fallback_state_dir(uid, FALLBACK_ROOT)
 
 
 def _ours(path: str, uid: int) -> bool:
@@ -166,12 +166,12 @@ class StateFile:
         try:
             _ensure_dir(directory, self.default)
         except StateError:
-            if not self.default or os.environ.get(STATE_DIR_ENV) or directory.startswith(
-                    FALLBACK_ROOT + os.sep):
+            if (not self.default or os.environ.get(STATE_DIR_ENV)
+                    or os.path.dirname(directory) == FALLBACK_ROOT):
                 raise
             # the home looked usable but is not (read-only, a foreign .local/state):
             # the /var/tmp fallback, which no other user can have made for us
-            directory = fallback_state_dir(os.getuid())
+            directory = fallback_state_dir(os.getuid(), FALLBACK_ROOT)
             self.path = os.path.join(directory, os.path.basename(self.path))
             _ensure_dir(directory, True)
         if os.path.isdir(self.path):

@@ -78,11 +78,11 @@ SYSV = "import sysv_ipc\n"
 # --- item 1: one queue with msg_qbytes = 0 ---------------------------------------------------
 
 def test_zero_limit_queue_does_not_change_other_queues(ns: IpcNamespace) -> None:
-    # the victims: nobody's 0600 queue full at its limit (4096 B), root's 0600 queue
+    # the victims: nobody's 0600 queue full at its limit (2048 B), root's 0600 queue
     # half full of the 16384 B it was made with before msgmnb went down to 4096
     victim = int(ns.as_uid(NOBODY, SYSV + "q = sysv_ipc.MessageQueue(0x1111, sysv_ipc.IPC_CREX, "
                                          "mode=0o600, max_message_size=8192)\n"
-                                         "q.max_size = 4096\nq.send(b'v' * 4096, block=False)\n"
+                                         "q.max_size = 2048\nq.send(b'v' * 2048, block=False)\n"
                                          "print(q.id)"))
     healthy = int(ns.as_uid(0, SYSV + "q = sysv_ipc.MessageQueue(0x2222, sysv_ipc.IPC_CREX, "
                                       "mode=0o600, max_message_size=8192)\n"
@@ -95,15 +95,15 @@ def test_zero_limit_queue_does_not_change_other_queues(ns: IpcNamespace) -> None
                                        "mode=0o600)\nq.max_size = 0\nprint(q.id)"))
     out = ns.check(["--type", "sysv", "--details", "always"])
     assert out.stderr == ""
-    # before the fix: "MSGQUEUES OK: ... fullest 25%" (every limit from the default
-    # msgmnb, now 4096: nobody's full queue at 100% read 25% of 16384... and root's
-    # healthy one read as full)
+    # before the fix, every limit was taken from the default msgmnb (now 4096): nobody's
+    # full queue read 50% (no alert), root's healthy one "8000 of 4096 B": CRITICAL for
+    # the wrong queue
     assert (out.code, out.summary) == (2, (
         f"MSGQUEUES CRITICAL: 1 full queue of owner nobody: sysv key 0x00001111 id {victim} "
-        f"(1 message, 4096 of 4096 B, 100%); 1 full queue of owner daemon: sysv key "
+        f"(1 message, 2048 of 2048 B, 100%); 1 full queue of owner daemon: sysv key "
         f"0x00003333 id {odd} (limit 0 B: full by definition, no message fits)"))
     perf = out.perfdata
-    assert (perf["fill_nobody"], perf["qbytes_nobody"]) == ("100%;80;;0;100", "4096B;;;0")
+    assert (perf["fill_nobody"], perf["qbytes_nobody"]) == ("100%;80;;0;100", "2048B;;;0")
     assert (perf["fill_root"], perf["full_root"]) == ("48.83%;80;;0;100", "0;;0;0;1")
     assert (perf["qbytes_daemon"], perf["full_daemon"]) == ("0B;;;0", "1;;0;0;1")
     assert f"sysv key 0x00002222 id {healthy} owner root creator root perms 0600: 1 " \
@@ -202,26 +202,26 @@ def test_shipped_nrpe_and_nagios_commands_stay_under_8kb(fake_owners: IpcNamespa
 # --- item 11: a long POSIX queue name ----------------------------------------------------------
 
 def test_long_posix_name_cannot_hide_another_full_queue(ns: IpcNamespace) -> None:
-    posix_ipc = pytest.importorskip("posix_ipc")
-    assert posix_ipc  # the attacker's process imports it itself
-    # nobody: the longest name the kernel takes (255 bytes: 63 emoji), full, readable by
-    # all (so that nagios sees its fill), and larger than the victim's
+    pytest.importorskip("posix_ipc")  # the attacker's process imports it
+    # daemon: the longest name the kernel takes (255 bytes: 63 emoji), full, readable by
+    # all (so that nagios sees its fill), larger than the victim's, and an owner name
+    # before the victim's in the alphabet (the order of findings before the fix)
     name = "/" + "\U0001f600" * 63
-    made = ns.as_uid(NOBODY, "import posix_ipc\n"
+    made = ns.as_uid(DAEMON, "import posix_ipc\n"
                              f"q = posix_ipc.MessageQueue({name!r}, posix_ipc.O_CREX, mode=0o644, "
                              "max_messages=10, max_message_size=8192)\n"
                              "for _ in range(10): q.send(b'e' * 8192)\nprint(q.name)")
     assert made.strip() == name
-    victim = int(ns.as_uid(DAEMON, SYSV + "q = sysv_ipc.MessageQueue(0x5555, sysv_ipc.IPC_CREX, "
+    victim = int(ns.as_uid(NOBODY, SYSV + "q = sysv_ipc.MessageQueue(0x5555, sysv_ipc.IPC_CREX, "
                                           "mode=0o600)\nq.max_size = 64\n"
                                           "q.send(b'v' * 64, block=False)\nprint(q.id)"))
     out = ns.check(["--details", "never"])
     # before the fix: the first finding alone, with the name escaped (10 characters per
-    # emoji), filled the 400-character summary; daemon's full queue was cut off
+    # emoji), filled the 400-character summary; nobody's full queue was cut off
     shown = "\\U0001f600" * 4 + "\\U00"  # with '/' and '...': 48 characters
     assert (out.code, out.summary) == (2, (
-        f"MSGQUEUES CRITICAL: 1 full queue of owner nobody: posix /{shown}... (10 messages, "
-        f"81920 of 81920 B, 100%); 1 full queue of owner daemon: sysv key 0x00005555 id "
+        f"MSGQUEUES CRITICAL: 1 full queue of owner daemon: posix /{shown}... (10 messages, "
+        f"81920 of 81920 B, 100%); 1 full queue of owner nobody: sysv key 0x00005555 id "
         f"{victim} (1 message, 64 of 64 B, 100%)"))
     detail = ns.check(["--details", "always"]).stdout.splitlines()
     assert max(len(line) for line in detail[1:-1]) < 400
