@@ -261,3 +261,29 @@ def test_malformed_proc_file(tmp_path: Path) -> None:
     code, text = cli.execute(check.parser(), check.build,
                              ["--proc-file", str(bad), "--type", "sysv"])
     assert code == 3 and "line 5 has 2 fields" in text and text.count("\n") == 1
+
+
+def test_owner_labels_are_bounded_and_never_clash() -> None:
+    # an owner named like the aggregate is renamed; a long name (ipcs owners are free
+    # text) is cut to 40 characters, and two cut alike stay apart
+    long_a, long_b = "a" * 60 + "x", "a" * 60 + "y"
+    queues = [sysv(1, "other_owners", 1, 10), sysv(2, long_a, 2, 20), sysv(3, long_b, 3, 30),
+              sysv(4, "zz", 1, 1)]
+    _, text = run([Source(queues)], "--max-owners", "3")
+    perf = dict(item.split("=", 1) for item in text.split(" | ")[1].split())
+    assert perf["queues_owner_other_owners"] == "1;;;0"
+    # the first by name keeps the cut label: the same label every run
+    assert perf["messages_" + "a" * 40] == "2;;;0" and perf["messages_" + "a" * 40 + "_"] == \
+        "3;;;0"
+    assert perf["other_owners"] == "1;;;0" and perf["queues_other_owners"] == "1;;;0"
+
+
+def test_zero_limit_queue_is_full_by_definition() -> None:
+    queues = [sysv(1, "app", 0, 0, limit=0), sysv(2, "app", 1, 100, limit=1000)]
+    code, text = run([Source(queues)], "--details", "always")
+    assert (code, text.split(" | ")[0]) == (2, (
+        "MSGQUEUES CRITICAL: 1 full queue of owner app: sysv key 0x00000001 id 1 (limit 0 B: "
+        "full by definition, no message fits)"))
+    assert ("sysv key 0x00000001 id 1 owner app creator app perms 0600: 0 messages, 0 B of "
+            "0 B (MSG_STAT_ANY), fill 100%, FULL (a limit of 0 B: no message fits); ") in text
+    assert "full_app=1;;0;0;2" in text and "fill_app=100%;80;;0;100" in text
