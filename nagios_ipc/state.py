@@ -1,7 +1,7 @@
 """State kept between runs of a check (uptime periods, stalled peers, rates).
 
 * Default location (see default_state_dir): ``$NAGIOS_IPC_STATE_DIR``, else
-  ``~/.local/state/nagios_ipc/`` of the user's passwd home (XDG's state directory;
+  ``~/.local/state/nagios_ipc/HOST/`` of the user's passwd home (XDG's state directory;
   nagios: /var/lib/nagios, root: /root) when that home is the user's own and no one
   else may write it, else under /var/tmp (kept across reboots, unlike /tmp) in a
   directory of the user's own that no other user can have made first. One file
@@ -71,19 +71,30 @@ def _ours(path: str, uid: int) -> bool:
     return stat.S_ISDIR(info.st_mode) and info.st_uid == uid
 
 
+VOLATILE = ("/run/", "/tmp/", "/dev/shm/")  # emptied at boot: a reboot would go unseen
+
+
+def _host() -> str:
+    """This host's name as a directory name."""
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in os.uname().nodename)
+    return name.lstrip(".") or "localhost"
+
+
 def _home_state_dir(uid: int) -> Optional[str]:
-    """~/.local/state/nagios_ipc of *uid*'s passwd home (not $HOME: sudo and NRPE
-    pass on someone else's or none), if that home is the user's own, writable by it
-    and by no one else (else another user could make the directory first)."""
+    """~/.local/state/nagios_ipc/HOST of *uid*'s passwd home (not $HOME: sudo and
+    NRPE pass on someone else's or none), if that home is the user's own, writable by
+    it and by no one else (else another user could make the directory first), and
+    kept across reboots (RHEL's nrpe user lives in /run/nrpe). HOST: a home shared
+    over NFS by several hosts must not mix their states."""
     try:
         import pwd
 
         home = pwd.getpwuid(uid).pw_dir
     except (KeyError, ImportError):
         return None
-    if not os.path.isabs(home):
+    if not os.path.isabs(home) or (os.path.realpath(home) + "/").startswith(VOLATILE):
         return None
-    path = os.path.join(home, ".local", "state", "nagios_ipc")
+    path = os.path.join(home, ".local", "state", "nagios_ipc", _host())
     if _ours(path, uid):
         return path
     try:

@@ -106,7 +106,7 @@ def test_nagios_state_in_its_home_whatever_others_make_in_var_tmp(ns: MountNames
     squat(ns, "nobody", nagios.pw_uid)
     assert_two_runs_keep_state(ns, "nagios")
     home = nagios.pw_dir
-    state = f"{home}/.local/state/nagios_ipc"
+    state = f"{home}/.local/state/nagios_ipc/{os.uname()[1]}"
     files = ns.listing(state)
     assert [line.rsplit("/", 1)[0] for line in files] == [f"{nagios.pw_uid} 600 {state}"] * 2
     assert {line.rsplit(".", 1)[1] for line in files} == {"json", "lock"}
@@ -135,7 +135,8 @@ def test_home_others_may_write_is_not_used(shared_home_ns: MountNamespace) -> No
     nagios = pwd.getpwnam("nagios")
     # nobody makes nagios's state directory first, inside the world-writable home
     made = shared_home_ns.run("nobody", ["mkdir", "-p", "-m", "0777",
-                                         f"{nagios.pw_dir}/.local/state/nagios_ipc"])
+                                         f"{nagios.pw_dir}/.local/state/nagios_ipc/"
+                                         f"{os.uname()[1]}"])
     assert made.code == 0, made.stderr
     squat(shared_home_ns, "nobody", nagios.pw_uid)
     assert_two_runs_keep_state(shared_home_ns, "nagios")

@@ -89,9 +89,8 @@ def test_default_state_location_works_for_nagios(nagios_user: pwd.struct_passwd,
     monkeypatch.delenv("NAGIOS_IPC_STATE_DIR", raising=False)
     # its own home, which no other user can write (issue 18: /var/tmp names could be
     # made first by anyone; tests/integration/test_hostile_state.py)
-    directory = Path(nagios_user.pw_dir) / ".local" / "state" / "nagios_ipc"
-    made = [p for p in (directory.parent.parent, directory.parent, directory)
-            if not p.exists()]
+    directory = Path(nagios_user.pw_dir) / ".local" / "state" / "nagios_ipc" / os.uname()[1]
+    made = [p for p in (*reversed(directory.parents[:3]), directory) if not p.exists()]
     existed = directory.exists()
     before = set(directory.iterdir()) if existed else set()
     # options no scheduler would use, so that the instance's file is ours alone

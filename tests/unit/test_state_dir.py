@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -17,6 +19,15 @@ from nagios_ipc import state
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown to others")
 OTHER = 65534  # nobody: the attacker
+
+
+@pytest.fixture
+def home_root() -> Iterator[Path]:
+    """A place for made-up homes that a reboot keeps (/var/tmp): pytest's tmp_path is
+    under /tmp, which the checks pass over (a reboot empties it)."""
+    path = Path(tempfile.mkdtemp(prefix="nagios_ipc-home-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def with_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
@@ -36,16 +47,24 @@ def test_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert state.default_state_dir() == str(tmp_path / "x")
 
 
-def test_own_private_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_own_private_home(monkeypatch: pytest.MonkeyPatch, home_root: Path) -> None:
+    home_root.chmod(0o755)
+    with_home(monkeypatch, home_root)
+    assert state.default_state_dir() == f"{home_root}/.local/state/nagios_ipc/{os.uname()[1]}"
+
+
+def test_home_a_reboot_empties_is_passed_over(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    # /tmp here; RHEL's nrpe user has /run/nrpe: the state must outlive a reboot
     tmp_path.chmod(0o755)
     with_home(monkeypatch, tmp_path)
-    assert state.default_state_dir() == f"{tmp_path}/.local/state/nagios_ipc"
+    assert state.default_state_dir().startswith(f"/var/tmp/nagios_ipc-{os.getuid()}")
 
 
 @pytest.mark.parametrize("why", ["group-writable", "world-writable", "missing"])
 def test_home_others_can_write_or_missing_is_passed_over(
-        why: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    home = tmp_path / "home"
+        why: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, home_root: Path) -> None:
+    home = home_root / "home"
     if why != "missing":
         home.mkdir(mode=0o775 if why == "group-writable" else 0o777)
         home.chmod(0o775 if why == "group-writable" else 0o1777)
@@ -81,9 +100,9 @@ def test_fallback_keeps_the_former_directory_when_ours(tmp_path: Path) -> None:
 
 @ROOT_ONLY
 def test_foreign_state_dir_in_a_usable_home_falls_back(monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    squatted = home / ".local" / "state" / "nagios_ipc"
+                                                       tmp_path: Path, home_root: Path) -> None:
+    home = home_root / "home"
+    squatted = home / ".local" / "state" / "nagios_ipc" / os.uname()[1]
     squatted.mkdir(parents=True)
     os.chown(squatted, OTHER, OTHER)  # e.g. left by an admin's copy, or an old bug
     home.chmod(0o755)
