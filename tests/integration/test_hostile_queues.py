@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Iterator, List, Sequence
 
 import pytest
+import schedulers  # tests/ is on sys.path (tests/conftest.py)
 from helpers import CHECKS, ROOT, Outcome, nagios_account  # type: ignore[import-not-found]
 
 pytest.importorskip("sysv_ipc")
@@ -197,6 +199,57 @@ def test_shipped_nrpe_and_nagios_commands_stay_under_8kb(fake_owners: IpcNamespa
             head = out.first_line.split(" | ")[1]
             assert "sysv_slots=" in head, argv
             assert ("full_daemon=1" in head) or ("full_total=1" in head), argv
+
+
+class IpcNetns(schedulers.Netns):
+    """schedulers.Netns (loopback only) inside an IpcNamespace: an NRPE started here
+    runs its checks on the attackers' queues."""
+
+    def __init__(self, ipc: IpcNamespace) -> None:
+        self.holder = subprocess.Popen(
+            ipc.argv(["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && "
+                      "exec sleep 100000"]),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=schedulers.CLEAN_ENV,
+            start_new_session=True)
+        assert self.holder.stdout is not None
+        assert self.holder.stdout.readline().strip() == b"up"
+        self.processes: List[subprocess.Popen[bytes]] = []
+
+    def argv(self, argv: Sequence[str]) -> List[str]:
+        ns = f"/proc/{self.holder.pid}/ns"
+        return ["/usr/bin/nsenter", f"--net={ns}/net", f"--ipc={ns}/ipc", f"--mount={ns}/mnt",
+                "--", *argv]
+
+
+def test_real_nrpe_v2_keeps_totals_slots_and_the_problem(fake_owners: IpcNamespace) -> None:
+    """Through a real NRPE (nrpe_user nagios) and check_nrpe: v2 packets keep 1023
+    bytes, and those hold the slots, the Total and the owner with the full queue; v3
+    carries the whole output, under 8 KB, ending with a whole item."""
+    why = schedulers.missing_tools(schedulers.NRPE, schedulers.CHECK_NRPE)
+    if why:
+        pytest.skip(why)
+    shipped = {name: argv for name, argv in zip(
+        ("check_msgqueues", "check_msgqueues_total"),
+        shipped_commands(ROOT / "contrib" / "nrpe" / "check_msgqueues.cfg", "command["))}
+    commands = {name: " ".join([sys.executable, str(CHECKS / "check_msgqueues"), *argv,
+                                "--type", "sysv"]) for name, argv in shipped.items()}
+    netns = IpcNetns(fake_owners)
+    workdir = schedulers.make_workdir("nagios-ipc-hostile-nrpe-")
+    try:
+        daemon = schedulers.Nrpe(netns, workdir, commands)
+        for name, must in (("check_msgqueues", ("sysv_slots=", "full_daemon=1;")),
+                           ("check_msgqueues_total", ("sysv_slots=", "full_total=1;"))):
+            v3 = daemon.ask(name)
+            v2 = daemon.ask(name, v2=True)
+            assert v3.returncode == v2.returncode == 2, (v3.stdout[:300], v2.stdout[:300])
+            assert len(v3.stdout.encode()) < 8 * 1024, len(v3.stdout)
+            assert_whole_items(v3.stdout)
+            assert len(v2.stdout.encode()) <= 1024  # 1023 bytes and check_nrpe's newline
+            for text in must:
+                assert text in v2.stdout, (name, text, v2.stdout)
+    finally:
+        netns.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --- item 11: a long POSIX queue name ----------------------------------------------------------
