@@ -1,9 +1,12 @@
 """State kept between runs of a check (uptime periods, stalled peers, rates).
 
-* Default location: ``/var/tmp/nagios_ipc-<uid>/`` (kept across reboots, unlike
-  /tmp; writable by any user, e.g. nagios under NRPE), one file per check
-  instance, named after the options that change its meaning, so two differently
-  configured instances never share state.
+* Default location (see default_state_dir): ``$NAGIOS_IPC_STATE_DIR``, else
+  ``~/.local/state/nagios_ipc/HOST/`` of the user's passwd home (XDG's state directory;
+  nagios: /var/lib/nagios, root: /root) when that home is the user's own and no one
+  else may write it, else under /var/tmp (kept across reboots, unlike /tmp) in a
+  directory of the user's own that no other user can have made first. One file
+  per check instance, named after the options that change its meaning, so two
+  differently configured instances never share state.
 * Concurrency: an exclusive ``flock`` on a side ``.lock`` file, tried without
   blocking until the plugin's deadline; data is written to a temporary file and
   renamed over the old one, so a reader never sees half a file.
@@ -39,8 +42,94 @@ class StateError(nagiosplugin.CheckError):
     """The state file cannot be used; the text names the file and the fix."""
 
 
+FALLBACK_ROOT = "/var/tmp"
+
+
 def default_state_dir() -> str:
-    return os.environ.get(STATE_DIR_ENV) or f"/var/tmp/nagios_ipc-{os.getuid()}"
+    """Where state lives unless --state-file says otherwise; no directory is made here.
+
+    A fixed name in a directory every user may write (the former default,
+    /var/tmp/nagios_ipc-UID) can be made first by anyone, for anyone: the victim can
+    neither use it (it is not its own) nor remove it (sticky bit), and its stateful
+    checks stay UNKNOWN. So: the user's own home, which no one else may write, and
+    only for users without a usable home (nobody: /nonexistent) /var/tmp, where a
+    directory counts only if it is the user's own (another user cannot make one
+    for it), its name random when it is first made."""
+    from .privilege import privileged
+
+    # under sudo the environment is the caller's: its choice of directory is refused
+    # like --state-file's (nagios_ipc.privilege)
+    explicit = None if privileged() else os.environ.get(STATE_DIR_ENV)
+    if explicit:
+        return explicit
+    uid = os.getuid()
+    return _home_state_dir(uid) or fallback_state_dir(uid, FALLBACK_ROOT)
+
+
+def _ours(path: str, uid: int) -> bool:
+    """A real directory (not a symlink) that *uid* owns."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == uid
+
+
+VOLATILE = ("/run/", "/tmp/", "/dev/shm/")  # emptied at boot: a reboot would go unseen
+
+
+def _host() -> str:
+    """This host's name as a directory name."""
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in os.uname().nodename)
+    return name.lstrip(".") or "localhost"
+
+
+def _home_state_dir(uid: int) -> Optional[str]:
+    """~/.local/state/nagios_ipc/HOST of *uid*'s passwd home (not $HOME: sudo and
+    NRPE pass on someone else's or none), if that home is the user's own, writable by
+    it and by no one else (else another user could make the directory first), and
+    kept across reboots (RHEL's nrpe user lives in /run/nrpe). HOST: a home shared
+    over NFS by several hosts must not mix their states."""
+    try:
+        import pwd
+
+        home = pwd.getpwuid(uid).pw_dir
+    except (KeyError, ImportError):
+        return None
+    if not os.path.isabs(home) or (os.path.realpath(home) + "/").startswith(VOLATILE):
+        return None
+    path = os.path.join(home, ".local", "state", "nagios_ipc", _host())
+    if _ours(path, uid):
+        return path
+    try:
+        info = os.stat(home)
+    except OSError:
+        return None  # no home (nobody's /nonexistent)
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o022
+            or not os.access(home, os.W_OK | os.X_OK)):
+        return None  # someone else's, shared, or read-only
+    return path
+
+
+def fallback_state_dir(uid: int, root: str = FALLBACK_ROOT) -> str:
+    """A directory of *uid*'s own under *root*: the former fixed name when it is ours
+    (state kept across the upgrade), else one named nagios_ipc-UID-RANDOM that an
+    earlier run made, else a new such name (made by _ensure_dir). Another user's
+    directory or symlink of either name is passed over, never used."""
+    legacy = os.path.join(root, f"nagios_ipc-{uid}")
+    if _ours(legacy, uid):
+        return legacy
+    prefix = f"nagios_ipc-{uid}-"
+    try:
+        with os.scandir(root) as entries:
+            names = sorted(entry.name for entry in entries if entry.name.startswith(prefix))
+    except OSError:
+        names = []
+    for name in names:
+        if _ours(os.path.join(root, name), uid):
+            return os.path.join(root, name)
+    # 64 random bits: os.urandom, as the secrets module imports hashlib (start-up time)
+    return os.path.join(root, prefix + os.urandom(8).hex())
 
 
 def default_state_path(check: str, key: Sequence[Any] = ()) -> str:
@@ -89,7 +178,17 @@ class StateFile:
 
     def __enter__(self) -> StateFile:
         directory = os.path.dirname(os.path.abspath(self.path))
-        _ensure_dir(directory, self.default)
+        try:
+            _ensure_dir(directory, self.default)
+        except StateError:
+            if (not self.default or os.environ.get(STATE_DIR_ENV)
+                    or os.path.dirname(directory) == FALLBACK_ROOT):
+                raise
+            # the home looked usable but is not (read-only, a foreign .local/state):
+            # the /var/tmp fallback, which no other user can have made for us
+            directory = fallback_state_dir(os.getuid(), FALLBACK_ROOT)
+            self.path = os.path.join(directory, os.path.basename(self.path))
+            _ensure_dir(directory, True)
         if os.path.isdir(self.path):
             raise StateError(f"state file {self.path} is a directory; remove it or give "
                              f"another --state-file")

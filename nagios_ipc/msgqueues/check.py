@@ -57,6 +57,11 @@ perfdata (per owner: LABEL_OWNER, for the Total: LABEL_total):
   nonempty   non-empty queues (Total only)
   sysv_slots / posix_slots  queues in use of the system maximum (%):
              msgmni for System V, fs.mqueue.queues_max for POSIX
+  Order: the Total, the slots, owners with a problem (worst first), then the
+  other owners by bytes queued, messages and queues: what a transport that cuts
+  the output keeps is what matters most. At most --max-owners owners have items
+  of their own; the rest are summed in LABEL_other_owners, and other_owners
+  counts them (no thresholds there: each owner is still judged on its own).
 
 examples:
   check_msgqueues                         defaults, per owner
@@ -144,18 +149,22 @@ class Group:
             count, held, limit = queue.messages, queue.bytes, queue.limit_bytes
             if limit:
                 qbytes += limit
-            if not (count or held):
+            empty = not (count or held)
+            if empty and limit != 0 and queue.max_messages != 0:
                 if fullest is None and (limit or (queue.max_messages and count is not None)):
                     fullest, best = queue, (0.0, 0)  # fill 0: only if nothing fuller
                 continue
-            messages += count or 0
-            size += held
-            nonempty += 1
+            if not empty:
+                messages += count or 0
+                size += held
+                nonempty += 1
             fill = queue.fill
             if fill is not None and (fill, held) > best:
                 fullest, best = queue, (fill, held)
             if queue.full:
-                full.append(queue)
+                full.append(queue)  # a limit of 0 too, empty as it is: nothing fits
+            if empty:
+                continue
             since = queue.rtime or queue.ctime
             if since is not None and (stalest is None or since < oldest):
                 stalest, oldest = queue, since
@@ -233,8 +242,11 @@ class MsgQueues(nagiosplugin.Resource):
     def __init__(self, sources: Sequence[object], filters: Filters, report_by: str,
                  now: Callable[[], float] = time.time,
                  alive: Callable[[int], bool] = pid_alive,
-                 strict_types: Sequence[str] = ()) -> None:
+                 strict_types: Sequence[str] = (), max_owners: int = 20) -> None:
         self.sources = sources
+        self.max_owners = max_owners
+        self.others = Group("other owners")  # owners past --max-owners (see arrange)
+        self.hidden: Dict[int, Group] = {}  # id(group) -> group, perfdata in self.others
         self.filters = filters
         self.report_by = report_by
         self.now = now
@@ -276,6 +288,59 @@ class MsgQueues(nagiosplugin.Resource):
                 group = groups[queue.owner] = Group(queue.owner)
             group.queues.append(queue)
 
+    def arrange(self, results: nagiosplugin.Results) -> nagiosplugin.Results:
+        """The results again, in the order of their perfdata: the Total, the slots,
+        owners with a problem (worst first), the other owners by size; owners past
+        --max-owners lose their own perfdata (judged all the same: their results
+        keep their state) and are summed in *_other_owners instead.
+
+        This needs the results: which owner has a problem depends on the
+        thresholds, known only to the contexts."""
+        worst: Dict[int, int] = {}
+        for result in results:
+            metric = result.metric
+            if metric is not None and metric.context != "slots":
+                group = group_of(metric, self)
+                worst[id(group)] = max(worst.get(id(group), 0), int(result.state))
+
+        def rank(group: Group) -> Tuple[int, int, int, int, str]:
+            return (-worst.get(id(group), 0), -group.bytes, -group.messages,
+                    -len(group.queues), group.name)
+
+        owners = [] if self.report_by == "total" else sorted(self.groups.values(), key=rank)
+        limit = max(self.max_owners, 0)
+        position = {id(group): index for index, group in enumerate(owners[:limit])}
+        self.hidden = {id(group): group for group in owners[limit:]}
+        extra: List[nagiosplugin.Result] = []
+        if self.hidden:
+            for group in self.hidden.values():
+                self.others.queues.extend(group.queues)
+            self.labels[OTHERS] = self.others
+            context = PerfOnlyContext()
+            extra = [nagiosplugin.Result(nagiosplugin.Ok, metric=metric.replace(
+                contextobj=context, resource=self)) for metric in self.group_metrics(
+                    self.others, label=OTHERS)]
+            extra.append(nagiosplugin.Result(nagiosplugin.Ok, metric=nagiosplugin.Metric(
+                OTHERS, len(self.hidden), "", min=0, context="other_owners").replace(
+                    contextobj=context, resource=self)))
+
+        def order(result: nagiosplugin.Result) -> Tuple[int, int]:
+            metric = result.metric
+            if metric is None:
+                return (0, 0)  # an error: no perfdata, the message comes first anyway
+            if metric.context == "slots":
+                return (2, 0)
+            group = group_of(metric, self)
+            if group is self.total:
+                return (1, 0)
+            if id(group) in position:
+                return (3, position[id(group)])
+            return (5, 0)  # past --max-owners: judged, but no perfdata of its own
+
+        arranged = sorted(results.results, key=order)
+        cut = next((i for i, r in enumerate(arranged) if order(r)[0] == 5), len(arranged))
+        return nagiosplugin.Results(*arranged[:cut], *extra, *arranged[cut:])
+
     def reported(self) -> List[Group]:
         groups: List[Group] = []
         if self.report_by in ("owner", "both"):
@@ -292,8 +357,10 @@ class MsgQueues(nagiosplugin.Resource):
             yield nagiosplugin.Metric(f"{kind}_slots", round(used * 100.0 / maximum, 2), "%",
                                       min=0, max=100, context="slots")
 
-    def group_metrics(self, group: Group) -> Iterator[nagiosplugin.Metric]:
-        if group is self.total:
+    def group_metrics(self, group: Group, label: str = "") -> Iterator[nagiosplugin.Metric]:
+        if label:
+            pass  # the aggregate of owners past --max-owners
+        elif group is self.total:
             label = group.name
         else:
             label = owner_label(group.name)
@@ -324,13 +391,20 @@ class MsgQueues(nagiosplugin.Resource):
                                       max=maximum, context=measure.name)
 
 
+OTHERS = "other_owners"  # label part of the owners past --max-owners, summed
+LABEL_MAX = 40  # characters of an owner in a perfdata label (see owner_label)
+
+
 def owner_label(owner: str) -> str:
-    """The owner as a perfdata label part; an owner literally named 'total' is renamed.
-    ' and = cannot be in a label (nagiosplugin refuses them; Icinga splits at '='): an
-    owner column of ipcs (AIX, HP-UX, Solaris) is free text."""
-    if owner == "total":
-        return "owner_total"
-    return owner.replace("'", "_").replace("=", "_")
+    """The owner as a perfdata label part; an owner literally named 'total' (or
+    'other_owners') is renamed. ' and = cannot be in a label (nagiosplugin refuses
+    them; Icinga splits at '='): an owner column of ipcs (AIX, HP-UX, Solaris) is free
+    text. At most LABEL_MAX characters, counted after escaping (what the output will
+    carry), so that no owner name can make the perfdata of the others long."""
+    if owner in ("total", OTHERS):
+        return "owner_" + owner
+    label = cli.sanitize(owner).replace("'", "_").replace("=", "_")
+    return label[:LABEL_MAX]
 
 
 # --- evaluation ----------------------------------------------------------------------
@@ -356,7 +430,10 @@ class MeasureContext(nagiosplugin.ScalarContext):
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
     def performance(self, metric: nagiosplugin.Metric,
-                    resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
+                    resource: nagiosplugin.Resource) -> Optional[nagiosplugin.Performance]:
+        if (isinstance(resource, MsgQueues) and resource.hidden
+                and id(group_of(metric, resource)) in resource.hidden):
+            return None  # an owner past --max-owners: in *_other_owners
         return nagiosplugin.Performance(
             metric.name, metric.value, metric.uom, self.warn_range, self.crit_range,
             metric.min, metric.max)
@@ -364,6 +441,19 @@ class MeasureContext(nagiosplugin.ScalarContext):
     def hint(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> str:
         assert isinstance(resource, MsgQueues)
         return describe(self.measure.name, metric, resource)
+
+
+class PerfOnlyContext(nagiosplugin.Context):
+    """Perfdata of the owners past --max-owners, summed: never judged (each of those
+    owners is judged on its own), so no thresholds in its perfdata either."""
+
+    def __init__(self) -> None:
+        super().__init__("other_owners")
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
+        return nagiosplugin.Performance(metric.name, metric.value, metric.uom, None, None,
+                                        metric.min, metric.max)
 
 
 def group_of(metric: nagiosplugin.Metric, resource: MsgQueues) -> Group:
@@ -381,7 +471,7 @@ def describe(measure: str, metric: nagiosplugin.Metric, resource: MsgQueues) -> 
         return (f"{used} of {maximum} {kind} queues allowed by the system in use "
                 f"({format_number(metric.value)}%)")
     group = group_of(metric, resource)
-    who = "all owners" if group is resource.total else f"owner {group.name}"
+    who = "all owners" if group is resource.total else f"owner {short(group.name, OWNER_MAX)}"
     value = metric.value
     if measure == "full":
         full = group.full()
@@ -399,7 +489,7 @@ def describe(measure: str, metric: nagiosplugin.Metric, resource: MsgQueues) -> 
         return f"a non-empty queue of {who} unread for {human_duration(value)}{where}"
     if measure == "orphaned":
         gone = group.orphaned(resource.alive)
-        where = (f": {gone[0].label} reader pid {gone[0].lrpid} gone, {gone[0].messages} "
+        where = (f": {queue_name(gone[0])} reader pid {gone[0].lrpid} gone, {gone[0].messages} "
                  f"messages waiting" if gone else "")
         return f"{value} queue{'s' if value != 1 else ''} of {who} with no reader{where}"
     if measure in ("bytes", "qbytes"):
@@ -407,15 +497,39 @@ def describe(measure: str, metric: nagiosplugin.Metric, resource: MsgQueues) -> 
     return f"{who}: {format_number(value)} {measure}"
 
 
+OWNER_MAX = 32  # characters of an owner's name in the first line and a detail line
+NAME_MAX = 48   # characters of a POSIX queue's name there (NAME_MAX is 255 bytes)
+HINT_MAX = 180  # characters of one finding in the first line: two always fit in 400
+
+
+def short(text: str, limit: int) -> str:
+    """*text* as the output will carry it (escaped), cut to *limit* characters:
+    a name (a POSIX queue's, up to 255 bytes, 10 characters per escaped emoji) must
+    not take the room of the findings after it."""
+    text = cli.sanitize(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def queue_name(queue: Queue) -> str:
+    """queue.label with a POSIX name cut to NAME_MAX."""
+    if queue.kind == "sysv":
+        return queue.label
+    return f"posix {short(queue.key, NAME_MAX)}"
+
+
 def queue_brief(queue: Queue) -> str:
+    if queue.no_room:
+        return f"{queue_name(queue)} (limit 0 B: full by definition, no message fits)"
     fill = f", {format_number(round(queue.fill or 0, 1))}%" if queue.fill is not None else ""
     limit = f" of {queue.limit_bytes}" if queue.limit_bytes is not None else ""
     msgs = (f"{queue.messages} message{'s' if queue.messages != 1 else ''}, "
             if queue.messages is not None else "")
-    return f"{queue.label} ({msgs}{queue.bytes}{limit} B{fill})"
+    return f"{queue_name(queue)} ({msgs}{queue.bytes}{limit} B{fill})"
 
 
 # --- presentation --------------------------------------------------------------------
+
+DETAILS_MAX = 24000  # bytes of queue lines in the long output (see QueueSummary.verbose)
 
 
 class QueueSummary(nagiosplugin.Summary):
@@ -432,7 +546,8 @@ class QueueSummary(nagiosplugin.Summary):
             return f"no message queues (checked: {checked})"
         fullest = total.fullest()
         fill = (f", fullest {format_number(round(fullest.fill or 0, 1))}% "
-                f"({fullest.label} of {fullest.owner})" if fullest else "")
+                f"({queue_name(fullest)} of {short(fullest.owner, OWNER_MAX)})"
+                if fullest else "")
         return (f"{len(total.queues)} {'/'.join(sorted(kinds))} queue"
                 f"{'s' if len(total.queues) != 1 else ''} of {owners} owner"
                 f"{'s' if owners != 1 else ''}, {total.messages} messages, "
@@ -441,7 +556,9 @@ class QueueSummary(nagiosplugin.Summary):
     def problem(self, results: nagiosplugin.Results) -> str:
         """The worst findings first; an owner's finding hides the same one for the
         Total, and a full queue hides its own fill."""
-        worst = sorted((r for r in results if r.state != nagiosplugin.Ok),
+        # the arranged order (MsgQueues.arrange) within a state: the largest owner's
+        # finding before a smaller one's, not the first name in the alphabet
+        worst = sorted((r for r in results.results if r.state != nagiosplugin.Ok),
                        key=lambda r: -int(r.state))
         flagged = {(r.metric.context, self._group(r)) for r in worst if r.metric is not None}
         owners_flagged = {context for context, group in flagged if group is not None
@@ -455,7 +572,7 @@ class QueueSummary(nagiosplugin.Summary):
             if context == "fill" and ("full", group) in flagged:
                 continue
             shown.append(result)
-        return cli.join_hints(shown)
+        return join_within(shown, cli.SUMMARY_MAX)
 
     def _group(self, result: nagiosplugin.Result) -> Optional[Group]:
         metric = result.metric
@@ -472,13 +589,46 @@ class QueueSummary(nagiosplugin.Summary):
         def interest(q: Queue) -> Tuple[bool, float, int, str, str]:
             return (not q.full, -(q.fill or 0.0), -(q.messages or 0), q.owner, q.key)
 
-        shown = most_interesting(queues, interest, self.limit)
-        lines = [queue_line(q, resource.timestamp) for q in shown]
-        if len(queues) > len(shown):
-            lines.append(f"... and {len(queues) - len(shown)} more queues (raise "
+        lines: List[str] = []
+        size = 0
+        for queue in most_interesting(queues, interest, self.limit):
+            line = queue_line(queue, resource.timestamp)
+            size += len(line) + 1
+            if size > DETAILS_MAX:
+                break  # whole lines only, and the output stays far below NRPE's 64 KiB
+            lines.append(line)
+        if len(queues) > len(lines):
+            lines.append(f"... and {len(queues) - len(lines)} more queues (raise "
                          f"--details-limit, or narrow with --owner/--key)")
+        if resource.hidden:
+            owners = len(resource.groups)
+            lines.append(f"perfdata: {owners - len(resource.hidden)} of {owners} owners on "
+                         f"their own (problems first, then the largest); the other "
+                         f"{len(resource.hidden)} summed in *_{OTHERS} (raise --max-owners)")
         lines.extend(f"note: {note}" for note in resource.notes)
         return lines
+
+
+def join_within(results: Sequence[nagiosplugin.Result], budget: int, most: int = 3) -> str:
+    """The results' hints, each once, as many whole ones as fit *budget* characters
+    (at most *most*), then a count of the rest: a finding is in the first line
+    whole or not at all, and none can crowd out the next (each is cut to HINT_MAX)."""
+    hints: List[str] = []
+    for result in results:
+        text = short(result.hint or str(result), HINT_MAX)
+        if text not in hints:
+            hints.append(text)
+    shown: List[str] = []
+    for index, hint in enumerate(hints[:most]):
+        rest = len(hints) - index - 1
+        tail = len(f"; and {rest} more") if rest else 0
+        if shown and len("; ".join([*shown, hint])) + tail > budget:
+            break
+        shown.append(hint)
+    text = "; ".join(shown)
+    if len(hints) > len(shown):
+        text += f"; and {len(hints) - len(shown)} more"
+    return text
 
 
 def most_interesting(queues: List[Queue], interest: Callable[[Queue], Tuple[Any, ...]],
@@ -491,7 +641,8 @@ def most_interesting(queues: List[Queue], interest: Callable[[Queue], Tuple[Any,
     notable: List[Queue] = []
     plain: List[Queue] = []
     for queue in queues:
-        if (queue.messages or queue.bytes) and interest(queue)[:3] != (True, 0.0, 0):
+        if ((queue.messages or queue.bytes or queue.no_room)
+                and interest(queue)[:3] != (True, 0.0, 0)):
             notable.append(queue)
         else:
             plain.append(queue)
@@ -519,9 +670,11 @@ def queue_line(queue: Queue, now: float) -> str:
     limit = (f"{queue.limit_bytes} B ({queue.limit_source})"
              if queue.limit_bytes is not None else "unknown")
     messages = queue.messages if queue.messages is not None else "?"
-    line = (f"{queue.label} owner {queue.owner} creator {queue.creator} "
+    line = (f"{queue_name(queue)} owner {short(queue.owner, OWNER_MAX)} creator "
+            f"{short(queue.creator, OWNER_MAX)} "
             f"perms {queue.perms:04o}: {messages} messages, {queue.bytes} B of {limit}, "
-            f"fill {fill}{', FULL' if queue.full else ''}")
+            f"fill {fill}{', FULL' if queue.full else ''}"
+            f"{' (a limit of 0 B: no message fits)' if queue.no_room else ''}")
     if queue.kind == "sysv":
         line += f"; {event('sent', queue.stime, queue.lspid)}; " \
                 f"{event('received', queue.rtime, queue.lrpid)}"
@@ -529,6 +682,19 @@ def queue_line(queue: Queue, now: float) -> str:
 
 
 # --- wiring --------------------------------------------------------------------------
+
+
+class QueuesCheck(nagiosplugin.Check):
+    """nagiosplugin's Check, then the results arranged (MsgQueues.arrange) once all
+    are known: perfdata order and which owners get perfdata of their own."""
+
+    def __init__(self, resource: MsgQueues, *objects: Any) -> None:
+        super().__init__(resource, *objects)
+        self.queues = resource
+
+    def __call__(self) -> None:
+        super().__call__()
+        self.results = self.queues.arrange(self.results)
 
 
 def parser() -> cli.PluginParser:
@@ -551,6 +717,10 @@ def parser() -> cli.PluginParser:
     select.add_argument("--details-limit", type=int, default=100, metavar="N",
                         help="at most N queue lines in the long output, the fullest first "
                              "(default 100; 0 for none)")
+    select.add_argument("--max-owners", type=int, default=20, metavar="N",
+                        help="perfdata of its own for at most N owners, those with problems "
+                             "first, then the largest; the rest summed in *_other_owners "
+                             "(default 20)")
     sources = p.add_argument_group("where to read")
     sources.add_argument("--source", choices=("auto", "proc", "ipcs"), default="auto",
                          help="System V source: /proc (Linux) or 'ipcs -qa' (AIX, HP-UX, "
@@ -614,7 +784,7 @@ def build(args: argparse.Namespace,
     sources, strict = make_sources(args)
     filters = Filters(args.owner, args.exclude_owner, args.key, args.exclude_key)
     resource = MsgQueues(sources, filters, args.report_by, now=now, alive=alive,
-                         strict_types=strict)
+                         strict_types=strict, max_owners=args.max_owners)
     contexts = []
     for measure in (*MEASURES, SLOTS):
         warning = getattr(args, f"{measure.name}_warning")
@@ -624,7 +794,7 @@ def build(args: argparse.Namespace,
         if critical is None and measure.critical is not None:
             critical = nagiosplugin.Range(measure.critical)
         contexts.append(MeasureContext(measure, warning, critical))
-    return nagiosplugin.Check(resource, *contexts, QueueSummary(resource, args.details_limit))
+    return QueuesCheck(resource, *contexts, QueueSummary(resource, args.details_limit))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

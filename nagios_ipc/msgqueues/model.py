@@ -59,15 +59,23 @@ class Queue(NamedTuple):
     ctime: Optional[float] = None  # created or last changed
 
     @property
+    def no_room(self) -> bool:
+        """A limit of 0 (any System V queue's owner may set qbytes to 0): no message
+        fits, so the queue is full by definition, empty as it is."""
+        return self.limit_bytes == 0 or self.max_messages == 0
+
+    @property
     def full(self) -> bool:
-        if self.limit_bytes is not None and self.limit_bytes > 0 and self.bytes >= self.limit_bytes:
+        if self.limit_bytes is not None and self.bytes >= self.limit_bytes:
             return True
         return (self.max_messages is not None and self.messages is not None
-                and self.max_messages > 0 and self.messages >= self.max_messages)
+                and self.messages >= self.max_messages)
 
     @property
     def fill(self) -> Optional[float]:
         """Percent of the byte or message limit in use, whichever is nearer."""
+        if self.no_room:
+            return 100.0
         ratios = []
         if self.limit_bytes:
             ratios.append(self.bytes / self.limit_bytes)

@@ -26,6 +26,7 @@ COLUMNS = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "
 IPC_STAT = 2
 MSG_INFO = 12
 MSG_STAT_ANY = 13
+QBYTES_MAX = 2**63 - 1  # the field is unsigned long: beyond, the layout is not ours
 
 
 def parse_proc_msg(text: str) -> List[Dict[str, int]]:
@@ -122,8 +123,14 @@ class _Msgctl:
 def read_limits(keys: Dict[int, int], msgctl: Optional[_Msgctl] = None,
                 ) -> Dict[int, Tuple[int, str]]:
     """msqid -> (qbytes, source) for the queues in *keys* (msqid -> key) that the
-    kernel lets us see. A key that does not match its msqid means the struct
-    layout is not what we think: then nothing from MSG_STAT_ANY is trusted."""
+    kernel lets us see.
+
+    Each reading is judged on its own: a key that does not match its msqid (the
+    queue was replaced between /proc and msgctl, or the struct layout is not what
+    we think) drops that reading only, and that queue tries IPC_STAT. Any queue's
+    owner can set its qbytes to anything from 0 to msgmnb (IPC_SET needs no
+    privilege), so no value one queue holds may change how the others are read:
+    0 is a real limit (the queue is full by definition), not a sign of a bad layout."""
     found: Dict[int, Tuple[int, str]] = {}
     if not keys:
         return found
@@ -141,16 +148,15 @@ def read_limits(keys: Dict[int, int], msgctl: Optional[_Msgctl] = None,
         if expected is None:
             continue  # created after we read /proc
         key, _cbytes, _qnum, qbytes = unpack(buf)
-        if key & 0xFFFFFFFF != expected & 0xFFFFFFFF or qbytes <= 0:
-            found.clear()
-            break
-        found[msqid] = (qbytes, "MSG_STAT_ANY")
+        if key & 0xFFFFFFFF == expected & 0xFFFFFFFF and qbytes <= QBYTES_MAX:
+            found[msqid] = (qbytes, "MSG_STAT_ANY")
     if len(found) < len(keys):
         for msqid, expected in keys.items():
             if msqid in found:
                 continue
             result, (key, _cbytes, _qnum, qbytes) = call(msqid, IPC_STAT)
-            if result == 0 and key & 0xFFFFFFFF == expected & 0xFFFFFFFF and qbytes > 0:
+            if (result == 0 and key & 0xFFFFFFFF == expected & 0xFFFFFFFF
+                    and qbytes <= QBYTES_MAX):
                 found[msqid] = (qbytes, "IPC_STAT")
     return found
 

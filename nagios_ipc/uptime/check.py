@@ -72,9 +72,10 @@ Ranges follow the Monitoring Plugins guidelines (10, 10:, ~:10, 10:20, @10:20);
 durations take ms, s, m, h, d, w. The reboot warning lasts one run (the run after
 the reboot): with max_check_attempts > 1 it may stay SOFT; add -w 30m: for an
 alert that lasts until the host has been up for 30 minutes.
-State: one file per set of options under /var/tmp/nagios_ipc-UID/ (or
-$NAGIOS_IPC_STATE_DIR), mode 0600; two services with the same options share a
-file and shorten each other's periods: give each its own --state-file.
+State: one file per set of options under ~/.local/state/nagios_ipc/HOST/
+(without a usable home /var/tmp/nagios_ipc-UID-*/; or $NAGIOS_IPC_STATE_DIR),
+mode 0600; two services with the same options share a file and shorten each
+other's periods: give each its own --state-file.
 """
 
 

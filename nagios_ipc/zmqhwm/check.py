@@ -84,9 +84,10 @@ EPILOG = """\
 Ranges follow the Monitoring Plugins guidelines (10, 10:, ~:10, 10:20, @10:20);
 sizes take B, KB, MB, GB (binary), durations ms, s, m, h, d; 'none' switches a
 default threshold off.
-State: one file per set of options under /var/tmp/nagios_ipc-UID/ (or
-$NAGIOS_IPC_STATE_DIR); two services with the same options share it and
-shorten each other's periods: give each its own --state-file.
+State: one file per set of options under ~/.local/state/nagios_ipc/HOST/
+(without a usable home /var/tmp/nagios_ipc-UID-*/; or $NAGIOS_IPC_STATE_DIR);
+two services with the same options share it and shorten each other's periods:
+give each its own --state-file.
 """
 
 

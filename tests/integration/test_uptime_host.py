@@ -87,7 +87,10 @@ def shared_tmp() -> Iterator[Path]:
 def test_default_state_location_works_for_nagios(nagios_user: pwd.struct_passwd,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NAGIOS_IPC_STATE_DIR", raising=False)
-    directory = Path(f"/var/tmp/nagios_ipc-{nagios_user.pw_uid}")
+    # its own home, which no other user can write (issue 18: /var/tmp names could be
+    # made first by anyone; tests/integration/test_hostile_state.py)
+    directory = Path(nagios_user.pw_dir) / ".local" / "state" / "nagios_ipc" / os.uname()[1]
+    made = [p for p in (*reversed(directory.parents[:3]), directory) if not p.exists()]
     existed = directory.exists()
     before = set(directory.iterdir()) if existed else set()
     # options no scheduler would use, so that the instance's file is ours alone
@@ -106,8 +109,9 @@ def test_default_state_location_works_for_nagios(nagios_user: pwd.struct_passwd,
     finally:
         for path in set(directory.iterdir()) - before if directory.exists() else ():
             path.unlink()
-        if not existed and directory.exists():
-            directory.rmdir()
+        for path in reversed(made):
+            if path.exists():
+                path.rmdir()
 
 
 def test_unwritable_state_dir_is_unknown_for_nagios(nagios_user: pwd.struct_passwd,

@@ -64,15 +64,17 @@ CASES = [
     # id, queues, argv, exit code, first line (why each case exists: in the id)
     ("empty-system-ok", [], [], 0,
      "MSGQUEUES OK: no message queues (checked: sysv) | sysv_slots=0%;80;95;0;100"),
+    # perfdata order: slots, then owners by size (issue 20: what a transport cuts is last)
     ("two-owners-ok-per-owner-perfdata",
-     [sysv(1, "app", 3, 300), sysv(2, "root")], [], 0,
+     [sysv(2, "root"), sysv(1, "app", 3, 300)], [], 0,
      "MSGQUEUES OK: 2 sysv queues of 2 owners, 3 messages, 300 B queued, fullest 1.8% "
-     "(sysv key 0x00000001 id 1 of app) | queues_app=1;;;0 messages_app=3;;;0 "
+     "(sysv key 0x00000001 id 1 of app) | sysv_slots=0.01%;80;95;0;100 queues_app=1;;;0 "
+     "messages_app=3;;;0 "
      "bytes_app=300B;;;0;16384 qbytes_app=16384B;;;0 full_app=0;;0;0;1 "
      "fill_app=1.83%;80;;0;100 unread_age_app=3600s;;;0 orphaned_app=0;0;;0;1 "
      "queues_root=1;;;0 messages_root=0;;;0 bytes_root=0B;;;0;16384 qbytes_root=16384B;;;0 "
      "full_root=0;;0;0;1 fill_root=0%;80;;0;100 unread_age_root=0s;;;0 "
-     "orphaned_root=0;0;;0;1 sysv_slots=0.01%;80;95;0;100"),
+     "orphaned_root=0;0;;0;1"),
     ("full-queue-critical-names-owner-and-key",
      [sysv(0x162E, "app", 1, 512, limit=512), sysv(2, "root")], ["--details", "never"], 2,
      "MSGQUEUES CRITICAL: 1 full queue of owner app: sysv key 0x0000162e id 5678 "
@@ -168,9 +170,53 @@ def test_detail_lines_name_everything() -> None:
 
 def test_first_line_fits_nrpe_v2_with_50_owners() -> None:
     queues = [sysv(i, f"user{i:02d}", 1, 10) for i in range(50)]
-    _, text = run([Source(queues)], "--details", "never")
+    _, text = run([Source(queues)], "--details", "never", "--max-owners", "50")
     assert len(first(text).encode()) <= 1023
     assert "orphaned_user49=0;0;;0;1" in text  # moved after the first line, not lost
+
+
+def test_owners_past_max_owners_are_summed_not_lost() -> None:
+    # equal owners: by name; the 30 past the default 20 in *_other_owners, no thresholds
+    queues = [sysv(i, f"user{i:02d}", 1, 10) for i in range(50)]
+    _, text = run([Source(queues)], "--details", "always")
+    assert "orphaned_user19=0;0;;0;1" in text and "user20" not in text.split("\n", 1)[0]
+    assert "queues_user20" not in text
+    assert text.splitlines()[-1].endswith(
+        "queues_other_owners=30;;;0 messages_other_owners=30;;;0 "
+        "bytes_other_owners=300B;;;0;491520 qbytes_other_owners=491520B;;;0 "
+        "full_other_owners=0;;;0;30 fill_other_owners=0.06%;;;0;100 "
+        "unread_age_other_owners=3600s;;;0 orphaned_other_owners=0;;;0;30 other_owners=30;;;0")
+    assert ("perfdata: 20 of 50 owners on their own (problems first, then the largest); "
+            "the other 30 summed in *_other_owners (raise --max-owners)") in text
+
+
+def test_owner_with_a_problem_keeps_its_perfdata_first() -> None:
+    # user49 is last by name and by size but full: judged, named, and its items first
+    queues = [sysv(i, f"user{i:02d}", 2, 20) for i in range(49)]
+    queues.append(sysv(49, "user49", 0, 0, limit=0))
+    code, text = run([Source(queues)], "--details", "never", "--max-owners", "3",
+                     "--report-by", "both")
+    assert code == 2
+    line = first(text)
+    assert line.startswith("MSGQUEUES CRITICAL: 1 full queue of owner user49: sysv key "
+                           "0x00000031 id 49 (limit 0 B: full by definition, no message "
+                           "fits) | queues_total=50;;;0 ")
+    perf = line.split(" | ")[1].split()
+    labels = [item.split("=")[0] for item in perf]
+    assert labels.index("nonempty_total") < labels.index("sysv_slots") < labels.index(
+        "queues_user49") < labels.index("queues_user00") < labels.index("queues_user01")
+    assert "queues_user02" not in text and "queues_other_owners=47;;;0" in text
+
+
+def test_owner_past_max_owners_is_still_judged() -> None:
+    queues = [sysv(i, f"user{i:02d}", 5, 500) for i in range(10)]
+    queues.append(sysv(99, "zz", 3, 30))
+    code, text = run([Source(queues)], "--details", "never", "--max-owners", "0",
+                     "--messages-critical", "4")
+    assert code == 2
+    assert first(text).startswith("MSGQUEUES CRITICAL: owner user00: 5 messages; owner "
+                                  "user01: 5 messages; owner user02: 5 messages; and 7 more")
+    assert "queues_other_owners=11;;;0" in text and "messages_user" not in text
 
 
 def test_ipcs_source_through_a_stub_command(tmp_path: Path) -> None:
@@ -215,3 +261,29 @@ def test_malformed_proc_file(tmp_path: Path) -> None:
     code, text = cli.execute(check.parser(), check.build,
                              ["--proc-file", str(bad), "--type", "sysv"])
     assert code == 3 and "line 5 has 2 fields" in text and text.count("\n") == 1
+
+
+def test_owner_labels_are_bounded_and_never_clash() -> None:
+    # an owner named like the aggregate is renamed; a long name (ipcs owners are free
+    # text) is cut to 40 characters, and two cut alike stay apart
+    long_a, long_b = "a" * 60 + "x", "a" * 60 + "y"
+    queues = [sysv(1, "other_owners", 1, 10), sysv(2, long_a, 2, 20), sysv(3, long_b, 3, 30),
+              sysv(4, "zz", 1, 1)]
+    _, text = run([Source(queues)], "--max-owners", "3")
+    perf = dict(item.split("=", 1) for item in text.split(" | ")[1].split())
+    assert perf["queues_owner_other_owners"] == "1;;;0"
+    # the first by name keeps the cut label: the same label every run
+    assert perf["messages_" + "a" * 40] == "2;;;0" and perf["messages_" + "a" * 40 + "_"] == \
+        "3;;;0"
+    assert perf["other_owners"] == "1;;;0" and perf["queues_other_owners"] == "1;;;0"
+
+
+def test_zero_limit_queue_is_full_by_definition() -> None:
+    queues = [sysv(1, "app", 0, 0, limit=0), sysv(2, "app", 1, 100, limit=1000)]
+    code, text = run([Source(queues)], "--details", "always")
+    assert (code, text.split(" | ")[0]) == (2, (
+        "MSGQUEUES CRITICAL: 1 full queue of owner app: sysv key 0x00000001 id 1 (limit 0 B: "
+        "full by definition, no message fits)"))
+    assert ("sysv key 0x00000001 id 1 owner app creator app perms 0600: 0 messages, 0 B of "
+            "0 B (MSG_STAT_ANY), fill 100%, FULL (a limit of 0 B: no message fits); ") in text
+    assert "full_app=1;;0;0;2" in text and "fill_app=100%;80;;0;100" in text
