@@ -15,8 +15,9 @@ from typing import List, Tuple
 import pytest
 
 from nagios_ipc import cli
-from nagios_ipc.mta import backlog, check, exim, postfix
-from nagios_ipc.mta.model import ParseError, Settings
+from nagios_ipc.mta import backlog, check, exim, nullmailer, postfix, qmail, sendmail
+from nagios_ipc.mta.listing import Skipped
+from nagios_ipc.mta.model import Message, ParseError, Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from mta_real import postfix_defer_log, postfix_queue_file
@@ -257,3 +258,210 @@ def test_big_maildrop_file_is_not_walked_record_by_record(tmp_path: Path) -> Non
     assert (arrival, sender, recipients) == (1796492034.995601, "nobody@probe.localdomain",
                                              ["victim@example.com"])
     assert size is None  # the caller takes a maildrop file's size from stat
+
+
+# --- sendmail --------------------------------------------------------------------------
+
+SENDMAIL_817 = FIXTURES / "sendmail-8.17"
+SENDMAIL_812 = FIXTURES / "sendmail-8.12"
+SENDMAIL_NOW = 1796647020.0  # the capture's second (qf T records) plus a few seconds
+
+
+def _mailq(path: Path, now: float = SENDMAIL_NOW) -> Tuple[List[Message], List[Tuple[str, int]],
+                                                           Skipped]:
+    skipped = Skipped("mailq")
+    messages, headers = [], []
+    for queue, message, announced, _ in sendmail.parse_mailq(
+            path.read_text().splitlines(), now, "mailq", "", skipped):
+        if message is None:
+            headers.append((queue, announced))
+        else:
+            messages.append(message)
+    return messages, headers, skipped
+
+
+def test_sendmail_queue_dirs_with_df_subdirs_and_8bitmime_status() -> None:
+    messages, headers, skipped = _mailq(SENDMAIL_817 / "mailq_queue-dirs.txt")
+    # named after the queue directory, not after its df/ subdirectory
+    assert headers == [("q1", 1), ("q2", 2), ("q3", 1)]
+    # the second opinion: sendmail's own 'Total requests: 4'
+    assert len(messages) == 4 == sum(n for _, n in headers)
+    by_id = {m.queue_id: m for m in messages}
+    eight = by_id["6B7Cb2S9030430"]            # "      8BITMIME   (Deferred: ...)"
+    assert (eight.queue, eight.size, eight.recipients) == ("q2", 11, ("dave@example.invalid",))
+    assert eight.reasons == ("local mailer (/var/spool/etc/t",)
+    gone = by_id["6B7Cb228030436"]              # no data file: size -1, error in its line
+    assert (gone.queue, gone.size, gone.sender) == ("q1", None, "grace@probe.localdomain")
+    assert gone.recipients == ("heidi@example.invalid",)
+    assert skipped.count == 1 and "readqf: cannot open" in skipped.examples[0]
+
+
+@pytest.mark.parametrize("name, queues, count", [
+    ("mailq_multi-queue_from-source.txt", [("q0", 2), ("q1", 0)], 2),
+    ("mailq_one-queue_from-source.txt", [("mqueue", 1)], 1),
+])
+def test_sendmail_before_8_12_11(name: str, queues: List[Tuple[str, int]], count: int) -> None:
+    messages, headers, skipped = _mailq(SENDMAIL_812 / name)
+    assert headers == queues and len(messages) == count and skipped.count == 0
+    first = messages[0]
+    assert first.recipients == ("<silva@example.net>",) and first.size == 2782
+    if count == 2:
+        assert first.reasons == ("Connection refused by mx.example.net.",)
+        assert messages[1].recipients == ("<ops@example.net>", "<dev@example.net>")
+
+
+def test_sendmail_same_basename_is_not_one_queue() -> None:
+    taken: dict = {}
+    assert sendmail.queue_name("/var/spool/mqueue/q1/df", taken) == "q1"
+    assert sendmail.queue_name("/var/spool/mqueue/q1", taken) == "q1"       # the same dir
+    assert sendmail.queue_name("/srv/other/q1/df", taken) == "srv_other_q1"
+
+
+def test_sendmail_skipped_line_that_loses_a_message_is_unknown_naming_it() -> None:
+    text = (SENDMAIL_817 / "mailq_queue-dirs.txt").read_text().replace(
+        "6B7Cb2VP030433        5 Mon Dec  7 12:37 erin@probe.localdomain",
+        "6B7Cb2VP030433 ~~ a form this parser does not know")
+    with pytest.raises(ParseError, match=r"sendmail announced 2 requests in q2 but 1 were "
+                                         r"read; first line not understood: line \d+ "
+                                         r"'6B7Cb2VP030433 ~~ a form"):
+        _mailq_from_text(text)
+
+
+def _mailq_from_text(text: str) -> None:
+    list(sendmail.parse_mailq(text.splitlines(), SENDMAIL_NOW, "mailq"))
+
+
+def _sendmail_queue(tmp_path: Path, extra: Tuple[str, ...] = ()) -> Path:
+    """The captured queue directories (with the empty subdirectories git drops) and a
+    sendmail.cf naming them, in tmp_path/etc."""
+    root = tmp_path / "mqueue"
+    shutil.copytree(SENDMAIL_817 / "mqueue", root)
+    for queue in ("q1", "q2", "q3", *extra):
+        for sub in ("qf", "df", "xf"):
+            (root / queue / sub).mkdir(parents=True, exist_ok=True)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "sendmail.cf").write_text(f"O QueueDirectory={root}/q*\n")
+    return etc
+
+
+def _sendmail_stub(tmp_path: Path, listing: Path) -> Path:
+    stub = tmp_path / "sendmail"
+    stub.write_text(f"""#!/bin/sh
+case "$*" in
+  *-qQ*) printf '%s is empty\\n\\t\\tTotal requests: 0\\n' /var/spool/mqueue/q1/df ;;
+  *) cat {listing} ;;
+esac
+""")
+    stub.chmod(0o755)
+    return stub
+
+
+@pytest.mark.parametrize("method", ["spool", "command"])
+def test_sendmail_check_full_and_count_only_agree(tmp_path: Path, method: str) -> None:
+    etc = _sendmail_queue(tmp_path)
+    stub = _sendmail_stub(tmp_path, SENDMAIL_817 / "mailq_queue-dirs.txt")
+    base = ["--mta", "sendmail", "--method", method, "--config-dir", str(etc),
+            "--mta-binary", str(stub)]
+    code, out = run(base, SENDMAIL_NOW)
+    assert code == 0, out
+    assert out.startswith("MTA_BACKLOG OK: sendmail: 4 messages queued (q1 1, q2 2, q3 1), "
+                          "oldest "), out
+    full = perfdata(out)
+    assert {"messages=4;;;0", "messages_q1=1;;;0", "messages_q2=2;;;0", "messages_q3=1;;;0",
+            "deferred=4;100;500;0"} <= set(full), full
+    code, out = run([*base, "--count-only"], SENDMAIL_NOW)
+    assert code == 0, out
+    assert out.split(" | ")[1] == ("messages=4;;;0 messages_q1=1;;;0 messages_q2=2;;;0 "
+                                   "messages_q3=1;;;0 deferred=4;100;500;0\n")
+
+
+def test_sendmail_empty_queue_dir_is_reported_in_both_modes(tmp_path: Path) -> None:
+    etc = _sendmail_queue(tmp_path, extra=("q4",))
+    base = ["--mta", "sendmail", "--method", "spool", "--config-dir", str(etc)]
+    for extra in ([], ["--count-only"]):
+        code, out = run([*base, *extra], SENDMAIL_NOW)
+        assert code == 0, out
+        assert "messages_q4=0;;;0" in perfdata(out), (extra, out)
+
+
+# --- qmail ------------------------------------------------------------------------------
+
+
+def test_qmail_message_with_local_and_remote_recipients_is_one_message(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import test_mta_qmail
+
+    queue = test_mta_qmail.Queue(tmp_path / "queue")
+    now = time.time()
+    both = queue.add("alice@probe.localdomain", ["ops@probe.localdomain"],
+                     ["bob@example.invalid"], 1000, now - 600)
+    # remote side all done, local still waiting: qmail-send leaves the remote/ file with
+    # D records until the whole message is done
+    done = queue.add("carol@probe.localdomain", ["dave@probe.localdomain"],
+                     ["erin@example.invalid"], 2000, now - 300)
+    split = str(int(done) % test_mta_qmail.SPLIT)
+    (queue.root / "remote" / split / done).write_bytes(b"Derin@example.invalid\0")
+    base = ["--mta", "qmail", "--method", "spool", "--spool-dir", str(queue.root)]
+    code, out = run(base, now)
+    assert code == 0, out
+    # qmail-qstat would say 2 messages: the check says 2, not 4
+    assert {"messages=2;;;0", "messages_local=1;;;0", "messages_remote=1;;;0",
+            "messages_todo=0;;;0", "deferred=2;100;500;0", "bytes=3000B;;;0"} <= \
+        set(perfdata(out)), out
+    source = qmail.open_source(Settings(spool_dir=str(queue.root)), "spool")
+    placed = {m.queue_id: (m.queue, m.recipients) for m in source.messages()}
+    assert placed == {both: ("remote", ("bob@example.invalid", "ops@probe.localdomain")),
+                      done: ("local", ("dave@probe.localdomain",))}
+    code, out = run([*base, "--count-only"], now)
+    # no file opened: placed by its remote/ file, deferred (local + remote) the same
+    assert out.split(" | ")[1] == ("messages=2;;;0 messages_local=0;;;0 messages_remote=2;;;0 "
+                                   "messages_todo=0;;;0 deferred=2;100;500;0\n"), out
+
+
+def test_qmail_qread_done_channel_does_not_count() -> None:
+    lines = ["7 Dec 2026 12:00:00 GMT  #100  1000  <alice@probe.localdomain> ",
+             "  done\tremote\tbob@example.invalid",
+             "\tlocal\tops@probe.localdomain",
+             "   odd indented note",
+             "7 Dec 2026 12:00:01 GMT  #101  2000  <> ",
+             "\tremote\tcarol@example.invalid"]
+    skipped = Skipped("qmail-qread")
+    messages = list(qmail.parse_qread(lines, "qmail-qread", skipped))
+    assert [(m.queue_id, m.queue, m.recipients) for m in messages] == [
+        ("100", "local", ("ops@probe.localdomain",)),
+        ("101", "remote", ("carol@example.invalid",))]
+    assert skipped.count == 1 and "odd indented note" in skipped.examples[0]
+
+
+# --- nullmailer -------------------------------------------------------------------------
+
+NULLMAILER = FIXTURES / "nullmailer-2.2"
+
+
+def test_nullmailer_message_leaving_mid_listing_is_not_counted() -> None:
+    lines = (NULLMAILER / "mailq_message-leaving.txt").read_text().splitlines()
+    messages = list(nullmailer.parse_mailq(lines))
+    # the second opinion: the two files nullmailer-queue wrote (the third entry is gone)
+    assert [(m.sender, m.recipients) for m in messages] == [
+        ("", ("newsletter@lists.example.net",)),
+        ("alice@probe.localdomain", ("bob@example.invalid",))]
+
+
+def test_nullmailer_before_2007() -> None:
+    lines = (NULLMAILER / "mailq_before-2007_from-source.txt").read_text().splitlines()
+    messages = list(nullmailer.parse_mailq(lines))
+    assert [(m.size, m.sender, m.recipients) for m in messages] == [
+        (282, None, ()), (1931, None, ())]
+
+
+def test_nullmailer_check_replaying_the_race(tmp_path: Path) -> None:
+    stub = tmp_path / "mailq"
+    stub.write_text(f"#!/bin/sh\ncat {NULLMAILER}/mailq_message-leaving.txt\n")
+    stub.chmod(0o755)
+    now = time.mktime(time.strptime("2026-12-07 12:54:00", "%Y-%m-%d %H:%M:%S"))
+    code, out = run(["--mta", "nullmailer", "--method", "command", "--mta-binary", str(stub)],
+                    now)
+    assert code == 0, out
+    assert {"messages=2;;;0", "messages_queue=2;;;0", "bounces=1;;;0;2",
+            "bytes=283B;;;0"} <= set(perfdata(out)), out
