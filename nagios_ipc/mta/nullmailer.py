@@ -159,6 +159,7 @@ def parse_mailq(lines: Iterable[str], source: str = "mailq",
     current: Optional[Tuple[float, Optional[int], Optional[str], List[str]]] = None
     index = 0
     number = 0
+    inside = False  # after a message's first line (a departed message's too)
 
     def finish() -> Message:
         assert current is not None
@@ -179,6 +180,7 @@ def parse_mailq(lines: Iterable[str], source: str = "mailq",
                 yield finish()
                 current = None
             skipped.understood += 1
+            inside = True
             old = len(match.group(2)) == 2  # nullmailer 1.x: never a sender
             if match.group(3).startswith("?") or (match.group(4) is None and not old):
                 continue  # sent (gone) while mailq listed it
@@ -194,7 +196,7 @@ def parse_mailq(lines: Iterable[str], source: str = "mailq",
             current[3].append(to.group(1))
             skipped.understood += 1
             continue
-        if current is not None and line[0] in " \t":
+        if inside and line[0] in " \t":
             skipped.skip(line, number, "not a recipient line")
             continue
         raise skipped.fail(line, number, "not a nullmailer mailq message line (a message "

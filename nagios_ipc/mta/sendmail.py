@@ -405,6 +405,8 @@ def parse_mailq(lines: Iterable[str], now: float, source: str = "mailq",
             continue
         if seen_total:
             raise skipped.fail(line, number, "text after the total line")
+        if line[0] not in " \t":
+            broken_id = None  # only the indented line right after it completes an entry
         match = _HEADER.match(line) or _EMPTY.match(line)
         if match:
             done = finish()
@@ -454,7 +456,6 @@ def parse_mailq(lines: Iterable[str], now: float, source: str = "mailq",
                 seen += 1
                 skipped.understood += 1
                 continue
-            broken_id = None
             if entry is None:
                 skip(line, "indented line outside a message")
                 continue
