@@ -103,6 +103,22 @@ def test_postfix_as_root(postfix: Dict[str, object], method: str) -> None:
                                           "  4 x connect to HOST: Connection refused")), out.stdout
 
 
+def test_postfix_totals_equal_postqueue_p(postfix: Dict[str, object]) -> None:
+    """The second opinion: postqueue -p's last line ('-- N Kbytes in M Requests.')."""
+    instance = postfix["instance"]
+    assert isinstance(instance, PostfixInstance)
+    listing = subprocess.run(["postqueue", "-c", str(instance.etc), "-p"], capture_output=True,
+                             text=True, timeout=30, check=True).stdout
+    last = listing.strip().splitlines()[-1]
+    assert last.startswith("-- ") and last.endswith(" Requests."), last
+    requests = last.split()[-2]
+    for method in ("spool", "command"):
+        for extra in ([], ["--count-only"]):
+            out = check(["--mta", "postfix", "--config-dir", str(instance.etc), "--method",
+                         method, *extra])
+            assert out.value("messages") == requests, (method, extra, out.stdout)
+
+
 def test_postfix_count_only_and_auto_detection(postfix: Dict[str, object]) -> None:
     instance = postfix["instance"]
     assert isinstance(instance, PostfixInstance)
@@ -213,6 +229,37 @@ def test_exim_count_only(exim: EximInstance) -> None:
         assert out.first_line == ("MTA_BACKLOG OK: exim: 4 messages queued (queued 3, frozen 1)"
                                   " | messages=4;;;0 messages_queued=3;;;0 messages_frozen=1;;;0"
                                   " deferred=3;100;500;0"), method
+
+
+def test_exim_totals_equal_exim_bpc_with_a_named_queue(exim: EximInstance) -> None:
+    """A message put into a named queue (exim -bs, an RCPT ACL 'queue = slow'): counted as
+    its own queue by both methods and in both modes; the totals equal exim -bpc plus
+    exim -bpc -qGslow (the second opinions: exim -bp does not show named queues)."""
+    conf = exim.conf.read_text()
+    try:
+        exim.conf.write_text(conf.replace("begin routers", "acl_smtp_rcpt = acl_rc\nbegin acl\n"
+                                          "acl_rc:\n  accept domains = slow.example\n"
+                                          "         queue = slow\n  accept\nbegin routers"))
+        exim.exim("-odq", "-bs", input=b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@slow.example>\r\n"
+                                       b"DATA\r\nSubject: slow\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+        total = int(exim.exim("-bpc")) + int(exim.exim("-bpc", "-qGslow"))
+        assert total == 5
+        for method in ("spool", "command"):
+            for extra in ([], ["--count-only"]):
+                out = check(["--mta", "exim", "--mta-binary", exim.binary, "--mta-config",
+                             str(exim.conf), "--spool-dir", str(exim.spool), "--method",
+                             method, *extra])
+                assert out.code == 0, out.stdout
+                assert values(out, ["messages", "messages_slow", "messages_frozen",
+                                    "deferred"]) == {
+                    "messages": str(total), "messages_slow": "1", "messages_frozen": "1",
+                    "deferred": "4"}, (method, extra, out.stdout)
+    finally:
+        ids = [line.split()[2] for line in exim.exim("-bp", "-qGslow").splitlines()
+               if line[:1] == " " and "<" in line]
+        if ids:
+            exim.exim("-qGslow", "-Mrm", *ids)
+        exim.conf.write_text(conf)
 
 
 def test_exim_sizes_agree_with_exim(exim: EximInstance) -> None:
