@@ -124,8 +124,8 @@ def named_queues(root: str) -> List[str]:
     found = []
     for entry in entries(root):
         name = entry.name
-        if name in SPOOL_SUBDIRS or not _QUEUE_NAME.match(name) or len(name) == 1:
-            continue  # one character: a split spool's subdirectory, never a queue here
+        if name in SPOOL_SUBDIRS or not _QUEUE_NAME.match(name):
+            continue
         if not entry.is_dir(follow_symlinks=False):
             continue
         if any(sub.name == "input" for sub in entries(entry.path)):
@@ -264,6 +264,8 @@ class EximSpool:
         self.root = root
         self.settings = settings
         self.input = os.path.join(root, "input")
+        self.notes: List[str] = []
+        self._named: Optional[List[str]] = None
         self.doing = f"scanning the Exim spool {root}"
         if not os.path.isdir(self.input):
             if os.access(root, os.X_OK) or not os.path.isdir(root):
@@ -292,7 +294,13 @@ class EximSpool:
     def _queue_dirs(self) -> List[Tuple[str, str, str]]:
         """(named queue or '' for the default, its input dir, its msglog dir)."""
         dirs = [("", self.input, f"{self.root}/msglog")]
-        for name in named_queues(self.root):
+        if self._named is None:
+            try:
+                self._named = named_queues(self.root)
+            except Unavailable as exc:  # input/ readable, the spool directory not listable
+                self._named = []
+                self.notes.append(f"named queues not looked for: {exc.reason}")
+        for name in self._named:
             dirs.append((name, f"{self.root}/{name}/input", f"{self.root}/{name}/msglog"))
         return dirs
 
