@@ -465,3 +465,13 @@ def test_nullmailer_check_replaying_the_race(tmp_path: Path) -> None:
     assert code == 0, out
     assert {"messages=2;;;0", "messages_queue=2;;;0", "bounces=1;;;0;2",
             "bytes=283B;;;0"} <= set(perfdata(out)), out
+
+
+def test_exim_named_queues_read_in_parallel_equal_serial(
+        exim_spool: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(check, "PARALLEL_FROM", 0)  # the captured spool is small
+    base = ["--mta", "exim", "--method", "spool", "--spool-dir", str(exim_spool),
+            "--details", "always"]
+    serial = run([*base, "--workers", "1"], EXIM_NOW)
+    assert serial[0] == 0 and "messages_slow=2;;;0" in perfdata(serial[1]), serial
+    assert run([*base, "--workers", "3"], EXIM_NOW) == serial
