@@ -62,10 +62,3 @@ class Skipped:
         plural = "line" if self.count == 1 else "lines"
         return (f"{self.source}: {self.count} {plural} not understood and skipped "
                 f"(counts unaffected): {'; '.join(self.examples)}")
-
-    def merge(self, other: Skipped) -> None:
-        self.count += other.count
-        self.understood += other.understood
-        for example in other.examples:
-            if len(self.examples) < EXAMPLES:
-                self.examples.append(f"{other.source}: {example}")
