@@ -32,7 +32,8 @@ which destination domains, why they were deferred, and how many are bounces
 
 Check:
   MTAs and their queues: Postfix (maildrop incoming active deferred hold
-  corrupt), Exim (queued frozen), Sendmail (each queue directory by its name:
+  corrupt), Exim (queued frozen; each named queue NAME as NAME, NAME.frozen),
+  Sendmail (each queue directory by its name:
   mqueue, clientmqueue, queue groups; NAME.quarantined), qmail (local remote
   todo), OpenSMTPD (queue, queue.suspended, offline), nullmailer (queue failed),
   Messaging Server (per channel: CHANNEL, CHANNEL.delayed, CHANNEL.held; command
@@ -43,14 +44,16 @@ Check:
   Postfix authorized_mailq_users, Exim queue_list_requires_admin = false).
   'auto' (default) uses the spool when readable, else the command; the long
   output says which ran. When neither works: UNKNOWN naming both fixes.
-  --count-only reads directory entries only (no message file is opened): message
-  counts per queue, nothing else. Otherwise each queue file is read as far as the
+  --count-only reads directory entries only (no message file is opened; Exim:
+  the head of each -H file, for its frozen flag): message counts per queue,
+  nothing else. Otherwise each queue file is read as far as the
   envelope (arrival, size, sender, recipients), and with --top > 0 the deferral
   reasons too (Postfix defer logs, Exim msglog).
   Defaults with no arguments: WARNING above 100 deferred messages, CRITICAL
   above 500; WARNING when the oldest deferred message is older than 4h,
   CRITICAL older than 1d. 'none' switches a default off.
-  Deferred means Postfix's deferred queue, every Exim message not frozen,
+  Deferred means Postfix's deferred queue, every Exim message not frozen (named
+  queues included),
   Sendmail's queues but the quarantined, qmail's local and remote, OpenSMTPD's
   queue, nullmailer's queue, the Messaging Server's delayed messages.
 """
@@ -68,8 +71,9 @@ Perfdata:
   held                 held (Postfix hold) or frozen (Exim) messages; Sendmail
                        quarantined, OpenSMTPD paused, Messaging Server .HELD
   domain_DOMAIN        messages for a --domain, by recipient domain
-  --count-only gives messages, messages_QUEUE and deferred only (Exim: frozen
-  messages are counted as queued, as telling them apart needs their files).
+  --count-only gives messages, messages_QUEUE and deferred only (Exim: the head
+  of each -H file is read for the frozen flag, so deferred means the same in
+  both modes).
 
 Ranges follow the Monitoring Plugins guidelines (10, 10:, ~:10, 10:20, @10:20);
 durations take s, m, h, d; sizes B, KB, MB, GB. WARN,CRIT pairs: either may be
@@ -245,7 +249,7 @@ class MtaBacklog(nagiosplugin.Resource):
             if self.args.count_only:
                 backlog.add_counts(source.counts())
             elif (workers > 1 and hasattr(source, "partitions")
-                  and sum(c.messages for c in source.counts()) >= PARALLEL_FROM):
+                  and _queued(source) >= PARALLEL_FROM):
                 from .backlog import collect_parallel
 
                 backlog = collect_parallel(source.partitions(workers), make)
@@ -266,6 +270,10 @@ class MtaBacklog(nagiosplugin.Resource):
                     fixes.append(fix)
             raise Unavailable(f"cannot read the {module.NAME} queue: {fallback.reason}; "
                               f"{exc.reason}", "; or ".join(fixes)) from None
+        # every queue the source knows of, empty ones too: the same perfdata labels in
+        # every run and in both modes (sendmail's queue directories, Exim's named queues)
+        for name in getattr(source, "queue_names", lambda: ())():
+            backlog.queue(name)
         self.backlog = backlog
         pick = getattr(module, "deferred_queues", None)
         if pick is not None:  # queue names known only once read (sendmail dirs, channels)
@@ -306,6 +314,15 @@ class MtaBacklog(nagiosplugin.Resource):
     @property
     def mta(self) -> str:
         return getattr(self.module, "NAME", "MTA")
+
+
+def _queued(source: Any) -> int:
+    """How many messages the source holds, as cheaply as it can say (Exim's counts()
+    reads each -H file for its frozen flag; its size_hint() lists directories only)."""
+    hint = getattr(source, "size_hint", None)
+    if hint is not None:
+        return int(hint())
+    return sum(c.messages for c in source.counts())
 
 
 # --- evaluation ------------------------------------------------------------------------
@@ -477,6 +494,7 @@ class BacklogSummary(nagiosplugin.Summary):
         where = getattr(source, "root", None) or " ".join(getattr(source, "argv", []) or [])
         lines = [f"method: {source.method} ({where})" + (
             f"; spool not used: {r.fallback.reason}" if r.fallback else "")]
+        lines.extend(source_notes(source))
         for name, stats in b.queues.items():
             if not (b.detailed or name in b.counted):
                 continue
@@ -501,6 +519,17 @@ class BacklogSummary(nagiosplugin.Summary):
                 lines.append("top deferral reasons:")
                 lines.extend(f"  {n} x {reason}" for reason, n in reasons)
         return lines
+
+
+def source_notes(source: Any) -> List[str]:
+    """What the source noticed on the way: listing lines it skipped (the shared rule in
+    nagios_ipc/mta/listing.py), queues it could not look for."""
+    notes = list(getattr(source, "notes", ()))
+    skipped = getattr(source, "skipped", None)
+    note = skipped.note() if skipped is not None else None
+    if note:
+        notes.append(note)
+    return notes
 
 
 # --- wiring ----------------------------------------------------------------------------

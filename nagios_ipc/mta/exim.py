@@ -11,6 +11,12 @@ Command: ``exim -bp`` (age, size, id, sender, ``*** frozen ***``, then the
 recipients, ``D`` marking those done), streamed. Non-admin users are refused
 unless ``queue_list_requires_admin = false``.
 
+Named queues (Exim >= 4.88: ``queue = NAME`` in an ACL or router, or ``-qG``) live in
+``<spool>/NAME/input`` and ``<spool>/NAME/msglog``; ``exim -bp`` and ``-bpc`` list only
+the default queue, ``exim -bp -qGNAME`` a named one. Each named queue is reported as the
+queues ``NAME`` and ``NAME.frozen`` (``NAME.named`` when it is called like a default
+queue), found by listing the spool directory.
+
 Message ids: 4.96 ``1xVYEa-0007ll-13`` (6-6-2), 4.97+ ``1rJAB4-00000002Vh-0bcd``
 (6-11-4); the first 6 characters are the arrival time in base 62.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 
+from .listing import Skipped
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -30,6 +37,8 @@ NAME = "exim"
 METHODS = ("spool", "command")
 QUEUES = ("queued", "frozen")
 DEFERRED_QUEUES = ("queued",)
+SPOOL_SUBDIRS = ("input", "msglog", "db")  # the default queue's and Exim's own
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # what is reported as a named queue
 BINARIES = ("exim4", "exim")
 DEFAULT_SPOOLS = ("/var/spool/exim4", "/var/spool/exim")
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -94,6 +103,36 @@ def spool_directory(settings: Settings) -> str:
     return value
 
 
+def queue_label(named: str, frozen: bool) -> str:
+    """The reported queue of a message in named queue *named* ('' the default one)."""
+    if not named:
+        return "frozen" if frozen else "queued"
+    if named in QUEUES or named.endswith((".frozen", ".named")):
+        named += ".named"
+    return f"{named}.frozen" if frozen else named
+
+
+def deferred_queues(queues: Tuple[str, ...]) -> Tuple[str, ...]:
+    """Every queue but the frozen ones (named queues included: their mail waits too)."""
+    return tuple(q for q in queues if q != "frozen" and not q.endswith(".frozen"))
+
+
+def named_queues(root: str) -> List[str]:
+    """The named queues of the spool at *root*: its subdirectories that hold an input/."""
+    from .spoolscan import entries
+
+    found = []
+    for entry in entries(root):
+        name = entry.name
+        if name in SPOOL_SUBDIRS or not _QUEUE_NAME.match(name):
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        if any(sub.name == "input" for sub in entries(entry.path)):
+            found.append(name)
+    return sorted(found)
+
+
 def open_source(settings: Settings, method: str) -> EximSpool | EximBp:
     if method == "spool":
         return EximSpool(spool_directory(settings), settings)
@@ -131,6 +170,17 @@ def _read_tree(lines: List[str], index: int, done: List[str]) -> int:
     if line[1] == "Y":
         index = _read_tree(lines, index, done)
     return index
+
+
+# the four fixed lines (id, owner, sender, arrival), then "-flag" lines up to -frozen
+# (an atomic group, not a possessive one: Python 3.11.2 gets a possessive group wrong)
+_FROZEN = re.compile(rb"(?:[^\n]*+\n){4}(?>(?:-(?!frozen)[^\n]*+\n)*)-frozen\b")
+
+
+def header_frozen(data: bytes) -> bool:
+    """Whether an ``-H`` file's flags include ``-frozen`` (the flags end at the first
+    line after the fourth that does not start with '-')."""
+    return _FROZEN.match(data) is not None
 
 
 def parse_header_file(text: str, message_id: str = ""
@@ -217,6 +267,8 @@ class EximSpool:
         self.tree = confine(root)
         self.settings = settings
         self.input = os.path.join(root, "input")
+        self.notes: List[str] = []
+        self._named: Optional[List[str]] = None
         self.doing = f"scanning the Exim spool {root}"
         if not os.path.isdir(self.input):
             if os.access(root, os.X_OK) or not os.path.isdir(root):
@@ -242,26 +294,39 @@ class EximSpool:
             views.append(view)
         return views
 
-    def _headers(self) -> Iterator[Tuple[str, str]]:
+    def _queue_dirs(self) -> List[Tuple[str, str, str]]:
+        """(named queue or '' for the default, its input dir, its msglog dir)."""
+        dirs = [("", self.input, f"{self.root}/msglog")]
+        if self._named is None:
+            try:
+                self._named = named_queues(self.root)
+            except Unavailable as exc:  # input/ readable, the spool directory not listable
+                self._named = []
+                self.notes.append(f"named queues not looked for: {exc.reason}")
+        for name in self._named:
+            dirs.append((name, f"{self.root}/{name}/input", f"{self.root}/{name}/msglog"))
+        return dirs
+
+    def _headers(self, input_dir: str) -> Iterator[Tuple[str, str]]:
         """(subdirectory, message id) of every -H file (this view's share of them)."""
         k, n = self.part
         if n > 1:
-            for sub, message_id in self._all_headers():
+            for sub, message_id in self._all_headers(input_dir):
                 if ord(message_id[-1]) % n == k:
                     yield sub, message_id
             return
-        yield from self._all_headers()
+        yield from self._all_headers(input_dir)
 
-    def _all_headers(self) -> Iterator[Tuple[str, str]]:
+    def _all_headers(self, input_dir: str) -> Iterator[Tuple[str, str]]:
         stack = [""]
         while stack:
             sub = stack.pop()
             try:
-                it = self.tree.scandir(os.path.join(self.input, sub) if sub else self.input)
+                it = self.tree.scandir(os.path.join(input_dir, sub) if sub else input_dir)
             except FileNotFoundError:
                 continue
             except PermissionError:
-                raise Unavailable(f"cannot read {os.path.join(self.input, sub)}",
+                raise Unavailable(f"cannot read {os.path.join(input_dir, sub)}",
                                   f"{SUDO_FIX}; or {LIST_FIX}") from None
             with it:
                 for entry in it:
@@ -271,17 +336,47 @@ class EximSpool:
                     elif not sub and len(name) == 1 and entry.is_dir(follow_symlinks=False):
                         stack.append(name)
 
+    def queue_names(self) -> List[str]:
+        return [queue_label(named, frozen) for named, _, _ in self._queue_dirs()
+                for frozen in (False, True)]
+
+    def size_hint(self) -> int:
+        """Messages in all queues, from directory entries only."""
+        return sum(1 for _, input_dir, _ in self._queue_dirs()
+                   for _ in self._all_headers(input_dir))
+
     def counts(self) -> Iterator[QueueCount]:
-        count = 0
-        for _ in self._headers():
-            count += 1
-        yield QueueCount("queued", count)
+        """Per queue, frozen apart: each -H file is read for its flags (one small read a
+        message, ~2 us; the message's body and log are not), so that the deferred count
+        means the same as in a full run."""
+        for named, input_dir, _msglog in self._queue_dirs():
+            queued = frozen = 0
+            for sub, message_id in self._headers(input_dir):
+                path = f"{input_dir}/{sub}/{message_id}-H" if sub \
+                    else f"{input_dir}/{message_id}-H"
+                try:
+                    data = _read(path)
+                except PermissionError:
+                    from .postfix import _user
+
+                    raise Unavailable(f"{path} not readable by {_user()}",
+                                      f"{SUDO_FIX}; or {LIST_FIX}") from None
+                if data is None:
+                    continue  # delivered since the directory was read
+                if header_frozen(data):
+                    frozen += 1
+                else:
+                    queued += 1
+            yield QueueCount(queue_label(named, False), queued)
+            yield QueueCount(queue_label(named, True), frozen)
 
     def messages(self) -> Iterator[Message]:
+        for named, input_dir, msglog in self._queue_dirs():
+            yield from self._messages(named, input_dir, msglog)
+
+    def _messages(self, named: str, top: str, msglog: str) -> Iterator[Message]:
         want_reasons = self.settings.reasons
-        msglog = f"{self.root}/msglog"
-        top = self.input
-        for sub, message_id in self._headers():
+        for sub, message_id in self._headers(top):
             base = f"{top}/{sub}/{message_id}" if sub else f"{top}/{message_id}"
             try:
                 data = _read(base + "-H")
@@ -313,7 +408,7 @@ class EximSpool:
                 if log:
                     by_rcpt = parse_msglog(log.decode("utf-8", "replace"))
                     reasons = tuple(by_rcpt[r] for r in rcpts if r in by_rcpt)
-            yield Message("frozen" if frozen else "queued", message_id, arrival, size, sender,
+            yield Message(queue_label(named, frozen), message_id, arrival, size, sender,
                           tuple(rcpts), reasons, frozen)
 
 
@@ -340,8 +435,12 @@ def _read(path: str, tail: bool = False) -> Optional[bytes]:
 
 # --- exim -bp ---------------------------------------------------------------------------
 
-_BP_HEAD = re.compile(r"^\s*(\d+)([smhdw])\s+(\d+(?:\.\d+)?[KMG]?)\s+(\S+)\s+<(.*)>"
-                      r"(\s+\*\*\* frozen \*\*\*)?\s*$")
+# queue.c: "%2dm " (or h, d), the size in 5 columns (blank when the -D file cannot be
+# stat'ed: a message being written), the id, " <sender>", " (login)" when an untrusted
+# caller set the sender (-f '<>' from vacation, cron, web applications), then
+# " *** frozen ***"
+_BP_HEAD = re.compile(r"^\s*(\d+)([smhdw])\s+(?:(\d+(?:\.\d+)?[KMG]?)\s+)?([0-9A-Za-z-]{12,})"
+                      r"\s+<(.*?)>(?: \(([^()]*)\))?(\s+\*\*\* frozen \*\*\*)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZES = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
 
@@ -356,42 +455,67 @@ def parse_size(text: str) -> int:
         raise ParseError(f"not an exim -bp size: {text[:20]!r}") from None
 
 
-def parse_bp(lines: Iterator[str], now: float) -> Iterator[Message]:
-    """Messages from ``exim -bp`` lines (a blank line ends each message)."""
-    head: Optional[Tuple[str, float, int, str, bool]] = None
+def parse_bp(lines: Iterator[str], now: float, named: str = "",
+             skipped: Optional[Skipped] = None) -> Iterator[Message]:
+    """Messages from ``exim -bp`` lines (a blank line ends each message).
+
+    Indented lines are the recipients; an indented line Exim adds about a message
+    (``*** spool read error ***``) is skipped and counted in *skipped*. A line where a
+    message's first line belongs that is not one is an error: a message could be
+    missing from the count."""
+    skipped = skipped if skipped is not None else Skipped("exim -bp")
+    head: Optional[Tuple[str, float, Optional[int], str, bool]] = None
     recipients: List[str] = []
+    number = 0
     for raw in lines:
+        number += 1
         line = raw.rstrip("\n")
         if not line.strip():
             if head is not None:
-                yield _bp_message(head, recipients)
+                yield _bp_message(head, recipients, named)
                 head, recipients = None, []
             continue
-        if head is None:
+        indented = line[:1] in " \t" and head is not None and not _BP_HEAD.match(line)
+        if not indented:
             match = _BP_HEAD.match(line)
             if not match:
-                raise ParseError(f"not an exim -bp message line: {line[:80]!r}")
-            age, unit, size, message_id, sender, frozen = match.groups()
+                if head is not None:  # a note between a message's lines
+                    skipped.skip(line, number, "not a recipient line")
+                    continue
+                raise skipped.fail(line, number, "not an exim -bp message line (a message "
+                                   "could be missing from the count)")
+            if head is not None:  # no blank line between two messages
+                yield _bp_message(head, recipients, named)
+                recipients = []
+            skipped.understood += 1
+            age, unit, size, message_id, sender, _login, frozen = match.groups()
             arrival: float = now - int(age) * _UNITS[unit]
             exact = id_time(message_id)
             # the id's time is exact to the second; trust it when it agrees with the age
             if exact is not None and abs(exact - arrival) <= _UNITS[unit] + 120:
                 arrival = exact
-            head = (message_id, arrival, parse_size(size), sender, bool(frozen))
+            head = (message_id, arrival, parse_size(size) if size else None, sender,
+                    bool(frozen))
             continue
         text = line.strip()
+        if text.startswith("***"):
+            skipped.skip(line, number, "a note about the message, not a recipient")
+            continue
+        skipped.understood += 1
         if text.startswith(("D ", "+D ")):
             continue  # delivered already
         if text.startswith("+ "):
             text = text[2:]
         recipients.append(text)
     if head is not None:
-        yield _bp_message(head, recipients)
+        yield _bp_message(head, recipients, named)
+    skipped.finish()
 
 
-def _bp_message(head: Tuple[str, float, int, str, bool], recipients: List[str]) -> Message:
+def _bp_message(head: Tuple[str, float, Optional[int], str, bool], recipients: List[str],
+                named: str = "") -> Message:
     message_id, arrival, size, sender, frozen = head
-    return Message("frozen" if frozen else "queued", message_id, arrival, size, sender,
+    return Message(queue_label(named, frozen), message_id, arrival, size, sender,
                    tuple(recipients), (), frozen)
 
 
@@ -404,6 +528,9 @@ class EximBp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.argv = [*_base_argv(settings), "-bp"]
+        self.skipped = Skipped("exim -bp")
+        self.notes: List[str] = []
+        self._named: Optional[List[str]] = None
         self.doing = f"reading the output of '{' '.join(self.argv)}'"
         if settings.config_file and os.geteuid() != 0:
             # Exim drops root for -C unless called by root or the Exim user; it then
@@ -432,13 +559,35 @@ class EximBp:
                 raise Unavailable(text, f"{LIST_FIX}; or {SUDO_FIX}")
             raise ParseError(text)
 
+    def named(self) -> List[str]:
+        """The named queues, from a listing of the spool directory (exim -bp does not
+        show them); none, with a note for the long output, when it cannot be listed."""
+        if self._named is None:
+            try:
+                root = self.settings.spool_dir or spool_directory(self.settings)
+                self._named = named_queues(root)
+            except (Unavailable, ParseError) as exc:
+                self._named = []
+                reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
+                self.notes.append(f"named queues not looked for: {reason}")
+        return self._named
+
+    def queue_names(self) -> List[str]:
+        return [queue_label(named, frozen) for named in ("", *self.named())
+                for frozen in (False, True)]
+
     def counts(self) -> Iterator[QueueCount]:
-        """``exim -bpc``: the count alone (frozen ones included, as with the spool)."""
-        argv = [*self.argv[:-1], "-bpc"]
-        text = "".join(self._lines(argv)).strip()
-        if not text.isdigit():
-            raise ParseError(f"'{' '.join(argv)}' printed {text[:60]!r}, not a count")
-        yield QueueCount("queued", int(text))
+        """Per queue, frozen apart, from ``exim -bp`` (``-bpc`` cannot tell frozen
+        messages apart, and the deferred count must mean the same as in a full run)."""
+        figures: Dict[str, int] = {queue_label(name, frozen): 0
+                                   for name in ("", *self.named()) for frozen in (False, True)}
+        for message in self.messages():
+            figures[message.queue] = figures.get(message.queue, 0) + 1
+        for queue, count in figures.items():
+            yield QueueCount(queue, count)
 
     def messages(self) -> Iterator[Message]:
-        yield from parse_bp(self._lines(), self.settings.now)
+        yield from parse_bp(self._lines(), self.settings.now, "", self.skipped)
+        for name in self.named():
+            yield from parse_bp(self._lines([*self.argv, f"-qG{name}"]), self.settings.now,
+                                name, self.skipped)

@@ -12,7 +12,8 @@ first line (empty for a bounce), one recipient per line, an empty line, then
 the message.
 
 nullmailer's ``mailq`` prints ``YYYY-MM-DD HH:MM:SS <size> bytes from <sender>``
-(local time) and one ``  to <recipient>`` line each, no file names, no
+(local time; ``?????`` bytes and nothing after for a message that left while it
+listed; before 2007 no sender) and one ``  to <recipient>`` line each, no file names, no
 reasons (nullmailer keeps none), and nothing at all for an empty queue; it
 lists ``queue`` only.
 """
@@ -24,8 +25,9 @@ import re
 import time
 
 from ..proc import CommandError, find_executable
+from .listing import Skipped
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
-from .spoolscan import (Partitioned, check_readable_dir, clip, confine, entries, entry_stat,
+from .spoolscan import (Partitioned, check_readable_dir, confine, entries, entry_stat,
                         open_file, sudo_fix, text_lines)
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -134,45 +136,73 @@ def _read_envelope(path: str) -> Optional[bytes]:
         return data
 
 
-_FROM = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\d+) bytes from <(.*)>$")
+# src/mailq.cc: strftime("%Y-%m-%d %H:%M:%S ") of the name's second, the size (or "?????"
+# when stat() failed: the message left between readdir() and stat()), " bytes", then
+# " from <sender>" and one "\n  to <recipient>" each when the file could be opened.
+# Before 2007 (1.x): two spaces after the time, and nothing after "bytes".
+_FROM = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)( {1,2})(\d+|\?+) bytes"
+                   r"(?: from <(.*)>)?$")
 _TO = re.compile(r"^  to <(.*)>$")
 
 
-def parse_mailq(lines: Iterable[str], source: str = "mailq") -> Iterator[Message]:
-    """Stream nullmailer's ``mailq`` listing. Raises ParseError on other text."""
-    current: Optional[Tuple[float, int, str, List[str]]] = None
+def parse_mailq(lines: Iterable[str], source: str = "mailq",
+                skipped: Optional[Skipped] = None) -> Iterator[Message]:
+    """Stream nullmailer's ``mailq`` listing.
+
+    A message that left the queue while mailq listed it (its size printed as ``?????``,
+    or no sender: its file could not be opened) is not counted. Any other line that is
+    not a message's first line is an error: a message could be missing from the count;
+    a line inside a message that is not a recipient is skipped and counted in
+    *skipped* (nagios_ipc/mta/listing.py)."""
+    skipped = skipped if skipped is not None else Skipped(source)
+    current: Optional[Tuple[float, Optional[int], Optional[str], List[str]]] = None
     index = 0
+    number = 0
+    inside = False  # after a message's first line (a departed message's too)
 
     def finish() -> Message:
         assert current is not None
         arrival, size, sender, recipients = current
-        if not recipients:
+        if sender is not None and not recipients:
             raise ParseError(f"{source}: message of {size} bytes from <{sender}> "
                              "lists no recipient")
         return Message(queue="queue", queue_id=f"{int(arrival)}#{index}", arrival=arrival,
                        size=size, sender=sender, recipients=tuple(recipients))
 
     for line in lines:
+        number += 1
         if not line:
             continue
         match = _FROM.match(line)
         if match:
             if current is not None:
                 yield finish()
+                current = None
+            skipped.understood += 1
+            inside = True
+            old = len(match.group(2)) == 2  # nullmailer 1.x: never a sender
+            if match.group(3).startswith("?") or (match.group(4) is None and not old):
+                continue  # sent (gone) while mailq listed it
             index += 1
             try:
                 arrival = time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S"))
             except (ValueError, OverflowError):
-                raise ParseError(f"{source}: bad date in {clip(line)}") from None
-            current = (arrival, int(match.group(2)), match.group(3), [])
+                raise skipped.fail(line, number, "bad date") from None
+            current = (arrival, int(match.group(3)), match.group(4), [])
             continue
         to = _TO.match(line)
         if to and current is not None:
             current[3].append(to.group(1))
+            skipped.understood += 1
             continue
-        raise ParseError(f"{source}: unexpected line {clip(line)}")
+        if inside and line[0] in " \t":
+            skipped.skip(line, number, "not a recipient line")
+            continue
+        raise skipped.fail(line, number, "not a nullmailer mailq message line (a message "
+                                         "could be missing from the count)")
     if current is not None:
         yield finish()
+    skipped.finish()
 
 
 class CommandSource:
@@ -182,10 +212,12 @@ class CommandSource:
     def __init__(self, settings: Settings, mailq: str) -> None:
         self.settings = settings
         self.mailq = mailq
+        self.skipped = Skipped("nullmailer mailq")
 
     def messages(self) -> Iterator[Message]:
         try:
-            yield from parse_mailq(text_lines([self.mailq], self.settings), "nullmailer mailq")
+            yield from parse_mailq(text_lines([self.mailq], self.settings), "nullmailer mailq",
+                                   self.skipped)
         except CommandError as exc:
             if "ermission denied" in str(exc) or "Could not" in str(exc):
                 raise Unavailable(f"nullmailer's mailq cannot read the queue: {exc}",

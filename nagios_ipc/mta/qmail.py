@@ -4,8 +4,11 @@
 Queues, qmail's own: ``local`` and ``remote`` (messages with recipients still
 to deliver on that side) and ``todo`` (queued by qmail-queue, not yet
 preprocessed by qmail-send: a growing todo means qmail-send is stuck or
-overloaded). A message with both local and remote recipients is in both
-``local`` and ``remote``, as in qmail's own directories.
+overloaded). A message is one message, as qmail-qstat counts it: one with both
+local and remote recipients is in ``remote`` while a remote recipient waits,
+else in ``local`` (a count-only scan, which opens no file, puts it where it has a
+remote/ file); one being preprocessed (in todo/ and already in a channel) is not
+in ``todo``. Deferred (local + remote) is the same either way.
 
 Spool layout (qmail-send(8), INTERNALS): every message is named by the inode of
 its ``mess/<split>/<inode>`` file; ``info/<split>/<inode>`` holds ``F<sender>\\0``
@@ -31,6 +34,7 @@ import re
 import time
 
 from ..proc import CommandError, exit_text, find_executable, run_command
+from .listing import Skipped
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (Entry, Partitioned, check_readable_dir, clip, confine, entries,
                         entry_stat, path_stat, read_small, sudo_fix, text_lines)
@@ -130,24 +134,37 @@ class SpoolSource(Partitioned):
         return (os.path.join(self.root, "mess", split, inode),
                 os.path.join(self.root, "info", split, inode))
 
+    def _other(self, channel: str, split: str, inode: str) -> str:
+        other = "local" if channel == "remote" else "remote"
+        return os.path.join(self.root, other, split, inode) if split else \
+            os.path.join(self.root, other, inode)
+
     def counts(self) -> Iterable[QueueCount]:
-        for channel in CHANNELS:
-            count = size = 0
-            oldest: Optional[float] = None
+        figures: Dict[str, List[Optional[float]]] = {c: [0, 0, None] for c in CHANNELS}
+        placed = set()  # inodes counted in a channel: each message once
+        for channel in ("remote", "local"):
+            row = figures[channel]
             for split, inode, _entry in self._split_files(channel):
+                if inode in placed:
+                    continue  # remote and local recipients: counted in remote
                 mess_path, info_path = self._paths(split, inode)
                 mess = path_stat(mess_path)
                 info = path_stat(info_path)
                 if mess is None:
                     continue  # delivered and cleaned while we looked
-                count += 1
-                size += mess.st_size
+                placed.add(inode)
+                row[0] = (row[0] or 0) + 1
+                row[1] = (row[1] or 0) + mess.st_size
                 arrival = (info or mess).st_mtime
-                oldest = arrival if oldest is None else min(oldest, arrival)
-            yield QueueCount(channel, count, size, oldest)
+                row[2] = arrival if row[2] is None else min(row[2], arrival)
+        for channel in CHANNELS:
+            number, total, first = figures[channel]
+            yield QueueCount(channel, int(number or 0), int(total or 0), first)
         count = size = 0
-        oldest = None
+        oldest: Optional[float] = None
         for _split, inode, entry in self._split_files("todo"):
+            if inode in placed:
+                continue  # being preprocessed: already in its channel
             st = entry_stat(entry)
             if st is None:
                 continue
@@ -158,8 +175,13 @@ class SpoolSource(Partitioned):
         yield QueueCount("todo", count, size, oldest)
 
     def messages(self) -> Iterator[Message]:
-        for channel in CHANNELS:
+        placed = set()
+        for channel in ("remote", "local"):
             for split, inode, entry in self._split_files(channel):
+                if channel == "local" and path_stat(self._other("local", split, inode)):
+                    placed.add(inode)
+                    continue  # has a remote/ file: read with remote
+                placed.add(inode)
                 if not self.mine(inode):
                     continue
                 mess_path, info_path = self._paths(split, inode)
@@ -169,12 +191,20 @@ class SpoolSource(Partitioned):
                 info = path_stat(info_path)
                 if mess is None or data is None or info_data is None or info is None:
                     continue  # delivered meanwhile
-                recipients, _done = parse_recipients(data, entry.path)
-                yield Message(queue=channel, queue_id=inode, arrival=info.st_mtime,
+                pending, _done = parse_recipients(data, entry.path)
+                queue = channel
+                if channel == "remote":
+                    other_path = self._other("remote", split, inode)
+                    other = read_small(other_path)
+                    local = parse_recipients(other, other_path)[0] if other else []
+                    if not pending and local:
+                        queue = "local"  # the remote side is done; local mail waits
+                    pending = pending + local
+                yield Message(queue=queue, queue_id=inode, arrival=info.st_mtime,
                               size=mess.st_size, sender=parse_info(info_data, info_path),
-                              recipients=tuple(recipients))
+                              recipients=tuple(pending))
         for _split, inode, entry in self._split_files("todo"):
-            if not self.mine(inode):
+            if inode in placed or not self.mine(inode):
                 continue
             data = read_small(entry.path)
             st = entry_stat(entry)
@@ -192,24 +222,39 @@ _HEAD = re.compile(r"^(\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d) GMT  #(\d+)  
 _RCPT = re.compile(r"^(  done)?\t(local|remote)\t(.*)$")
 
 
-def parse_qread(lines: Iterable[str], source: str = "qmail-qread") -> Iterator[Message]:
-    """Stream ``qmail-qread``: one Message per message and channel it has recipients on."""
+def parse_qread(lines: Iterable[str], source: str = "qmail-qread",
+                skipped: Optional[Skipped] = None) -> Iterator[Message]:
+    """Stream ``qmail-qread``: one Message per message, in ``remote`` while a remote
+    recipient waits, else in ``local`` (see the module's docstring).
+
+    An indented line that is not a recipient is skipped and counted in *skipped*
+    (nagios_ipc/mta/listing.py); any other line that is not a message's first line is
+    an error (a message could be missing from the count)."""
+    skipped = skipped if skipped is not None else Skipped(source)
     head: Optional[Tuple[str, float, int, str]] = None
-    channels: Dict[str, List[str]] = {}
+    channels: Dict[str, List[str]] = {}   # channel -> recipients still to deliver
+    number = 0
 
     def finish() -> Iterator[Message]:
         if head is None:
             return
         inode, arrival, size, sender = head
-        for channel in CHANNELS:
-            if channel in channels:
-                yield Message(queue=channel, queue_id=inode, arrival=arrival, size=size,
-                              sender=sender, recipients=tuple(channels[channel]))
+        if channels.get("remote"):
+            queue = "remote"
+        elif channels.get("local"):
+            queue = "local"
+        else:  # every recipient done: qmail-send is about to remove it
+            queue = "remote" if "remote" in channels else "local"
+        yield Message(queue=queue, queue_id=inode, arrival=arrival, size=size,
+                      sender=sender, recipients=(*channels.get("remote", ()),
+                                                 *channels.get("local", ())))
 
     for line in lines:
+        number += 1
         if not line:
             continue
         if line.startswith("warning: trouble with #"):
+            skipped.understood += 1
             continue  # the message left the queue while qmail-qread looked
         match = _HEAD.match(line)
         if match:
@@ -218,18 +263,25 @@ def parse_qread(lines: Iterable[str], source: str = "qmail-qread") -> Iterator[M
                 arrival = float(calendar.timegm(time.strptime(match.group(1),
                                                               "%d %b %Y %H:%M:%S")))
             except (ValueError, OverflowError):
-                raise ParseError(f"{source}: bad date in {clip(line)}") from None
+                raise skipped.fail(line, number, "bad date") from None
             head = (match.group(2), arrival, int(match.group(3)), match.group(4))
             channels = {}
+            skipped.understood += 1
             continue
         rcpt = _RCPT.match(line)
         if rcpt and head is not None:
             addresses = channels.setdefault(rcpt.group(2), [])
             if not rcpt.group(1):
                 addresses.append(rcpt.group(3))
+            skipped.understood += 1
             continue
-        raise ParseError(f"{source}: unexpected line {clip(line)}")
+        if head is not None and line[0] in " \t":
+            skipped.skip(line, number, "not a recipient line")
+            continue
+        raise skipped.fail(line, number, "not a qmail-qread message line (a message could "
+                                         "be missing from the count)")
     yield from finish()
+    skipped.finish()
 
 
 _QSTAT = re.compile(r"^messages in queue( but not yet preprocessed)?: (\d+)$")
@@ -259,6 +311,7 @@ class CommandSource:
         self.settings = settings
         self.qread = qread
         self.qstat = qstat
+        self.skipped = Skipped("qmail-qread")
 
     def _lines(self) -> Iterator[str]:
         for line in text_lines([self.qread], self.settings):
@@ -267,7 +320,7 @@ class CommandSource:
             yield line
 
     def messages(self) -> Iterator[Message]:
-        yield from parse_qread(self._lines())
+        yield from parse_qread(self._lines(), "qmail-qread", self.skipped)
 
     def _todo(self) -> Optional[int]:
         if self.qstat is None:

@@ -30,6 +30,7 @@ import re
 import time
 
 from ..proc import CommandError
+from .listing import Skipped, excerpt
 from .model import Message, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (Partitioned, check_readable_dir, clip, confine, entries, path_stat,
                         read_small, sudo_fix, text_lines)
@@ -202,9 +203,10 @@ def queue_dirs(settings: Settings) -> List[QueueDir]:
                 paths.append(expanded)
     client, _ = _read_cf(os.path.join(config_dir, "submit.cf"))
     client = client or DEFAULT_CLIENT_QUEUE
-    dirs = [QueueDir(p, os.path.basename(p.rstrip("/")) or p) for p in paths]
+    taken: Dict[str, str] = {}
+    dirs = [QueueDir(p, queue_name(p, taken)) for p in paths]
     if os.path.isdir(client) and client not in paths:
-        dirs.append(QueueDir(client, os.path.basename(client.rstrip("/"))))
+        dirs.append(QueueDir(client, queue_name(client, taken)))
     return dirs
 
 
@@ -228,6 +230,11 @@ class SpoolSource(Partitioned):
     def _size(self, qdir: QueueDir, queue_id: str) -> Optional[int]:
         st = path_stat(os.path.join(qdir.df_dir, "df" + queue_id))
         return st.st_size if st is not None else None
+
+    def queue_names(self) -> List[str]:
+        """Every queue directory, empty ones too (quarantined messages only when there
+        are some, in both modes)."""
+        return [qdir.name for qdir in self.dirs]
 
     def counts(self) -> Iterable[QueueCount]:
         now = self.settings.now or time.time()
@@ -260,13 +267,48 @@ class SpoolSource(Partitioned):
 
 # ---------------------------------------------------------------- mailq listing
 
-_HEADER = re.compile(r"^\s*(\S+) \((\d+) requests?(?:, only (\d+) printed)?\)\s*$")
-_EMPTY = re.compile(r"^\s*(\S+) is empty\s*$")
-_TOTAL = re.compile(r"^\s*Total requests: (\d+)\s*$")
-_ENTRY = re.compile(r"^([A-Za-z0-9]+)([*X-]?)\s+(\d+)\s+"
+# printqueue() in sendmail's queue.c: a header per queue directory ("\t\t<dir> (N requests"
+# [", only M printed"]")", or "<dir> is empty"; <dir> is the data file directory, so
+# ".../q1/df" with qf/df subdirectories; "Mail Queue" before 8.12), a column heading
+# ("-----Q-ID-----", 8.12.11 on; "----Q-ID----" and "--Q-ID--" before), per message
+# "<id>[*X-] <size> <date> <sender>" (size -1: no data file; before 8.12.11 no space after
+# the id), an indented "<bodytype>   (<status>)" line (either part may be missing), deeply
+# indented recipients ("\t\t\t\t\t " 8.12.11 on, "\t\t\t\t       " before), then
+# "\t\tTotal requests: N" ("Total Requests" before 8.12.11, and not with one queue)
+_HEADER = re.compile(r"^\s*(/\S*|Mail [Qq]ueue) \((\d+) requests?(?:, only (\d+) printed)?\)"
+                     r"\s*$")
+_EMPTY = re.compile(r"^\s*(/\S*|Mail [Qq]ueue) is empty\s*$")
+_TOTAL = re.compile(r"^\s*Total [Rr]equests: (\d+)\s*$")
+_HEADING = re.compile(r"^\s*-+Q-ID-+ ")
+_ENTRY = re.compile(r"^([A-Za-z0-9]+)([*X-]?)\s*(-?\d+)\s+"
                     r"([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d)(?: (.*))?$")
+# the rest of an entry after sendmail printed an error into its first line ("<id>readqf:
+# cannot open ...: No such file or directory" then "       -1 <date> <sender>")
+_ENTRY_REST = re.compile(r"^\s+(-?\d+) ([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d)"
+                         r"(?: (.*))?$")
+_BROKEN_ID = re.compile(r"^([0-9A-Za-x]{8}\d{5,6})(?=[a-z])")
 _GONE = re.compile(r"^([A-Za-z0-9]+)[*X-]?\s+\((.*)\)\s*$")
-_BODYTYPE = re.compile(r"^[0-9A-Z]+$")
+_STATUS = re.compile(r"^\s+(?:([0-9A-Z]+)(?:\s+|$))?(?:\((.*)\))?\s*$")
+RECIPIENT_INDENT = 24  # columns: recipients are indented by four or five tabs
+
+
+def queue_name(path: str, taken: Dict[str, str]) -> str:
+    """A queue directory's reported name: its last component (without the qf/df/xf
+    subdirectory sendmail prints), or its whole path when that name is already taken by
+    another directory in this run (two .../q1 under different parents).
+
+    *taken* maps names to the directory that has each; the spool scan and the listing
+    go through the queue directories in sendmail's order, so both name them alike."""
+    path = path.rstrip("/") or "/"
+    if path.startswith("Mail "):
+        path = DEFAULT_QUEUE
+    if os.path.basename(path) in ("qf", "df", "xf"):
+        path = os.path.dirname(path)
+    name = os.path.basename(path) or path
+    if taken.get(name, path) != path:
+        name = path.strip("/").replace("/", "_")
+    taken[name] = path
+    return name
 
 
 def _listing_time(text: str, now: float) -> Optional[float]:
@@ -286,7 +328,7 @@ def _listing_time(text: str, now: float) -> Optional[float]:
 class _Entry:
     __slots__ = ("arrival", "held", "queue_id", "reasons", "recipients", "sender", "size")
 
-    def __init__(self, queue_id: str, size: int, arrival: Optional[float],
+    def __init__(self, queue_id: str, size: Optional[int], arrival: Optional[float],
                  sender: Optional[str]) -> None:
         self.queue_id = queue_id
         self.size = size
@@ -298,16 +340,33 @@ class _Entry:
 
 
 def parse_mailq(lines: Iterable[str], now: float, source: str = "mailq",
-                suffix: str = "") -> Iterator[Tuple[str, Optional[Message], int, bool]]:
+                suffix: str = "", skipped: Optional[Skipped] = None,
+                taken: Optional[Dict[str, str]] = None
+                ) -> Iterator[Tuple[str, Optional[Message], int, bool]]:
     """Stream a sendmail ``mailq`` listing.
 
     Yields (queue, message, announced, complete) items: a Message for each
     entry, and for each queue directory header one item with message None,
     the number of requests sendmail announced, and whether all were printed.
-    Raises ParseError on anything that is not part of the format."""
+
+    A line not understood inside a queue's section is skipped (nagios_ipc/mta/listing.py)
+    and counted in *skipped*: sendmail announces each queue's number of requests, and a
+    complete queue whose entries do not add up to it is a ParseError naming the first
+    skipped line. Anything outside a queue's section that is not part of the format is a
+    ParseError."""
+    skipped = skipped if skipped is not None else Skipped(source)
+    taken = taken if taken is not None else {}
     queue: Optional[str] = None
+    header = ""
+    announced = 0
+    complete = True
+    seen = 0                 # entries of the current queue (messages and departed ones)
     entry: Optional[_Entry] = None
+    broken_id: Optional[str] = None
     seen_total = False
+    modern = False           # 8.12.11 or later: the total line is always printed
+    total_announced = 0
+    number = 0
 
     def finish() -> Optional[Message]:
         if entry is None or queue is None:
@@ -317,26 +376,57 @@ def parse_mailq(lines: Iterable[str], now: float, source: str = "mailq",
                        recipients=tuple(entry.recipients), reasons=tuple(entry.reasons),
                        held=entry.held or bool(suffix))
 
+    def check_queue() -> None:
+        if queue is not None and complete and seen != announced:
+            why = (f"sendmail announced {announced} requests in {queue} but {seen} were "
+                   f"read")
+            if first_skip:
+                why += f"; first line not understood: {first_skip}"
+            raise skipped.fail(header, header_number, why)
+
+    def start_entry(queue_id: str, size: int, date: str, sender: Optional[str]) -> _Entry:
+        arrival = queue_id_time(queue_id, now)
+        if arrival is None:
+            arrival = _listing_time(date, now)
+        return _Entry(queue_id, size if size >= 0 else None, arrival,
+                      null_sender(sender) if sender is not None else None)
+
+    header_number = 0
+    first_skip = ""          # the first line skipped in the current queue's section
+
+    def skip(line: str, why: str) -> None:
+        nonlocal first_skip
+        skipped.skip(line, number, why)
+        if not first_skip:
+            first_skip = f"line {number} {excerpt(line)} ({why})"
+
     for line in lines:
+        number += 1
         if not line.strip():
             continue
         if seen_total:
-            raise ParseError(f"{source}: text after the total line: {clip(line)}")
-        header = _HEADER.match(line)
-        empty = _EMPTY.match(line) if header is None else None
-        if header or empty:
+            raise skipped.fail(line, number, "text after the total line")
+        if line[0] not in " \t":
+            broken_id = None  # only the indented line right after it completes an entry
+        match = _HEADER.match(line) or _EMPTY.match(line)
+        if match:
             done = finish()
             if done is not None:
                 yield done.queue, done, 0, True
             entry = None
-            match = header or empty
-            assert match is not None
-            queue = os.path.basename(match.group(1).rstrip("/")) + suffix
-            if header:
-                announced = int(header.group(2))
-                complete = header.group(3) is None
+            check_queue()
+            skipped.understood += 1
+            modern = modern or line.startswith("/")  # 8.12+ name the directory
+            queue = queue_name(match.group(1), taken) + suffix
+            header, header_number = line, number
+            if match.re is _HEADER:
+                announced = int(match.group(2))
+                complete = match.group(3) is None
             else:
                 announced, complete = 0, True
+            seen = 0
+            first_skip = ""
+            total_announced += announced
             yield queue, None, announced, complete
             continue
         total = _TOTAL.match(line)
@@ -345,50 +435,82 @@ def parse_mailq(lines: Iterable[str], now: float, source: str = "mailq",
             if done is not None:
                 yield done.queue, done, 0, True
             entry = None
+            check_queue()
+            skipped.understood += 1
+            if int(total.group(1)) != total_announced:
+                raise skipped.fail(line, number, f"the queues announced {total_announced} "
+                                                 "requests")
             seen_total = True
             continue
-        if line.startswith("-----Q-ID-----"):
+        if _HEADING.match(line):
+            modern = modern or line.lstrip().startswith("-----Q-ID----- ")
             continue
+        if queue is None:
+            raise skipped.fail(line, number, "not part of a sendmail queue listing")
         if line[0] in " \t":
-            text = line.strip()
+            rest = _ENTRY_REST.match(line) if broken_id is not None else None
+            if rest is not None:
+                assert broken_id is not None
+                entry = start_entry(broken_id, int(rest.group(1)), rest.group(2),
+                                    rest.group(3))
+                broken_id = None
+                seen += 1
+                skipped.understood += 1
+                continue
             if entry is None:
-                raise ParseError(f"{source}: indented line before any message: {clip(line)}")
-            if text.startswith("(") and text.endswith(")"):
-                reason = _reason(text[1:-1])
-                if reason and reason not in entry.reasons:
-                    entry.reasons.append(reason)
-            elif text.startswith("QUARANTINE:"):
+                skip(line, "indented line outside a message")
+                continue
+            text = line.strip()
+            status = _STATUS.match(line)
+            if text.startswith("QUARANTINE:"):
                 entry.held = True
-            elif line.startswith("\t\t\t\t\t"):
+            elif status is not None and (status.group(1) or status.group(2) is not None):
+                if status.group(2) is not None:
+                    reason = _reason(status.group(2))
+                    if reason and reason not in entry.reasons:
+                        entry.reasons.append(reason)
+            elif len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip()) \
+                    >= RECIPIENT_INDENT:
                 entry.recipients.append(text)
-            elif _BODYTYPE.match(text):
-                pass  # body type (8BITMIME) printed under the size
             else:
-                raise ParseError(f"{source}: unexpected line {clip(line)}")
+                skip(line, "not a status or recipient line")
+                continue
+            skipped.understood += 1
             continue
         match = _ENTRY.match(line)
         if match:
-            if queue is None:
-                raise ParseError(f"{source}: message listed before any queue header: "
-                                 f"{clip(line)}")
             done = finish()
             if done is not None:
                 yield done.queue, done, 0, True
-            queue_id = match.group(1)
-            arrival = queue_id_time(queue_id, now)
-            if arrival is None:
-                arrival = _listing_time(match.group(4), now)
-            sender = null_sender(match.group(5)) if match.group(5) is not None else None
-            entry = _Entry(queue_id, int(match.group(3)), arrival, sender)
+            entry = start_entry(match.group(1), int(match.group(3)), match.group(4),
+                                match.group(5))
+            seen += 1
+            skipped.understood += 1
             continue
-        if _GONE.match(line) and queue is not None:
+        gone = _GONE.match(line)
+        if gone:
             done = finish()
             if done is not None:
                 yield done.queue, done, 0, True
             entry = None  # "(job completed)" and the like: it left the queue meanwhile
+            seen += 1
+            skipped.understood += 1
             continue
-        raise ParseError(f"{source}: unexpected line {clip(line)}")
-    if not seen_total:
+        done = finish()
+        if done is not None:
+            yield done.queue, done, 0, True
+        entry = None
+        broken = _BROKEN_ID.match(line)
+        broken_id = broken.group(1) if broken else None
+        skip(line, "not a message line")
+    done = finish()
+    if done is not None:
+        yield done.queue, done, 0, True
+    check_queue()
+    skipped.finish()
+    if queue is None:
+        raise ParseError(f"{source}: no queue in the listing (empty output?)")
+    if modern and not seen_total:
         raise ParseError(f"{source}: listing ended without its 'Total requests' line "
                          "(truncated output?)")
 
@@ -400,6 +522,9 @@ class CommandSource:
     def __init__(self, settings: Settings, sendmail: str) -> None:
         self.settings = settings
         self.sendmail = sendmail
+        self.skipped = Skipped("mailq")
+        self.taken: Dict[str, str] = {}   # queue names given so far (queue_name)
+        self.seen: List[str] = []         # queues the listings showed, empty ones too
 
     def _listings(self) -> List[Tuple[List[str], str, str]]:
         """(argv, queue name suffix, label) of each listing to read."""
@@ -422,8 +547,10 @@ class CommandSource:
             mine: List[str] = []
             skip = False
             for queue, message, announced, complete in parse_mailq(
-                    self._lines(argv), now, label, suffix):
+                    self._lines(argv), now, label, suffix, self.skipped, self.taken):
                 if message is None:
+                    if not suffix and queue not in self.seen:
+                        self.seen.append(queue)
                     # -Ac on a host without a separate submission queue lists the
                     # main queue again: count each queue once
                     skip = queue in earlier
@@ -446,7 +573,10 @@ class CommandSource:
         figures: Dict[str, List[float]] = {}
         for queue, message, announced, complete in self._items():
             if message is None:
-                figures[queue] = [announced, 0, 0, 1 if complete else 0]
+                # two headers may name one queue (one directory listed twice): add up
+                row = figures.setdefault(queue, [0, 0, 0, 1])
+                row[0] += announced
+                row[3] = row[3] if complete else 0
                 continue
             row = figures[queue]
             row[1] += message.size or 0
@@ -458,6 +588,9 @@ class CommandSource:
                 result.append(QueueCount(queue, int(count), int(size) if whole else None,
                                          (oldest or None) if whole else None))
         return result
+
+    def queue_names(self) -> List[str]:
+        return list(self.seen)
 
     def messages(self) -> Iterator[Message]:
         for queue, message, _announced, complete in self._items():
