@@ -461,11 +461,10 @@ def test_icinga2_stock_config_runs_every_check_command(package: Installed, sudo_
     names = contrib_command_names(package.build.tree)
     assert names and set(names) == set(command_names(ICINGA_FILE.read_text()))
     root = package.workdir / "icinga"
-    netns = Netns()
     icinga = StockIcinga(root, "pkgtest", schedulers.free_ports(1)[0])
     with contextlib.ExitStack() as stack:
+        netns = stack.enter_context(contextlib.closing(Netns()))
         icinga.pki(icinga)
-        stack.enter_context(contextlib.closing(netns))
         pid = stack.enter_context(zeromq_app(package.workdir, netns))
         spool = empty_postfix_spool(package.workdir / "icinga-spool")
         # the plain commands (their own command line) with options that make each
