@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "checks"
@@ -135,24 +135,43 @@ class Netns:
 
 # --- the checks in the plugin directory -------------------------------------------------
 
-@contextlib.contextmanager
-def installed_plugins() -> Iterator[Dict[str, Path]]:
-    """Wrappers /usr/lib/nagios/plugins/check_X -> this checkout, for the whole run.
+# the wrappers this process has in PLUGIN_DIR now (installed_plugins), by check name
+_WRAPPERS: Dict[str, Path] = {}
 
-    An exclusive lock keeps two test runs (other worktrees) from removing each
-    other's wrappers; a real plugin already there is moved aside and put back."""
+
+def _lock_plugin_dir() -> IO[str]:
+    """The exclusive lock on PLUGIN_DIR between test runs (other worktrees): held
+    while wrappers are there, and while the Debian package test has the package
+    installed. Waits up to 10 min."""
     PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
     lock = open(PLUGIN_DIR / ".nagios_ipc-tests.lock", "w")
     deadline = time.monotonic() + 600
     while True:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
+            return lock
         except BlockingIOError:
             if time.monotonic() > deadline:
+                lock.close()
                 raise RuntimeError("another test run held the plugin-dir lock for 10 min") \
                     from None
             time.sleep(0.5)
+
+
+def _write_wrapper(name: str, target: Path) -> None:
+    target.write_text(f"#!/bin/sh\n{WRAPPER_MARK} (tests/schedulers.py), removed "
+                      f"after the tests\nexec {sys.executable} {CHECKS / name} "
+                      f'"$@"\n')
+    target.chmod(0o755)
+
+
+@contextlib.contextmanager
+def installed_plugins() -> Iterator[Dict[str, Path]]:
+    """Wrappers /usr/lib/nagios/plugins/check_X -> this checkout, for the whole run.
+
+    An exclusive lock keeps two test runs (other worktrees) from removing each
+    other's wrappers; a real plugin already there is moved aside and put back."""
+    lock = _lock_plugin_dir()
     placed: Dict[str, Path] = {}
     moved: List[Tuple[Path, Path]] = []
     try:
@@ -163,13 +182,12 @@ def installed_plugins() -> Iterator[Dict[str, Path]]:
                     aside = target.with_name(name + ".nagios_ipc-test-aside")
                     target.rename(aside)
                     moved.append((aside, target))
-            target.write_text(f"#!/bin/sh\n{WRAPPER_MARK} (tests/schedulers.py), removed "
-                              f"after the tests\nexec {sys.executable} {CHECKS / name} "
-                              f'"$@"\n')
-            target.chmod(0o755)
+            _write_wrapper(name, target)
             placed[name] = target
+            _WRAPPERS[name] = target
         yield placed
     finally:
+        _WRAPPERS.clear()
         for target in placed.values():
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
@@ -178,7 +196,47 @@ def installed_plugins() -> Iterator[Dict[str, Path]]:
         lock.close()
 
 
+@contextlib.contextmanager
+def plugin_dir_for_package() -> Iterator[None]:
+    """PLUGIN_DIR without test wrappers, for as long as the Debian package test has
+    the package installed there (tests/integration/test_debian_package.py): another
+    run's installed_plugins waits for the lock (else it would move the package's
+    files aside under dpkg's feet); this run's own wrappers, if the session fixture
+    placed them, step aside and come back afterwards."""
+    if _WRAPPERS:  # this process holds the lock already (installed_plugins)
+        wrappers = dict(_WRAPPERS)
+        for target in wrappers.values():
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+        try:
+            yield
+        finally:
+            for name, target in wrappers.items():
+                _write_wrapper(name, target)
+        return
+    lock = _lock_plugin_dir()
+    try:
+        yield
+    finally:
+        lock.close()
+
+
 # --- Icinga 2 --------------------------------------------------------------------------
+
+# The Debian package's CheckCommands (debian/rules), in the ITL's plugins-contrib.d
+# while the package is installed: the scheduler tests load this checkout's
+# contrib/icinga2 instead, and one CheckCommand defined twice is an error.
+ICINGA_CONTRIB_D = Path("/usr/share/icinga2/include/plugins-contrib.d")
+PACKAGE_ICINGA_FILE = ICINGA_CONTRIB_D / "nagios-ipc.conf"
+
+
+def _plugins_contrib_without_package() -> str:
+    """What `include <plugins-contrib>` loads (include_recursive "plugins-contrib.d":
+    every *.conf below it), less the package's file, whether installed or not."""
+    files = sorted(path for path in ICINGA_CONTRIB_D.rglob("*.conf")
+                   if path != PACKAGE_ICINGA_FILE)
+    return "".join(f'include "{path}"\n' for path in files)
+
 
 ITL_INCLUDES = """\
 const PluginDir = "/usr/lib/nagios/plugins"
@@ -186,7 +244,7 @@ const PluginContribDir = "/usr/lib/nagios/plugins"
 const ManubulonPluginDir = "/usr/lib/nagios/plugins"
 include <itl>
 include <plugins>
-include <plugins-contrib>
+""" + _plugins_contrib_without_package() + """\
 include <manubulon>
 include <windows-plugins>
 include <nscp>
@@ -542,7 +600,7 @@ class Nrpe:
     """An nrpe daemon (nrpe_user nagios) on 127.0.0.1 in *netns* with given commands."""
 
     def __init__(self, netns: Netns, root: Path, commands: Dict[str, str],
-                 command_timeout: int = 60) -> None:
+                 command_timeout: int = 60, include_dir: Optional[Path] = None) -> None:
         self.netns = netns
         self.root = root
         self.port = free_ports(1)[0]
@@ -551,6 +609,8 @@ class Nrpe:
                  "nrpe_group=nagios", "dont_blame_nrpe=0", f"command_timeout={command_timeout}",
                  "connection_timeout=30", "disable_syslog=1", f"log_file={root}/nrpe.log"]
         lines += [f"command[{name}]={line}" for name, line in commands.items()]
+        if include_dir is not None:  # like Debian's nrpe.cfg: include_dir=/etc/nagios/nrpe.d
+            lines.append(f"include_dir={include_dir}")
         self.config = root / "nrpe.cfg"
         self.config.write_text("\n".join(lines) + "\n")
         self.proc = netns.start([NRPE, "-c", str(self.config), "-f"], root / "nrpe.out")
