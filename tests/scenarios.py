@@ -57,7 +57,7 @@ class Scenario:
     # a shipped NRPE command (name, argv) made to look only at this scenario's data
     host_vars: Dict[str, object] = field(default_factory=dict)
     # custom vars of an Icinga host that point the example services of
-    # contrib/icinga2/services.conf at this scenario's data
+    # contrib/icinga2/nagios_ipc_services.conf at this scenario's data
     nagios_prefix: Tuple[str, ...] = ()
     # how the nagios user runs the cases under NRPE, e.g. sudo -n with the rule in
     # contrib/sudoers.d/ (installed for the NRPE tests)
