@@ -421,20 +421,30 @@ def uptime_rule(text: str, name: str, attempts: bool = True) -> str:
 
 def checked_now(icinga: Icinga, names: Sequence[str],
                 after: Dict[str, float]) -> Dict[str, Dict[str, Any]]:
-    """Results of *names* run after the times in *after*: the services check hourly
-    or every 5 minutes, so ask for a check now until each has one."""
+    """Results of *names* started after the times in *after*: the services check hourly
+    or every 5 minutes, so ask each for one check now (again only after 4 s without a
+    result: asking twice could run it twice, and the test reads the first run)."""
     deadline = time.monotonic() + 30
+    asked: Dict[str, float] = {}
     while True:
-        icinga.api("/v1/actions/reschedule-check", {
-            "type": "Service", "filter": f'host.name=="{icinga.node}"', "force": True})
         results = icinga.results(icinga.node)
-        if all(results.get(name) and results[name]["execution_end"] > after.get(name, 0)
-               for name in names):
+        waiting = [name for name in names if not (
+            results.get(name) and results[name]["execution_start"] > after.get(name, 0))]
+        if not waiting:
             return results
         if time.monotonic() > deadline:
-            return icinga.wait_results(icinga.node, lambda n, r: r["execution_end"]
+            return icinga.wait_results(icinga.node, lambda n, r: r["execution_start"]
                                        > after.get(n, 0), names, timeout=1)
-        time.sleep(0.5)
+        for name in waiting:
+            if time.monotonic() - asked.get(name, -100.0) > 4:
+                icinga.api("/v1/actions/reschedule-check", {
+                    "type": "Service", "force": True,
+                    "filter": f'host.name=="{icinga.node}" && service.name=="{name}"'})
+                asked[name] = time.monotonic()
+        time.sleep(0.3)
+
+
+KEY = "rq:rM>}U?@Ln&47E1%kR.o@n%Fcm*sL$@{H8]yf7"  # Z85, 40 characters, with a '$'
 
 
 def test_a_reboot_is_a_hard_state_change_in_icinga(plugins: Dict[str, Path],
@@ -442,7 +452,8 @@ def test_a_reboot_is_a_hard_state_change_in_icinga(plugins: Dict[str, Path],
     """The shipped local uptime rule in a real Icinga 2: after a reboot (the state
     file's boot id changed) the one WARNING run is a HARD state, so it notifies.
     The same rule without max_check_attempts = 1 (Icinga's default 3) stays SOFT.
-    The old command name nagios_ipc_host_uptime runs the same command line."""
+    The old command name nagios_ipc_host_uptime runs the same command line, and an
+    inline CURVE key with a '$' gets through as the plugin's argument."""
     why = schedulers.missing_tools(schedulers.ICINGA, "/usr/bin/unshare", "/usr/bin/nsenter")
     if why:
         pytest.skip(why)
@@ -463,6 +474,11 @@ def test_a_reboot_is_a_hard_state_change_in_icinga(plugins: Dict[str, Path],
         for name, command, prefix in (("old-name", "nagios_ipc_host_uptime",
                                        "nagios_ipc_host_uptime"),
                                       ("new-name", "host_uptime", "host_uptime")))
+    # an inline CURVE key with a '$' (written '$$') reaches the plugin as one argument
+    compare += (f'object Service "key" {{\n  host_name = "{icinga.node}"\n'
+                f'  check_command = "zmq_hwm"\n  check_interval = 1h\n'
+                f'  vars.zmq_hwm_stats_endpoint = "ipc://{state}/no-stats"\n'
+                f'  vars.zmq_hwm_curve_server_key = "{KEY.replace("$", "$$")}"\n}}\n')
     try:
         icinga.pki(icinga)
         icinga.start(netns, ITL_INCLUDES + commands + f"""
@@ -479,7 +495,11 @@ object Host "{icinga.node}" {{
 """ + uptime_rule(examples, "uptime") + "\n"
             + uptime_rule(examples, "uptime-3-attempts", attempts=False) + "\n" + compare)
         names = ("uptime", "uptime-3-attempts")
-        first = checked_now(icinga, [*names, "old-name", "new-name"], {})
+        first = checked_now(icinga, [*names, "old-name", "new-name", "key"], {})
+        key = first["key"]
+        assert key["command"][1:3] == ["--curve-server-key", KEY], key["command"]
+        direct = netns.run(key["command"])
+        assert key["output"] == direct.stdout.strip() and key["state"] == direct.returncode
         for name in names:
             assert first[name]["state"] == 0, first[name]  # no reboot yet
         old, new = first["old-name"]["command"], first["new-name"]["command"]
@@ -492,7 +512,9 @@ object Host "{icinga.node}" {{
             saved = json.loads(path.read_text())
             saved["boot_id"] = "00000000-0000-4000-8000-000000000000"
             path.write_text(json.dumps(saved))
-        checked_now(icinga, names, {name: first[name]["execution_end"] for name in names})
+        # a check already running when the file changed must not count: from now on
+        written = time.time()
+        checked_now(icinga, names, {name: written for name in names})
         data = icinga.api(f"/v1/objects/services?filter=host.name==%22{icinga.node}%22"
                           "&attrs=name&attrs=state&attrs=state_type&attrs=last_hard_state"
                           "&attrs=check_attempt&attrs=last_check_result")
