@@ -219,7 +219,7 @@ def mta_backlog(workdir: Path, netns: Any) -> Iterator[Scenario]:
                      (*instance, "--domain", "example.com=,1", "--details", "always"), 2,
                      r"^MTA_BACKLOG CRITICAL: postfix queue: 2 messages for example.com "
                      r"\(more than 1\)$",
-                     thresholds={"domain_example.com": ("", "1"),
+                     thresholds={"domain_example_com": ("", "1"),
                                  "deferred": ("100", "500")}),
                 Case("count_only", (*instance, "--count-only", "-w", "5", "-c", "10"), 0,
                      r"^MTA_BACKLOG OK: postfix: 3 messages queued \(deferred 3\)$",

@@ -50,8 +50,8 @@ def case_services(scenarios: Dict[str, Scenario], tag: str,
     return "".join(text), services
 
 
-def local_config(icinga: Icinga, services: str) -> str:
-    return (ITL_INCLUDES + schedulers.icinga_includes() + f"""
+def local_config(icinga: Icinga, services: str, extra: str = "") -> str:
+    return (ITL_INCLUDES + schedulers.icinga_includes() + extra + f"""
 object IcingaApplication "app" {{ }}
 object CheckerComponent "checker" {{ }}
 object Endpoint "{icinga.node}" {{ }}
@@ -71,6 +71,23 @@ def settled(services: Dict[str, Tuple[Scenario, Case]]) -> Any:
     return ready
 
 
+# A Graphite (carbon plaintext) listener: every line it receives, appended to a file.
+CARBON = """\
+import socket, sys
+server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+print("listening", flush=True)
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                out.write(data)
+"""
+
+
 @pytest.fixture(scope="module")
 def local(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
           netns: Netns) -> Iterator[Tuple[
@@ -79,15 +96,31 @@ def local(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
     if why:
         pytest.skip(why)
     workdir = schedulers.make_workdir("nagios-ipc-icinga-")
-    icinga = Icinga(workdir, "icinga-local", schedulers.free_ports(1)[0])
+    api_port, carbon_port = schedulers.free_ports(2)
+    icinga = Icinga(workdir, "icinga-local", api_port)
+    carbon = None
     try:
         icinga.pki(icinga)
+        # Icinga's GraphiteWriter sends every result's perfdata to this listener
+        carbon_log = workdir / "carbon.out"
+        carbon = netns.start(["/usr/bin/python3", "-c", CARBON, str(carbon_port),
+                              str(workdir / "carbon.txt")], carbon_log)
+        deadline = time.monotonic() + 10
+        while b"listening" not in carbon_log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
         text, services = case_services(scenarios, "icinga")
-        icinga.start(netns, local_config(icinga, text))
+        icinga.start(netns, local_config(icinga, text, extra=f"""
+object GraphiteWriter "graphite" {{
+  host = "127.0.0.1"
+  port = {carbon_port}
+}}
+"""))
         results = icinga.wait_results(HOST, settled(services), list(services), timeout=30)
         yield icinga, services, results
     finally:
         icinga.stop()
+        if carbon is not None:
+            schedulers.stop(carbon)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -244,6 +277,38 @@ def test_icinga2_reads_overflow_perfdata_from_the_long_output(
                    if "\n" in results[name]["output"]
                    and len(results[name]["performance_data"]) > 50]
     assert overflowing, "no case overflows the first line (check_msgqueues fifty_owners)"
+
+
+def test_graphite_writer_gets_one_tree_level_per_label(
+        local: Tuple[Icinga, Dict[str, Tuple[Scenario, Case]],
+                     Dict[str, Dict[str, Any]]]) -> None:
+    """What Icinga's GraphiteWriter sends for every case: a label is one level of the
+    metric tree (icinga2.HOST.services.SERVICE.COMMAND.perfdata.LABEL.value). It keeps
+    a '.' of a label, so labels must have none (owner john.doe, domain example.com)."""
+    icinga, services, results = local
+    carbon = icinga.root / "carbon.txt"
+    wanted = {(name, unquoted(item).split("=", 1)[0])
+              for name in services for item in results[name]["performance_data"] or []}
+    assert any(label.startswith("domain_") for _, label in wanted), "no domain label"
+    sent: Dict[Tuple[str, str], List[str]] = {}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        sent = {}
+        for line in carbon.read_text().splitlines() if carbon.exists() else []:
+            path = line.split(" ")[0].split(".")
+            if path[:3] == ["icinga2", HOST.replace(".", "_"), "services"] \
+                    and "perfdata" in path:
+                at = path.index("perfdata")
+                sent.setdefault((path[3], ".".join(path[at + 1:-1])), []).append(line)
+        if wanted <= set(sent):
+            break
+        time.sleep(0.3)
+    assert wanted <= set(sent), sorted(wanted - set(sent))[:10]
+    for (_name, label), lines in sent.items():
+        for line in lines:
+            path = line.split(" ")[0].split(".")
+            assert len(path) == 8 and path[-1] in ("value", "min", "max", "warn", "crit"), line
+            assert re.fullmatch(r"[A-Za-z0-9_-]+", label), line
 
 
 # --- distributed: a master schedules, an agent runs (command_endpoint) ------------------
@@ -452,8 +517,9 @@ def test_a_reboot_is_a_hard_state_change_in_icinga(plugins: Dict[str, Path],
     """The shipped local uptime rule in a real Icinga 2: after a reboot (the state
     file's boot id changed) the one WARNING run is a HARD state, so it notifies.
     The same rule without max_check_attempts = 1 (Icinga's default 3) stays SOFT.
-    The old command name nagios_ipc_host_uptime runs the same command line, and an
-    inline CURVE key with a '$' gets through as the plugin's argument."""
+    The old command name nagios_ipc_host_uptime runs the same command line, an inline
+    CURVE key with a '$' gets through as the plugin's argument, and of msgqueues'
+    two names for one threshold the fill_ one is passed last (the plugin's winner)."""
     why = schedulers.missing_tools(schedulers.ICINGA, "/usr/bin/unshare", "/usr/bin/nsenter")
     if why:
         pytest.skip(why)
@@ -474,6 +540,12 @@ def test_a_reboot_is_a_hard_state_change_in_icinga(plugins: Dict[str, Path],
         for name, command, prefix in (("old-name", "nagios_ipc_host_uptime",
                                        "nagios_ipc_host_uptime"),
                                       ("new-name", "host_uptime", "host_uptime")))
+    # msgqueues_warning and msgqueues_fill_warning set the same option: fill_ comes last
+    compare += (f'object Service "both-warnings" {{\n  host_name = "{icinga.node}"\n'
+                f'  check_command = "msgqueues"\n  check_interval = 1h\n'
+                + "".join(f'  vars.msgqueues_{kind}{level} = "{value}"\n'
+                          for kind, value in (("", "1"), ("fill_", "2"))
+                          for level in ("warning", "critical")) + "}\n")
     # an inline CURVE key with a '$' (written '$$') reaches the plugin as one argument
     compare += (f'object Service "key" {{\n  host_name = "{icinga.node}"\n'
                 f'  check_command = "zmq_hwm"\n  check_interval = 1h\n'
@@ -495,7 +567,12 @@ object Host "{icinga.node}" {{
 """ + uptime_rule(examples, "uptime") + "\n"
             + uptime_rule(examples, "uptime-3-attempts", attempts=False) + "\n" + compare)
         names = ("uptime", "uptime-3-attempts")
-        first = checked_now(icinga, [*names, "old-name", "new-name", "key"], {})
+        first = checked_now(icinga, [*names, "old-name", "new-name", "key", "both-warnings"],
+                            {})
+        both = first["both-warnings"]["command"]
+        for level in ("warning", "critical"):
+            assert both.index(f"--{level}") < both.index(f"--fill-{level}"), both
+            assert both[both.index(f"--fill-{level}") + 1] == "2", both
         key = first["key"]
         assert key["command"][1:3] == ["--curve-server-key", KEY], key["command"]
         direct = netns.run(key["command"])
