@@ -427,7 +427,7 @@ def test_contrib_files_copied_into_stock_conf_d_add_services_and_replace_none(
         tmp_path: Path) -> None:
     """The README's single-node install, `cp contrib/icinga2/*.conf conf.d/`, into a
     copy of Debian's stock /etc/icinga2: every stock service stays (a contrib file named
-    services.conf replaced the stock one: 12 services became 5) and the node gets the
+    services.conf replaced the stock one: 12 services became 3) and the node gets the
     local example services (msgqueues and uptime; the others need host variables)."""
     why = schedulers.missing_tools(schedulers.ICINGA)
     if why:
