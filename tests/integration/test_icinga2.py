@@ -240,6 +240,18 @@ def test_every_check_has_a_check_command_covering_its_options() -> None:
                 assert fields.get("repeat_key") == "true", f"{option} is repeatable"
 
 
+
+def test_every_check_command_has_the_30s_timeout() -> None:
+    """Icinga's default command timeout is 60 s, the scheduler's check_timeout may be
+    less: each command says 30 s, above the plugin's own -t (default 10 s)."""
+    bodies = {name: body for path in schedulers.contrib_icinga_files()
+              for name, body in schedulers.COMMAND_RE.findall(path.read_text())}
+    assert {"host_uptime", "nagios_ipc_host_uptime", "msgqueues", "zmq_hwm"} <= set(bodies)
+    for name, body in bodies.items():
+        parent = re.search(r'^\s*import\s+"([^"]+)"', body, re.M)
+        own = body if parent is None else bodies[parent.group(1)] + body
+        assert re.search(r"^\s*timeout\s*=\s*30s\s*$", own, re.M), name
+
 # --- a running instance ----------------------------------------------------------------
 
 @pytest.mark.parametrize("check", sorted(schedulers.console_scripts()))
