@@ -22,6 +22,7 @@ import argparse
 import errno
 import logging
 import os
+import re
 import signal
 import sys
 import traceback
@@ -35,7 +36,7 @@ from .units import format_number, format_range, quantity_type
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, List, NoReturn, Optional, Sequence, Tuple
+    from typing import Any, Callable, Iterable, List, NoReturn, Optional, Sequence, Set, Tuple
 
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 FIRST_LINE_MAX = 1000  # bytes; NRPE v2 packets carry 1023 in all
@@ -226,11 +227,17 @@ def join_hints(results: Iterable[nagiosplugin.Result], most: int = 3) -> str:
     return shown
 
 
+LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
 def perf_label(label: str) -> str:
-    label = sanitize(label).replace("'", "_").replace("=", "_")
-    if label.replace("_", "a").isalnum() and label.isascii():
-        return label
-    return f"'{label}'"
+    """The one rule for every label part (owner, queue, domain): ASCII letters, digits,
+    '_' and '-' stay, anything else becomes '_'. Graphite splits its tree at '.'
+    (Icinga's GraphiteWriter keeps dots, replacing only space, '\\' and '/'), and
+    quotes, '=', globs or non-ASCII break or mislead the readers of perfdata."""
+    label = LABEL_UNSAFE.sub("_", label)
+    # a '-' (www-data) is outside \\w: quoted as nagiosplugin quotes such labels
+    return f"'{label}'" if "-" in label else label
 
 
 def format_perf(perf: nagiosplugin.Performance) -> str:
@@ -254,8 +261,12 @@ def format_perf(perf: nagiosplugin.Performance) -> str:
 
 
 def collect_perfdata(check: nagiosplugin.Check) -> List[str]:
-    """Perfdata in the order the metrics were produced, each label once."""
+    """Perfdata in the order the metrics were produced, each label once.
+
+    Two labels that perf_label maps to one (john.doe, john_doe) are told apart by a
+    suffix _2, _3... on the later ones, so no graph gets two series' values."""
     seen = set()
+    printed: Set[str] = set()
     out = []
     for result in getattr(check.results, "results", check.results):  # in production order
         metric = result.metric
@@ -265,7 +276,14 @@ def collect_perfdata(check: nagiosplugin.Check) -> List[str]:
         if not perf or perf.label in seen:
             continue
         seen.add(perf.label)
-        out.append(format_perf(perf))
+        item = format_perf(perf)
+        label, rest = item.split("=", 1)
+        number = 1
+        while label in printed:
+            number += 1
+            label = perf_label(f"{perf.label}_{number}")
+        printed.add(label)
+        out.append(f"{label}={rest}")
     return out
 
 

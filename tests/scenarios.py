@@ -57,7 +57,7 @@ class Scenario:
     # a shipped NRPE command (name, argv) made to look only at this scenario's data
     host_vars: Dict[str, object] = field(default_factory=dict)
     # custom vars of an Icinga host that point the example services of
-    # contrib/icinga2/services.conf at this scenario's data
+    # contrib/icinga2/nagios_ipc_services.conf at this scenario's data
     nagios_prefix: Tuple[str, ...] = ()
     # how the nagios user runs the cases under NRPE, e.g. sudo -n with the rule in
     # contrib/sudoers.d/ (installed for the NRPE tests)
@@ -219,7 +219,7 @@ def mta_backlog(workdir: Path, netns: Any) -> Iterator[Scenario]:
                      (*instance, "--domain", "example.com=,1", "--details", "always"), 2,
                      r"^MTA_BACKLOG CRITICAL: postfix queue: 2 messages for example.com "
                      r"\(more than 1\)$",
-                     thresholds={"domain_example.com": ("", "1"),
+                     thresholds={"domain_example_com": ("", "1"),
                                  "deferred": ("100", "500")}),
                 Case("count_only", (*instance, "--count-only", "-w", "5", "-c", "10"), 0,
                      r"^MTA_BACKLOG OK: postfix: 3 messages queued \(deferred 3\)$",

@@ -647,6 +647,8 @@ def nagios_main_config(root: Path, objects: str, interval_length: int = 60) -> P
              f"state_retention_file={root}/var/retention.dat", "retain_state_information=0",
              f"command_file={root}/rw/nagios.cmd", "check_external_commands=0",
              f"check_result_path={root}/spool", f"object_cache_file={root}/var/objects.cache",
+             # else every instance's workers meet at /var/lib/nagios4/rw/nagios.qh
+             f"query_socket={root}/rw/nagios.qh",
              f"precached_object_file={root}/var/objects.precache",
              "nagios_user=root", "nagios_group=root", "use_syslog=0",
              f"interval_length={interval_length}", "status_update_interval=1",

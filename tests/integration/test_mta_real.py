@@ -69,10 +69,10 @@ def postfix() -> Iterator[Dict[str, object]]:
 
 
 POSTFIX_LABELS = ["messages", "messages_deferred", "messages_hold", "messages_active",
-                  "deferred", "bounces", "held", "domain_example.com"]
+                  "deferred", "bounces", "held", "domain_example_com"]
 POSTFIX_VALUES = {"messages": "4", "messages_deferred": "3", "messages_hold": "1",
                   "messages_active": "0", "deferred": "3", "bounces": "1", "held": "1",
-                  "domain_example.com": "2"}
+                  "domain_example_com": "2"}
 
 
 @pytest.mark.parametrize("method", ["spool", "command"])
@@ -271,9 +271,9 @@ def exim() -> Iterator[EximInstance]:
 
 
 EXIM_LABELS = ["messages", "messages_queued", "messages_frozen", "deferred", "bounces", "held",
-               "domain_example.com"]
+               "domain_example_com"]
 EXIM_VALUES = {"messages": "4", "messages_queued": "3", "messages_frozen": "1", "deferred": "3",
-               "bounces": "1", "held": "1", "domain_example.com": "2"}
+               "bounces": "1", "held": "1", "domain_example_com": "2"}
 
 
 @pytest.mark.parametrize("method", ["spool", "command"])

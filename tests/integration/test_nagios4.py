@@ -6,13 +6,15 @@ state, output and perfdata the plugin printed.
 
 from __future__ import annotations
 
+import json
+import random
 import re
 import shlex
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 import schedulers
@@ -198,3 +200,137 @@ def test_nagios4_runs_every_case_as_the_check_prints_it(
         assert scenario.normal(shown_long) == scenario.normal("\n".join(long_lines)), name
         assert (scenario.normal(block.get("performance_data", "")).split()
                 == [scenario.normal(item) for item in perf]), name
+
+
+# --- an admin's definitions: shell quoting in $ARG1$, reboots that notify ---------------
+
+# A Z85 CURVE key (40 characters) with what the shell would act on: > redirects,
+# & ends a command, * ? [ ] glob, $ expands (written $$ in a Nagios check_command).
+SHELL_KEY = "rq:rM>}U?@Ln&47E1%kR.o@n%Fcm*sL$@{H8]yf7"
+ONE_SHOT = "nagios-ipc-one-shot"
+WORKER_DIR = Path("/tmp")  # where Nagios 4's workers run commands (measured: 4.4.6)
+AGE = re.compile(r"^(unread_age\w*=)\d+")
+
+
+def service(name: str, command: str, attempts: str = "    max_check_attempts 3\n") -> str:
+    return f"""define service {{
+    host_name             {HOST}
+    service_description   {name}
+    check_command         {command}
+{attempts}    check_interval        1
+    retry_interval        1
+    check_period          24x7
+    notification_period   24x7
+    contacts              nobody
+}}
+"""
+
+
+@pytest.fixture
+def sysv_queue() -> Iterator[str]:
+    """A System V queue with 2 messages under a random key; yields its key's glob."""
+    import sysv_ipc
+    prefix = f"0x5a{random.randrange(0x10000):04x}"
+    queue = sysv_ipc.MessageQueue(int(prefix + "01", 16), sysv_ipc.IPC_CREX, mode=0o600)
+    try:
+        queue.send(b"one")
+        queue.send(b"two")
+        yield prefix + "*"
+    finally:
+        queue.remove()
+
+
+def test_nagios4_passes_quoted_globs_and_keys_and_makes_a_reboot_hard(
+        plugins: Dict[str, Path], netns: Netns, sysv_queue: str) -> None:
+    """The shipped commands with the quoting their headers show, in a real Nagios 4
+    whose workers' working directory (/tmp: Nagios 4 workers chdir there) holds a
+    file the glob matches: the plugin gets the glob, not the file's name, and the key
+    with > & * $ (no redirect, no second command).
+    And check_host_uptime after a reboot (a changed boot id in its state file) is a
+    HARD WARNING with the shipped template nagios-ipc-one-shot; SOFT without it."""
+    why = schedulers.missing_tools(NAGIOS4, "/usr/bin/unshare", "/usr/bin/nsenter")
+    if why:
+        pytest.skip(why)
+    workdir = schedulers.make_workdir("nagios-ipc-nagios4-quoting-")
+    proc = None
+    made: List[Path] = []
+    try:
+        decoy = WORKER_DIR / (sysv_queue.rstrip("*") + "-decoy")  # an unquoted glob's match
+        decoy.touch()
+        redirected = WORKER_DIR / SHELL_KEY.split(">")[1].split("&")[0]  # an unquoted key's
+        made.extend([decoy, redirected])
+        # the reboot: a state file whose boot id is not this boot's
+        states = {name: workdir / f"{name}.json" for name in ("one-shot", "three-attempts")}
+        for state in states.values():
+            first = subprocess.run([str(schedulers.PLUGIN_DIR / "check_host_uptime"),
+                                    "--state-file", str(state)], capture_output=True,
+                                   text=True, timeout=60, env=schedulers.CLEAN_ENV)
+            assert first.returncode == 0, first.stdout
+            saved = json.loads(state.read_text())
+            saved["boot_id"] = "00000000-0000-4000-8000-000000000000"
+            state.write_text(json.dumps(saved))
+        arguments = {
+            "glob": ("check_msgqueues", f"--report-by total --key '{sysv_queue}'"),
+            "key": ("check_zmq_hwm", f"--stats-endpoint ipc://{workdir}/no-stats "
+                                     f"--curve-server-key '{SHELL_KEY}'"),
+        }
+        text = "".join(service(name, f"{command}!{argument.replace('$', '$$')}")
+                       for name, (command, argument) in arguments.items())
+        text += service("one-shot", f"check_host_uptime!--state-file {states['one-shot']}",
+                        f"    use {ONE_SHOT}\n")
+        text += service("three-attempts",
+                        f"check_host_uptime!--state-file {states['three-attempts']}")
+        config = schedulers.nagios_main_config(workdir, OBJECTS + text, interval_length=1)
+        with config.open("a") as main:
+            main.write("log_service_retries=1\n")  # log SOFT alerts too (as Debian's)
+        checked = validate(config)
+        assert checked.returncode == 0, checked.stdout[-3000:]
+        proc = netns.start([NAGIOS4, str(config)], workdir / "nagios.out")
+        status = workdir / "var" / "status.dat"
+        names = [*arguments, *states]
+        deadline = time.monotonic() + 30
+        done: Dict[str, Dict[str, str]] = {}
+        while time.monotonic() < deadline and proc.poll() is None and len(done) < len(names):
+            if status.exists():
+                done = {block["service_description"]: block
+                        for block in schedulers.read_status_dat(status)
+                        if block.get("has_been_checked") == "1"}
+            time.sleep(0.3)
+        assert set(names) <= set(done), (sorted(done), (workdir / "nagios.out").read_text())
+        for name, (command, argument) in arguments.items():
+            direct = netns.run([str(schedulers.PLUGIN_DIR / command), "-t", "10",
+                                *shlex.split(argument)])
+            first_line, _, perf = split_output(direct.stdout)
+            block = done[name]
+            assert block["plugin_output"].strip() == first_line.replace(";", ":"), (
+                name, block["plugin_output"], direct.stdout)
+            # the unread age of the queue grows between the two runs
+            assert ([AGE.sub(r"\1N", item) for item in block.get("performance_data", "").split()]
+                    == [AGE.sub(r"\1N", item) for item in perf]), name
+            assert int(block["current_state"]) == direct.returncode, (name, block)
+        assert "1 sysv queue of 1 owner, 2 messages" in done["glob"]["plugin_output"], done["glob"]
+        assert done["glob"]["plugin_output"].startswith("MSGQUEUES OK: "), done["glob"]
+        assert not redirected.exists(), "the key's > redirected the plugin's output"
+        # the alerts Nagios logs (what notifications follow): HARD at once with the
+        # template, SOFT attempt 1 of 3 without it; the OK of the next run then ends it
+        log = workdir / "var" / "nagios.log"
+        wanted = {"one-shot": "WARNING;HARD;1;", "three-attempts": "WARNING;SOFT;1;"}
+        alerts: Dict[str, List[str]] = {}
+        while time.monotonic() < deadline + 15:
+            alerts = {name: [line.split(f";{name};", 1)[1] for line in
+                             log.read_text().splitlines()
+                             if f"SERVICE ALERT: {HOST};{name};" in line] for name in states}
+            if all(alerts[name] for name in states):
+                break
+            time.sleep(0.3)
+        for name, start in wanted.items():
+            assert alerts[name], (name, log.read_text()[-2000:])
+            assert alerts[name][0].startswith(
+                start + "HOST_UPTIME WARNING: rebooted since last check"), alerts
+        assert done["one-shot"]["max_attempts"] == "1", done["one-shot"]
+    finally:
+        if proc is not None:
+            schedulers.stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+        for path in made:
+            path.unlink(missing_ok=True)

@@ -260,7 +260,7 @@ object Service "zmq" {{
         assert len(seen) >= 2, "Icinga did not run the check twice in 30 s"
         time.sleep(0.5)
     finally:
-        stop(proc, timeout=60)  # SIGTERM: Icinga dumps its state with the last check result (slow on a busy machine)
+        stop(proc, timeout=60)  # SIGTERM: Icinga dumps its state (slow on a busy machine)
     records = read_netstrings((workdir / "data" / "icinga2.state").read_text())
     result = next(r["update"]["last_check_result"] for r in records
                   if isinstance(r, dict) and r.get("name") == "h!zmq")

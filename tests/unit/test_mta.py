@@ -394,7 +394,7 @@ def test_check_full_detail_on_the_captured_spool(postfix_spool: Path) -> None:
     assert "deferred=4;100;500;0" in perf
     assert "deferred_age=3600s;14400;86400;0" in perf
     assert "bounces=1;;;0;6" in perf and "held=1;;;0;6" in perf
-    assert "'domain_example.com'=4;1;5;0;6" in perf
+    assert "domain_example_com=4;1;5;0;6" in perf  # no '.': one Graphite tree level
     assert "bytes=103837B;;;0" in perf
     assert lines[1] == f"method: spool ({postfix_spool})"
     assert "top destinations: example.com 4, customer.test 2, example.net 1, example.org 1, " \

@@ -45,9 +45,17 @@ def test_sanitize_keeps_one_line_without_pipes(text: str) -> None:
 
 @pytest.mark.parametrize("label,expected", [
     ("messages_root", "messages_root"),
-    ("messages_www data", "'messages_www data'"),
+    ("messages_www data", "messages_www_data"),
     ("bad'quote=eq", "bad_quote_eq"),
-    ("pipe|label", "'pipe/label'"),
+    ("pipe|label", "pipe_label"),
+    # Graphite makes each '.' a tree level (Icinga's GraphiteWriter keeps dots)
+    ("messages_john.doe", "messages_john_doe"),
+    ("messages_app@corp.example.com", "messages_app_corp_example_com"),
+    ("messages_queue.suspended", "messages_queue_suspended"),
+    ("domain_example.com", "domain_example_com"),
+    ("messages_db*[1]", "messages_db__1_"),  # glob characters of Graphite's queries
+    ("messages_jos\u00e9", "messages_jos_"),  # non-ASCII: one '_' per character
+    ("messages_www-data", "'messages_www-data'"),  # '-' stays; outside \\w: quoted
 ])
 def test_perf_labels(label: str, expected: str) -> None:
     assert cli.perf_label(label) == expected
@@ -118,3 +126,19 @@ def test_every_path_and_program_option_is_guarded() -> None:
             if action.metavar in ("PATH", "DIR", "FILE") or (
                     action.dest.endswith(("_dir", "_file", "_binary", "_config", "pidfile"))):
                 assert set(action.option_strings) & guarded, (module, action.option_strings)
+
+
+def test_labels_that_map_to_one_are_told_apart() -> None:
+    """john.doe and john_doe would be one series in Graphite: the later gets _2."""
+    import nagiosplugin
+
+    class Owners(nagiosplugin.Resource):
+        def probe(self) -> List[nagiosplugin.Metric]:
+            return [nagiosplugin.Metric(f"messages_{owner}", count, min=0, context="m")
+                    for owner, count in (("john.doe", 1), ("john_doe", 2), ("john@doe", 3),
+                                         ("root", 4))]
+
+    check = nagiosplugin.Check(Owners(), nagiosplugin.ScalarContext("m"))
+    check()
+    assert cli.collect_perfdata(check) == ["messages_john_doe=1;;;0", "messages_john_doe_2=2;;;0",
+                                           "messages_john_doe_3=3;;;0", "messages_root=4;;;0"]
