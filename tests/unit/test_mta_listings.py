@@ -110,14 +110,14 @@ def test_exim_check_full_and_count_only_agree(tmp_path: Path, exim_spool: Path,
     assert out.startswith("MTA_BACKLOG OK: exim: 6 messages queued (queued 3, frozen 1, "
                           "slow 2), oldest "), out
     assert {"messages=6;;;0", "messages_queued=3;;;0", "messages_frozen=1;;;0",
-            "messages_slow=2;;;0", "'messages_slow.frozen'=0;;;0", "deferred=5;100;500;0",
+            "messages_slow=2;;;0", "messages_slow_frozen=0;;;0", "deferred=5;100;500;0",
             "held=1;;;0;6"} <= set(full), full
     bounces = [item for item in full if item.startswith("bounces=")]
     assert bounces == ["bounces=2;;;0;6"]  # the untrusted "<> (nobody)" and the named one
     code, out = run([*base, "--count-only"], EXIM_NOW)
     assert code == 0, out
     assert out.split(" | ")[1] == ("messages=6;;;0 messages_queued=3;;;0 messages_frozen=1;;;0 "
-                                   "messages_slow=2;;;0 'messages_slow.frozen'=0;;;0 "
+                                   "messages_slow=2;;;0 messages_slow_frozen=0;;;0 "
                                    "deferred=5;100;500;0\n")
 
 
