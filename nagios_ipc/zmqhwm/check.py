@@ -153,6 +153,14 @@ def parser() -> cli.PluginParser:
     m.add_argument("--stats-timeout", type=quantity_type("duration"), metavar="SECONDS",
                    help="wait this long for the answer (default: the plugin timeout less "
                         "1s)")
+    m.add_argument("--expect-user", metavar="USER",
+                   help="the user the stats endpoint must belong to (the kernel says who "
+                        "holds an ipc:// or local tcp:// socket); another user there is "
+                        "UNKNOWN; without it the first line says the identity is not "
+                        "verified")
+    m.add_argument("--unverified-ok", action="store_true",
+                   help="accept an answer from a tcp:// endpoint on another host without "
+                        "CURVE (nothing can tell who answers; default: refused, UNKNOWN)")
     m.add_argument("--curve-server-key", metavar="KEY",
                    help="the stats endpoint's CURVE public key (Z85, 40 characters); "
                         "switches CURVE on")

@@ -430,6 +430,39 @@ class KernelSource:
         return resolve_unix_peers(parsed)
 
 
+def tcp_owner(family: int, server: str, server_port: int, client: str,
+              client_port: int) -> Optional[int]:
+    """The uid owning the server end of our own TCP connection, asked of the kernel for
+    exactly that socket (no dump); None when the kernel has no such socket (the server
+    is on another host or in another network namespace) or refuses to say."""
+    raw_server = socket.inet_pton(family, server).ljust(16, b"\0")
+    raw_client = socket.inet_pton(family, client).ljust(16, b"\0")
+    sockid = SOCKID.pack(server_port, client_port, raw_server, raw_client, 0, b"\xff" * 8)
+    request = INET_REQ.pack(family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF, sockid)
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                             NETLINK_SOCK_DIAG)
+    except OSError:
+        return None
+    try:
+        sock.settimeout(2.0)
+        sock.sendto(NLMSG_HDR.pack(NLMSG_HDR.size + len(request), SOCK_DIAG_BY_FAMILY,
+                                   NLM_F_REQUEST, 1, 0) + request, (0, 0))
+        data = sock.recv(64 * 1024)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    try:
+        for kind, payload in split_messages(data):
+            if kind == SOCK_DIAG_BY_FAMILY and len(payload) >= INET_MSG.size:
+                return int(INET_MSG.unpack_from(payload)[8])
+            return None  # NLMSG_ERROR: ENOENT, not ours to see
+    except DiagError:
+        return None
+    return None
+
+
 def _ends_dump(chunk: bytes) -> bool:
     """Whether the last netlink message of a recv() is NLMSG_DONE or an error."""
     offset = 0
