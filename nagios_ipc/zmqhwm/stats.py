@@ -190,13 +190,29 @@ def _z85_key(text: str, what: str) -> bytes:
     return text.encode("ascii", "replace")
 
 
+KEY_TOOL = "python3 -m nagios_ipc.zmqhwm.keys DIR NAME"
+
+
 def read_key_file(path: str, field: str) -> bytes:
-    """A key from a zmq certificate file (``field = "..."``) or a file holding only the key."""
+    """A key from a zmq certificate file (``field = "..."``) or a file holding only the key.
+
+    A file holding a secret key must not be readable by group or others (as ssh
+    refuses such private keys): whoever reads it can pose as this check."""
+    import stat
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read(64 * 1024)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            raw = handle.read(64 * 1024)
     except OSError as exc:
         raise StatsError(f"cannot read key file {path}: {exc.strerror}") from None
+    text = raw.decode("utf-8", "replace")
+    if "secret-key" in text and mode & 0o077:
+        who = "others" if mode & 0o007 else "its group"
+        raise StatsError(f"key file {path} holds a secret key and is readable by {who} "
+                         f"(mode {stat.S_IMODE(mode):04o}); chmod 600 {path} (new key pairs: "
+                         f"{KEY_TOOL})")
     for line in text.splitlines():
         name, sep, value = line.strip().partition("=")
         if sep and name.strip() == field:
@@ -206,7 +222,7 @@ def read_key_file(path: str, field: str) -> bytes:
     if field == "public-key" and len(stripped) == 1:
         return _z85_key(stripped[0], f"the key in {path}")
     raise StatsError(f"key file {path} has no {field} line (a zmq certificate file is "
-                     f"expected, e.g. from zmq.auth.create_certificates)")
+                     f"expected, e.g. from {KEY_TOOL})")
 
 
 class ClientOptions(NamedTuple):

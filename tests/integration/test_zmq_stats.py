@@ -115,6 +115,7 @@ def keys(tmp_path: Path) -> Iterator[Dict[str, bytes]]:
         "metadata\ncurve\n"
         f'    public-key = "{client_public.decode()}"\n'
         f'    secret-key = "{client_secret.decode()}"\n')
+    (tmp_path / "client.key_secret").chmod(0o600)  # the check refuses a readable secret
     yield {"server_public": server_public, "client_public": client_public}
 
 
