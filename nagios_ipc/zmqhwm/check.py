@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import nagiosplugin
@@ -142,6 +143,19 @@ def parser() -> cli.PluginParser:
                    help="only connections whose local or remote address is this "
                         "tcp://IP:PORT (IP may be *) or ipc:///path; alone: every such "
                         "connection on the host (repeatable)")
+    s.add_argument("--expect-user", metavar="USER",
+                   help="the user the application runs as. Mode 1: processes selected "
+                        "by --pid/--pidfile must run as USER, --process-name and "
+                        "--endpoint select only USER's processes. Mode 2: the stats "
+                        "endpoint must belong to USER (the kernel says who holds an "
+                        "ipc:// or local tcp:// socket), else UNKNOWN; without it the "
+                        "first line says the identity is not verified")
+    s.add_argument("--absent-state", choices=sorted(STATES), default="critical",
+                   help="the state when nothing listens on or connects to the --endpoint "
+                        "at all: the application is not running there (default critical)")
+    s.add_argument("--idle-state", choices=sorted(STATES), default="ok",
+                   help="the state when the --endpoint is listened on but no peer is "
+                        "connected now (default ok: an idle feed is healthy)")
     s.add_argument("--stall-bytes", type=quantity_type("size"), default=32 * 1024,
                    metavar="SIZE",
                    help="a peer whose Send-Q stays at or above SIZE with nothing drained "
@@ -153,11 +167,6 @@ def parser() -> cli.PluginParser:
     m.add_argument("--stats-timeout", type=quantity_type("duration"), metavar="SECONDS",
                    help="wait this long for the answer (default: the plugin timeout less "
                         "1s)")
-    m.add_argument("--expect-user", metavar="USER",
-                   help="the user the stats endpoint must belong to (the kernel says who "
-                        "holds an ipc:// or local tcp:// socket); another user there is "
-                        "UNKNOWN; without it the first line says the identity is not "
-                        "verified")
     m.add_argument("--unverified-ok", action="store_true",
                    help="accept an answer from a tcp:// endpoint on another host without "
                         "CURVE (nothing can tell who answers; default: refused, UNKNOWN)")
@@ -204,6 +213,27 @@ class MeasureContext(nagiosplugin.ScalarContext):
         return nagiosplugin.Performance(metric.name, metric.value, metric.uom,
                                         self.ranges["warning"], self.ranges["critical"],
                                         metric.min, metric.max)
+
+
+STATES = {"ok": nagiosplugin.state.Ok, "warning": nagiosplugin.state.Warn,
+          "critical": nagiosplugin.state.Critical, "unknown": nagiosplugin.state.Unknown}
+
+
+class PresenceContext(nagiosplugin.Context):
+    """With --endpoint: nothing there at all (absent) or listening without a peer (idle),
+    each with the state the options give; no perfdata of its own."""
+
+    def __init__(self, absent: str, idle: str) -> None:
+        super().__init__("presence")
+        self.states = {0: STATES[absent], 1: STATES[idle], 2: nagiosplugin.state.Ok}
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        return self.result_cls(self.states[int(metric.value)], None, metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> None:
+        return None
 
 
 def show(metric: nagiosplugin.Metric) -> str:
@@ -274,6 +304,21 @@ class SocketsSummary(nagiosplugin.Summary):
         elif worst is not None:
             text = (f"{len(r.peers)} peers {whose}, none stalled; fullest: "
                     f"{peer_text(worst, r, now)}")
+        elif r.presence == "absent":
+            where = ", ".join(e.text for e in r.selection.endpoints)
+            text = f"nothing listens on or connects to {where}"
+            if r.processes:
+                text += " in " + ", ".join(r.process_name(p.pid) for p in r.processes)
+            missing = [e.path for e in r.selection.endpoints if e.transport == "ipc"
+                       and not e.path.startswith("@") and not os.path.lexists(e.path)]
+            text += (f" ({', '.join(missing)} does not exist: the application is not running "
+                     f"there?)" if missing else " (the application is not running there?)")
+        elif r.presence == "idle":
+            text = f"idle: {len(r.listeners)} listening on " + ", ".join(
+                e.text for e in r.selection.endpoints)
+            if r.processes:
+                text += " in " + ", ".join(r.process_name(p.pid) for p in r.processes)
+            text += ", no peer connected now"
         else:
             text = f"no connections {whose}"
             if r.listeners:
@@ -334,6 +379,8 @@ def state_key(args: argparse.Namespace) -> List[Tuple[str, str]]:
         if isinstance(value, list):
             value = [getattr(v, "text", v) for v in value]
         key.append((name, str(value)))
+    if getattr(args, "expect_user", None):  # only when given: older state files stay valid
+        key.append(("expect_user", str(args.expect_user)))
     return key
 
 
@@ -366,11 +413,17 @@ def build(args: argparse.Namespace, **sources: Any) -> nagiosplugin.Check:
                                       "give --stats-endpoint (mode 2)")
     from .sockets import Selection, Sockets
 
+    from .procfs import resolve_user
+
     selection = Selection(tuple(args.pid), tuple(args.pidfile), tuple(args.process_name),
                           tuple(args.endpoint))
+    expect_uid = resolve_user(args.expect_user) if args.expect_user else None
     resource = Sockets(selection, int(args.stall_bytes), args.state_file, state_key(args),
-                       **sources)
-    return nagiosplugin.Check(resource, *contexts(args, 1), SocketsSummary(resource))
+                       expect_uid=expect_uid, absent_state=args.absent_state,
+                       idle_state=args.idle_state, **sources)
+    return nagiosplugin.Check(resource, *contexts(args, 1),
+                              PresenceContext(args.absent_state, args.idle_state),
+                              SocketsSummary(resource))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

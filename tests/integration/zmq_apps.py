@@ -18,6 +18,15 @@ import time
 import zmq
 
 
+def set_name(name: str) -> None:
+    """Name this process (/proc/PID/comm) as a daemon would, through prctl(PR_SET_NAME)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(15, name.encode()[:15], 0, 0, 0) != 0:  # 15: PR_SET_NAME
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
+
+
 def announce(**extra: object) -> None:
     print(json.dumps({"ready": True, "pid": os.getpid(), **extra}), flush=True)
 
@@ -213,6 +222,7 @@ class _Allow:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("role", choices=("sub", "pub", "pull", "push", "stats", "fan", "busy"))
+    parser.add_argument("--name", help="the process's name (comm, as ps shows it)")
     parser.add_argument("--ipc-mode", help="busy: the helper's ipc socket mode (octal)")
     parser.add_argument("--ipc-group", help="busy: the helper's ipc socket group")
     parser.add_argument("--stats", help="the helper's stats endpoint")
@@ -229,6 +239,8 @@ def main() -> None:
     parser.add_argument("--read", type=int, default=0)
     parser.add_argument("--never", action="store_true")
     args = parser.parse_args()
+    if args.name:
+        set_name(args.name)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ctx = zmq.Context()
     ctx.setsockopt(zmq.LINGER, 0)  # exit at once when killed
