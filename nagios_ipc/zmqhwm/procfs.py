@@ -279,29 +279,20 @@ def process_uid(root: str, pid: int) -> Optional[int]:
     return None
 
 
-def boot_time(root: str) -> Optional[float]:
-    try:
-        with open(os.path.join(root, "stat"), encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("btime "):
-                    return float(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def start_time(root: str, pid: int) -> Optional[float]:
-    """When *pid* started (wall clock, about 1 s precise), None when unknown."""
+    """When *pid* started (wall clock, to a clock tick), None when unknown."""
     try:
         with open(os.path.join(root, str(pid), "stat"), "rb") as handle:
             fields = handle.read(4096).rsplit(b")", 1)[1].split()
         ticks = int(fields[19])  # field 22 of stat: starttime, after pid and (comm)
     except (OSError, ValueError, IndexError):
         return None
-    boot = boot_time(root)
-    if boot is None:
-        return None
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
+    import time
+
+    # starttime counts clock ticks since boot (CLOCK_BOOTTIME); /proc/stat's btime is
+    # whole seconds, which would blur the comparison with the pidfile by up to 1 s
+    since_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.time() - (since_boot - ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def resolve_user(text: str) -> int:
@@ -325,7 +316,7 @@ def user_text(uid: int) -> str:
         return f"uid {uid}"
 
 
-PIDFILE_SLACK = 2.0  # seconds: boot time is whole seconds, start time ticks
+PIDFILE_SLACK = 2.0  # seconds: start times are 10 ms ticks, some file systems keep 1-2 s
 
 
 def check_pidfile(path: str, pidfile: Pidfile, root: str) -> None:
