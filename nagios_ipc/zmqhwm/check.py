@@ -43,6 +43,17 @@ Mode 1, sockets (default; no change to the application):
   host's TCP retransmissions since the previous run. Reading another user's
   /proc/PID/fd needs root or that user; sock_diag sees the sockets of its own
   network namespace only: run the check in the application's (containers).
+  Other users cannot stand in for the application: --process-name matches a
+  process's name or program (argv[0]) exactly, never part of a command line,
+  and namesakes of several users need --expect-user; a pidfile is not followed
+  through a symlink, its content is never shown, and its pid must have started
+  before the file was written and run as its owner (or the file is root's);
+  --endpoint alone counts the descriptors of the processes listening there.
+  With --endpoint, nothing listening on or connected to it at all means the
+  application is not running there: CRITICAL (--absent-state), as a down feed
+  loses every message; listening with no peer connected now is "idle": OK
+  (--idle-state), as a PUB without subscribers or a PULL without pushers at
+  quiet hours is healthy and ZeroMQ peers reconnect by themselves.
 
 Mode 2, stats endpoint (--stats-endpoint; the application opts in):
   The application runs nagios_ipc.zmqhwm.helper (see the README), which counts
@@ -51,7 +62,13 @@ Mode 2, stats endpoint (--stats-endpoint; the application opts in):
   and serves a JSON snapshot on a REP endpoint. The check asks it with its own
   timeout, CURVE-secured where keys are given, and reports rates per minute
   since the previous run and, where libzmq has the draft pipes-stats API, the
-  fill of the fullest pipe against its HWM.
+  fill of the fullest pipe against its HWM. Without CURVE the kernel says who
+  holds the endpoint (ipc://: its pid and user; tcp:// on this host: its user):
+  the snapshot must come from that process, --expect-user names the user it
+  must be, and without it the first line says "identity not verified". A
+  tcp:// endpoint on another host needs CURVE (or --unverified-ok). Replies
+  are bounded as a whole (4 MiB); a CURVE secret key file others can read is
+  refused (new key pairs: python3 -m nagios_ipc.zmqhwm.keys DIR NAME).
 
 Perfdata, mode 1:
   peers          connections of the application (listening sockets excluded)

@@ -310,8 +310,7 @@ class StatsServer:
     def start(self) -> None:
         """Bind the stats endpoint (errors raise here) and start the helper's thread."""
         if not self.curve:
-            listener = self._listen()
-            self._context = zmq.Context()  # for nothing but the helper's poller
+            listener = self._listen()  # no context of its own: plain sockets and a poller
             self._thread = threading.Thread(target=self._serve_null, args=(listener,),
                                             name="nagios_ipc-zmq-stats", daemon=True)
             self._thread.start()
