@@ -153,8 +153,9 @@ def parser() -> cli.PluginParser:
     s.add_argument("--pidfile", action="append", default=[], metavar="PATH",
                    help="a file holding the application's pid (repeatable)")
     s.add_argument("--process-name", action="append", default=[], metavar="NAME",
-                   help="processes with this name, or whose command line contains it "
-                        "(repeatable)")
+                   help="processes with exactly this name (as ps shows it) or program "
+                        "(argv[0], with or without its directory); never part of a "
+                        "command line (repeatable)")
     s.add_argument("--endpoint", type=endpoint_type, action="append", default=[],
                    metavar="ENDPOINT",
                    help="only connections whose local or remote address is this "
