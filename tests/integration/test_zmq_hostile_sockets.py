@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import subprocess
 import sys
 import time
@@ -39,9 +40,11 @@ class Nobody:
         self.procs: List[subprocess.Popen] = []
 
     def start(self, argv: List[str], ready: bool = False) -> subprocess.Popen:
+        # a session of its own: stop() ends the group, the shells' sleep children too
         proc = subprocess.Popen(argv, user=NOBODY.pw_uid, group=NOBODY.pw_gid,
                                 extra_groups=[], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, text=True, cwd="/")
+                                stdout=subprocess.PIPE, text=True, cwd="/",
+                                start_new_session=True)
         self.procs.append(proc)
         if ready:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
@@ -49,8 +52,10 @@ class Nobody:
 
     def stop(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the group this test started
+            except ProcessLookupError:
+                pass
             proc.wait(10)
             if proc.stdout:
                 proc.stdout.close()
@@ -117,7 +122,7 @@ def take_pid(nobody: Nobody, pid: int) -> subprocess.Popen:
         proc = nobody.start([sys.executable, "-c", SLEEPER], ready=True)
         if proc.pid == pid:
             return proc
-        proc.kill()
+        proc.kill()  # stop() reaps it
     pytest.skip(f"pid {pid} was taken by another process 50 times")
 
 
