@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import nagiosplugin
@@ -42,6 +43,17 @@ Mode 1, sockets (default; no change to the application):
   host's TCP retransmissions since the previous run. Reading another user's
   /proc/PID/fd needs root or that user; sock_diag sees the sockets of its own
   network namespace only: run the check in the application's (containers).
+  Other users cannot stand in for the application: --process-name matches a
+  process's name or program (argv[0]) exactly, never part of a command line,
+  and namesakes of several users need --expect-user; a pidfile is not followed
+  through a symlink, its content is never shown, and its pid must have started
+  before the file was written and run as its owner (or the file is root's);
+  --endpoint alone counts the descriptors of the processes listening there.
+  With --endpoint, nothing listening on or connected to it at all means the
+  application is not running there: CRITICAL (--absent-state), as a down feed
+  loses every message; listening with no peer connected now is "idle": OK
+  (--idle-state), as a PUB without subscribers or a PULL without pushers at
+  quiet hours is healthy and ZeroMQ peers reconnect by themselves.
 
 Mode 2, stats endpoint (--stats-endpoint; the application opts in):
   The application runs nagios_ipc.zmqhwm.helper (see the README), which counts
@@ -50,7 +62,13 @@ Mode 2, stats endpoint (--stats-endpoint; the application opts in):
   and serves a JSON snapshot on a REP endpoint. The check asks it with its own
   timeout, CURVE-secured where keys are given, and reports rates per minute
   since the previous run and, where libzmq has the draft pipes-stats API, the
-  fill of the fullest pipe against its HWM.
+  fill of the fullest pipe against its HWM. Without CURVE the kernel says who
+  holds the endpoint (ipc://: its pid and user; tcp:// on this host: its user):
+  the snapshot must come from that process, --expect-user names the user it
+  must be, and without it the first line says "identity not verified". A
+  tcp:// endpoint on another host needs CURVE (or --unverified-ok). Replies
+  are bounded as a whole (4 MiB); a CURVE secret key file others can read is
+  refused (new key pairs: python3 -m nagios_ipc.zmqhwm.keys DIR NAME).
 
 Perfdata, mode 1:
   peers          connections of the application (listening sockets excluded)
@@ -136,13 +154,27 @@ def parser() -> cli.PluginParser:
     s.add_argument("--pidfile", action="append", default=[], metavar="PATH",
                    help="a file holding the application's pid (repeatable)")
     s.add_argument("--process-name", action="append", default=[], metavar="NAME",
-                   help="processes with this name, or whose command line contains it "
-                        "(repeatable)")
+                   help="processes with exactly this name (as ps shows it) or program "
+                        "(argv[0], with or without its directory); never part of a "
+                        "command line (repeatable)")
     s.add_argument("--endpoint", type=endpoint_type, action="append", default=[],
                    metavar="ENDPOINT",
                    help="only connections whose local or remote address is this "
                         "tcp://IP:PORT (IP may be *) or ipc:///path; alone: every such "
                         "connection on the host (repeatable)")
+    s.add_argument("--expect-user", metavar="USER",
+                   help="the user the application runs as. Mode 1: processes selected "
+                        "by --pid/--pidfile must run as USER, --process-name and "
+                        "--endpoint select only USER's processes. Mode 2: the stats "
+                        "endpoint must belong to USER (the kernel says who holds an "
+                        "ipc:// or local tcp:// socket), else UNKNOWN; without it the "
+                        "first line says the identity is not verified")
+    s.add_argument("--absent-state", choices=sorted(STATES), default="critical",
+                   help="the state when nothing listens on or connects to the --endpoint "
+                        "at all: the application is not running there (default critical)")
+    s.add_argument("--idle-state", choices=sorted(STATES), default="ok",
+                   help="the state when the --endpoint is listened on but no peer is "
+                        "connected now (default ok: an idle feed is healthy)")
     s.add_argument("--stall-bytes", type=quantity_type("size"), default=32 * 1024,
                    metavar="SIZE",
                    help="a peer whose Send-Q stays at or above SIZE with nothing drained "
@@ -154,6 +186,9 @@ def parser() -> cli.PluginParser:
     m.add_argument("--stats-timeout", type=quantity_type("duration"), metavar="SECONDS",
                    help="wait this long for the answer (default: the plugin timeout less "
                         "1s)")
+    m.add_argument("--unverified-ok", action="store_true",
+                   help="accept an answer from a tcp:// endpoint on another host without "
+                        "CURVE (nothing can tell who answers; default: refused, UNKNOWN)")
     m.add_argument("--curve-server-key", metavar="KEY",
                    help="the stats endpoint's CURVE public key (Z85, 40 characters); "
                         "switches CURVE on")
@@ -202,6 +237,27 @@ class MeasureContext(nagiosplugin.ScalarContext):
         return nagiosplugin.Performance(metric.name, metric.value, metric.uom,
                                         self.ranges["warning"], self.ranges["critical"],
                                         metric.min, metric.max)
+
+
+STATES = {"ok": nagiosplugin.state.Ok, "warning": nagiosplugin.state.Warn,
+          "critical": nagiosplugin.state.Critical, "unknown": nagiosplugin.state.Unknown}
+
+
+class PresenceContext(nagiosplugin.Context):
+    """With --endpoint: nothing there at all (absent) or listening without a peer (idle),
+    each with the state the options give; no perfdata of its own."""
+
+    def __init__(self, absent: str, idle: str) -> None:
+        super().__init__("presence")
+        self.states = {0: STATES[absent], 1: STATES[idle], 2: nagiosplugin.state.Ok}
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        return self.result_cls(self.states[int(metric.value)], None, metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> None:
+        return None
 
 
 def show(metric: nagiosplugin.Metric) -> str:
@@ -272,6 +328,21 @@ class SocketsSummary(nagiosplugin.Summary):
         elif worst is not None:
             text = (f"{len(r.peers)} peers {whose}, none stalled; fullest: "
                     f"{peer_text(worst, r, now)}")
+        elif r.presence == "absent":
+            where = ", ".join(e.text for e in r.selection.endpoints)
+            text = f"nothing listens on or connects to {where}"
+            if r.processes:
+                text += " in " + ", ".join(r.process_name(p.pid) for p in r.processes)
+            missing = [e.path for e in r.selection.endpoints if e.transport == "ipc"
+                       and not e.path.startswith("@") and not os.path.lexists(e.path)]
+            text += (f" ({', '.join(missing)} does not exist: the application is not running "
+                     f"there?)" if missing else " (the application is not running there?)")
+        elif r.presence == "idle":
+            text = f"idle: {len(r.listeners)} listening on " + ", ".join(
+                e.text for e in r.selection.endpoints)
+            if r.processes:
+                text += " in " + ", ".join(r.process_name(p.pid) for p in r.processes)
+            text += ", no peer connected now"
         else:
             text = f"no connections {whose}"
             if r.listeners:
@@ -332,6 +403,8 @@ def state_key(args: argparse.Namespace) -> List[Tuple[str, str]]:
         if isinstance(value, list):
             value = [getattr(v, "text", v) for v in value]
         key.append((name, str(value)))
+    if getattr(args, "expect_user", None):  # only when given: older state files stay valid
+        key.append(("expect_user", str(args.expect_user)))
     return key
 
 
@@ -364,11 +437,17 @@ def build(args: argparse.Namespace, **sources: Any) -> nagiosplugin.Check:
                                       "give --stats-endpoint (mode 2)")
     from .sockets import Selection, Sockets
 
+    from .procfs import resolve_user
+
     selection = Selection(tuple(args.pid), tuple(args.pidfile), tuple(args.process_name),
                           tuple(args.endpoint))
+    expect_uid = resolve_user(args.expect_user) if args.expect_user else None
     resource = Sockets(selection, int(args.stall_bytes), args.state_file, state_key(args),
-                       **sources)
-    return nagiosplugin.Check(resource, *contexts(args, 1), SocketsSummary(resource))
+                       expect_uid=expect_uid, absent_state=args.absent_state,
+                       idle_state=args.idle_state, **sources)
+    return nagiosplugin.Check(resource, *contexts(args, 1),
+                              PresenceContext(args.absent_state, args.idle_state),
+                              SocketsSummary(resource))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

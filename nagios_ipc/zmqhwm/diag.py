@@ -62,6 +62,8 @@ TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1",
 TCP_LISTEN = 10
 TIMER_PERSIST = 4  # inet_diag's idiag_timer: 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 probe0
 MAX_DUMP_BYTES = 256 * 1024 * 1024  # a dump larger than this is not a host we can judge
+ENOENT = 2
+EXACT_BATCH = 128  # exact requests sent in one datagram (their answers fit a 1 MiB read)
 
 
 class DiagError(nagiosplugin.CheckError):
@@ -239,12 +241,18 @@ def unix_name(raw: bytes) -> str:
 UNIX_STATES = {1: "ESTABLISHED", 7: "CLOSE", 10: "LISTEN"}
 
 
-def parse_unix(data: bytes) -> Tuple[List[Conn], bool]:
-    """Unix sockets from a unix_diag dump; remote is filled in by resolve_unix_peers."""
+def parse_unix(data: bytes, names: Optional[AbstractSet[str]] = None,
+               missing_ok: bool = False) -> Tuple[List[Conn], bool]:
+    """Unix sockets from a unix_diag dump (or answers to exact requests); remote is
+    filled in by resolve_unix_peers. With *names*, only sockets bound to one of
+    them are kept; with *missing_ok*, "no such socket" answers are skipped."""
     conns: List[Conn] = []
     for kind, payload in split_messages(data):
         if kind == NLMSG_DONE:
             return conns, True
+        if missing_ok and kind == NLMSG_ERROR and len(payload) >= 4 \
+                and -struct.unpack_from("=i", payload)[0] == ENOENT:
+            continue  # asked for an inode that is no unix socket (a TCP one), or gone
         check_error(kind, payload)
         if kind != SOCK_DIAG_BY_FAMILY:
             raise DiagError(f"unix_diag: unexpected netlink message type {kind}")
@@ -253,6 +261,8 @@ def parse_unix(data: bytes) -> Tuple[List[Conn], bool]:
         _family, _type, state, _pad, inode, _cookie = UNIX_MSG.unpack_from(payload)
         attrs = attributes(payload, UNIX_MSG.size)
         name = unix_name(attrs[UNIX_DIAG_NAME]) if UNIX_DIAG_NAME in attrs else ""
+        if names is not None and name not in names:
+            continue
         peer = 0
         if UNIX_DIAG_PEER in attrs:
             if len(attrs[UNIX_DIAG_PEER]) < 4:
@@ -341,9 +351,12 @@ def inet_request(family: int) -> bytes:
     return INET_REQ.pack(family, socket.IPPROTO_TCP, ext, 0, 0xFFFFFFFF, bytes(48))
 
 
-def unix_request() -> bytes:
+def unix_request(inode: int = 0) -> bytes:
+    """Every unix socket, or (with *inode*) exactly that one: the kernel looks it up
+    (unix_diag_get_exact), so another user's millions of sockets cost nothing."""
     show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO
-    return UNIX_REQ.pack(socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, show, bytes(8))
+    cookie = b"\xff" * 8 if inode else bytes(8)  # INET_DIAG_NOCOOKIE: any generation
+    return UNIX_REQ.pack(socket.AF_UNIX, 0, 0, 0xFFFFFFFF, inode, show, cookie)
 
 
 # --- reading from the kernel -------------------------------------------------------------
@@ -357,16 +370,22 @@ class KernelSource:
         self.timeout = timeout
         self.fallback_note: Optional[str] = None
 
-    def dump(self, request: bytes) -> bytes:
+    def _socket(self) -> Any:
         try:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
                                  NETLINK_SOCK_DIAG)
         except OSError as exc:
             raise DiagError(f"cannot open a netlink sock_diag socket: {exc.strerror}") from None
-        chunks: List[bytes] = []
+        sock.settimeout(self.timeout)
+        return sock
+
+    def chunks(self, request: bytes) -> Iterable[bytes]:
+        """A dump as the kernel hands it over, one read (whole messages) at a time: the
+        caller decodes and drops each, so a host with a million sockets costs time, not
+        memory."""
+        sock = self._socket()
         size = 0
         try:
-            sock.settimeout(self.timeout)
             header = NLMSG_HDR.pack(NLMSG_HDR.size + len(request), SOCK_DIAG_BY_FAMILY,
                                     NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
             sock.sendto(header + request, (0, 0))
@@ -374,10 +393,10 @@ class KernelSource:
                 chunk = sock.recv(1024 * 1024)
                 if not chunk:
                     raise DiagError("netlink: the kernel closed the dump early")
-                chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_DUMP_BYTES:
                     raise DiagError(f"netlink: socket dump over {MAX_DUMP_BYTES} bytes")
+                yield chunk
                 if _ends_dump(chunk):
                     break
         except socket.timeout:
@@ -387,22 +406,61 @@ class KernelSource:
             raise DiagError(f"netlink sock_diag: {exc.strerror}") from None
         finally:
             sock.close()
-        return b"".join(chunks)
+
+    def dump(self, request: bytes) -> bytes:
+        return b"".join(self.chunks(request))
+
+    def exact_unix(self, inodes: Iterable[int]) -> List[Conn]:
+        """The unix sockets among *inodes*, each asked for by inode (no dump)."""
+        wanted = sorted(set(inodes))
+        conns: List[Conn] = []
+        if not wanted:
+            return conns
+        sock = self._socket()
+        try:
+            for start in range(0, len(wanted), EXACT_BATCH):
+                batch = wanted[start:start + EXACT_BATCH]
+                packet = b"".join(
+                    NLMSG_HDR.pack(NLMSG_HDR.size + UNIX_REQ.size, SOCK_DIAG_BY_FAMILY,
+                                   NLM_F_REQUEST, seq, 0) + unix_request(inode)
+                    for seq, inode in enumerate(batch, 1))
+                sock.sendto(packet, (0, 0))
+                answers = 0
+                while answers < len(batch):  # one answer (socket or error) per request
+                    chunk = sock.recv(1024 * 1024)
+                    if not chunk:
+                        raise DiagError("netlink: the kernel closed the socket early")
+                    answers += sum(1 for _ in split_messages(chunk))
+                    conns.extend(parse_unix(chunk, missing_ok=True)[0])
+        except socket.timeout:
+            raise DiagError(f"netlink: no answer from the kernel within "
+                            f"{self.timeout:g}s") from None
+        except OSError as exc:
+            raise DiagError(f"netlink sock_diag: {exc.strerror}") from None
+        finally:
+            sock.close()
+        return conns
 
     def tcp(self, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
-        """TCP sockets; only those with inodes in *wanted*, when given."""
+        """TCP sockets; only those with inodes in *wanted*, when given (decoded chunk by
+        chunk as the kernel sends them)."""
         conns: List[Conn] = []
         for family in (socket.AF_INET, socket.AF_INET6):
+            done = False
+            found: List[Conn] = []
             try:
-                data = self.dump(inet_request(family))
+                for chunk in self.chunks(inet_request(family)):
+                    parsed, done = parse_inet(chunk, wanted)
+                    found.extend(parsed)
             except DiagError as exc:
                 if family == socket.AF_INET6 and "Address family" in str(exc):
                     continue  # a kernel without IPv6
+                if found or done:
+                    raise  # broke mid-dump: not a refusal
                 return self.proc_tcp(str(exc), wanted)
-            parsed, done = parse_inet(data, wanted)
             if not done:
                 raise DiagError("inet_diag: dump ended without NLMSG_DONE")
-            conns.extend(parsed)
+            conns.extend(found)
         return conns
 
     def proc_tcp(self, why: str, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
@@ -421,13 +479,61 @@ class KernelSource:
                          if wanted is None or c.inode in wanted)
         return conns
 
-    def unix(self, wanted: Optional[AbstractSet[int]] = None) -> List[Conn]:
-        """Unix sockets (all of them: naming a peer needs the peer's entry)."""
-        data = self.dump(unix_request())
-        parsed, done = parse_unix(data)
-        if not done:
-            raise DiagError("unix_diag: dump ended without NLMSG_DONE")
-        return resolve_unix_peers(parsed)
+    def unix(self, wanted: Optional[AbstractSet[int]] = None,
+             names: Optional[AbstractSet[str]] = None) -> List[Conn]:
+        """Unix sockets: those with inodes in *wanted* (asked for one by one), or those
+        bound to one of *names* (from a dump decoded as it streams in) and the sockets
+        connected to them; each with its peer's entry to name the other end."""
+        if wanted is not None:
+            parsed = self.exact_unix(wanted)
+        else:
+            parsed = []
+            done = False
+            for chunk in self.chunks(unix_request()):
+                found, done = parse_unix(chunk, names)
+                parsed.extend(found)
+            if not done:
+                raise DiagError("unix_diag: dump ended without NLMSG_DONE")
+        known = {c.inode for c in parsed}
+        peers = self.exact_unix(c.peer_inode for c in parsed
+                                if c.peer_inode and c.peer_inode not in known)
+        resolved = resolve_unix_peers(parsed + peers)
+        if wanted is not None:
+            return [c for c in resolved if c.inode in wanted]
+        return resolved
+
+
+def tcp_owner(family: int, server: str, server_port: int, client: str,
+              client_port: int) -> Optional[int]:
+    """The uid owning the server end of our own TCP connection, asked of the kernel for
+    exactly that socket (no dump); None when the kernel has no such socket (the server
+    is on another host or in another network namespace) or refuses to say."""
+    raw_server = socket.inet_pton(family, server).ljust(16, b"\0")
+    raw_client = socket.inet_pton(family, client).ljust(16, b"\0")
+    sockid = SOCKID.pack(server_port, client_port, raw_server, raw_client, 0, b"\xff" * 8)
+    request = INET_REQ.pack(family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF, sockid)
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                             NETLINK_SOCK_DIAG)
+    except OSError:
+        return None
+    try:
+        sock.settimeout(2.0)
+        sock.sendto(NLMSG_HDR.pack(NLMSG_HDR.size + len(request), SOCK_DIAG_BY_FAMILY,
+                                   NLM_F_REQUEST, 1, 0) + request, (0, 0))
+        data = sock.recv(64 * 1024)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    try:
+        for kind, payload in split_messages(data):
+            if kind == SOCK_DIAG_BY_FAMILY and len(payload) >= INET_MSG.size:
+                return int(INET_MSG.unpack_from(payload)[8])
+            return None  # NLMSG_ERROR: ENOENT, not ours to see
+    except DiagError:
+        return None
+    return None
 
 
 def _ends_dump(chunk: bytes) -> bool:

@@ -28,13 +28,29 @@ send never waits for the helper. The helper's own thread owns only its REP
 socket and the monitor sockets; it never touches an application socket.
 Options are read at registration, in the caller's thread.
 
-The REP endpoint answers exactly one request, ``stats``, with a JSON snapshot;
-anything else gets an error reply; requests over 1 KiB are refused by
-libzmq (ZMQ_MAXMSGSIZE) before they reach Python. Nothing received is ever
-evaluated or executed. With ``curve_secret_key`` the endpoint is CURVE
-encrypted; with ``allowed_client_keys`` too, only those clients may ask (a ZAP
-handler on the helper's own context, so the application's sockets are not
-affected).
+The stats endpoint answers exactly one request, ``stats``, with a JSON snapshot;
+any other request of at most 1 KiB gets a fixed error reply. Nothing received is
+ever evaluated or executed. What any peer can cost the application is bounded:
+
+* Without CURVE the endpoint is served by a small ZMTP 3 REP of the helper's own
+  (nagios_ipc.zmqhwm.zmtp), not by libzmq: libzmq bounds a frame
+  (ZMQ_MAXMSGSIZE) but not a message, so one peer sending MORE frames for ever
+  grew an application by 1.9 GB. Here a request may be 1 KiB and 4 frames *in
+  all* (the handshake included), at most MAX_CLIENTS peers are connected at
+  once, a peer silent for IDLE_SECONDS is closed, answers are rate-limited
+  (ANSWERS_PER_SECOND, a burst of ANSWER_BURST: a pipelined flood waits in the
+  kernel, not in the application's CPU), and a reply not yet taken by its peer
+  stops further reads from it.
+* With ``curve_secret_key`` the endpoint is libzmq's CURVE REP; with
+  ``allowed_client_keys`` too only those clients may ask (a ZAP handler on the
+  helper's own context, so the application's sockets are not affected), and a
+  peer without an allowed key is refused in the handshake, before any message.
+  Without ``allowed_client_keys`` any peer may complete the handshake: give the
+  keys (a CURVE peer could still send an endless message; libzmq cannot bound it).
+* An ipc:// endpoint is created with ``ipc_mode`` (e.g. 0o660) and ``ipc_group``
+  (e.g. "nagios") already set (bound under a temporary name, then renamed), so
+  it never exists with the application's umask. An existing socket file that
+  answers is not taken over (another process serves it: ``start`` raises).
 
 Per-pipe queue depths (true HWM fill) need libzmq's draft API
 (zmq_socket_monitor_pipes_stats); it is used where the running libzmq has it,
@@ -43,9 +59,12 @@ else the snapshot says ``"pipes_stats": false`` with the reason.
 
 from __future__ import annotations
 
+import errno
+import grp
 import json
 import os
 import queue
+import socket
 import struct
 import threading
 import time
@@ -54,9 +73,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import zmq
 import zmq.utils.z85
 
+from . import zmtp
+
 SCHEMA = "nagios_ipc.zmq_stats/1"
 REQUEST = b"stats"
-MAX_REQUEST = 1024  # bytes; CURVE handshake commands (~250 B) count too
+MAX_REQUEST = 1024  # bytes of one request in all (frames, handshake; CURVE: per frame)
+MAX_FRAMES = 4  # a REQ sends 2 (the delimiter and 'stats')
+MAX_CLIENTS = 16
+IDLE_SECONDS = 10.0
+ANSWERS_PER_SECOND = 20.0
+ANSWER_BURST = 20.0
+ACCEPTS_PER_SECOND = 50.0
 POLL_MS = 200
 PIPES_INTERVAL = 1.0  # seconds between two pipes-stats requests from the wrapper
 EVENT_NAMES = {int(e): e.name.lower() for e in zmq.Event
@@ -223,8 +250,11 @@ class StatsServer:
     def __init__(self, endpoint: str, context: Optional[zmq.Context] = None,
                  curve_secret_key: Optional[bytes] = None,
                  curve_public_key: Optional[bytes] = None,
-                 allowed_client_keys: Optional[Sequence[bytes]] = None) -> None:
+                 allowed_client_keys: Optional[Sequence[bytes]] = None,
+                 ipc_mode: Optional[int] = None, ipc_group: Any = None) -> None:
         self.endpoint = endpoint
+        self.ipc_mode = ipc_mode
+        self.ipc_group = ipc_group
         self.app_context = context or zmq.Context.instance()
         self.curve = (curve_secret_key, curve_public_key) if curve_secret_key else None
         if self.curve and not curve_public_key:
@@ -241,8 +271,10 @@ class StatsServer:
         self._thread: Optional[threading.Thread] = None
         self._context: Optional[zmq.Context] = None
         self._auth: Any = None
+        self._ipc_path: Optional[str] = None
         self.requests = 0
         self.bad_requests = 0
+        self.dropped_peers = 0  # closed for breaking a bound (size, frames, protocol, idle)
 
     # --- the application's thread ------------------------------------------------------
 
@@ -277,6 +309,12 @@ class StatsServer:
 
     def start(self) -> None:
         """Bind the stats endpoint (errors raise here) and start the helper's thread."""
+        if not self.curve:
+            listener = self._listen()  # no context of its own: plain sockets and a poller
+            self._thread = threading.Thread(target=self._serve_null, args=(listener,),
+                                            name="nagios_ipc-zmq-stats", daemon=True)
+            self._thread.start()
+            return
         self._context = zmq.Context()
         rep = self._context.socket(zmq.REP)
         rep.setsockopt(zmq.LINGER, 0)
@@ -304,6 +342,88 @@ class StatsServer:
                                         name="nagios_ipc-zmq-stats", daemon=True)
         self._thread.start()
 
+    def _listen(self) -> socket.socket:
+        """The listening socket of a NULL-mechanism endpoint; OSError/ValueError."""
+        transport, sep, rest = self.endpoint.partition("://")
+        if not sep or transport not in ("tcp", "ipc"):
+            raise ValueError(f"stats endpoint {self.endpoint!r}: tcp://HOST:PORT or "
+                             f"ipc:///path (inproc:// cannot reach a check)")
+        if transport == "tcp":
+            host, _, port = rest.rpartition(":")
+            host = host.strip("[]")
+            if host in ("*", ""):
+                host = "0.0.0.0"  # noqa: S104 - the operator asked for every address
+            elif host == "localhost":
+                host = "127.0.0.1"
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((host, 0 if port in ("*", "0") else int(port)))
+                sock.listen(MAX_CLIENTS)
+            except BaseException:
+                sock.close()
+                raise
+            bound = sock.getsockname()
+            shown = f"[{bound[0]}]" if family == socket.AF_INET6 else bound[0]
+            self.endpoint = f"tcp://{shown}:{bound[1]}"
+        else:
+            sock = self._listen_ipc(rest)
+        sock.setblocking(False)
+        return sock
+
+    def _listen_ipc(self, path: str) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            if path.startswith("@"):  # abstract namespace: no file, no mode
+                sock.bind("\0" + path[1:])
+            else:
+                self._clear_stale(path)
+                # bound under a temporary name, given its mode and group, then renamed:
+                # the endpoint never exists with the application's umask
+                tmp = f"{path}.{os.getpid()}.tmp"
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
+                sock.bind(tmp)
+                try:
+                    if self.ipc_group is not None:
+                        gid = (self.ipc_group if isinstance(self.ipc_group, int)
+                               else grp.getgrnam(self.ipc_group).gr_gid)
+                        os.chown(tmp, -1, gid)
+                    if self.ipc_mode is not None:
+                        os.chmod(tmp, self.ipc_mode)
+                    os.rename(tmp, path)
+                except BaseException:
+                    os.unlink(tmp)
+                    raise
+                self._ipc_path = path
+            sock.listen(MAX_CLIENTS)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    @staticmethod
+    def _clear_stale(path: str) -> None:
+        """Remove a socket file nobody answers on (a crashed run), as libzmq does; a live
+        one belongs to another process and is not taken over."""
+        if not os.path.lexists(path):
+            return
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)  # stale
+            return
+        except OSError:
+            return  # not a socket, or not ours to probe: bind names the error
+        finally:
+            probe.close()
+        raise OSError(errno.EADDRINUSE, f"another process serves {path}")
+
     def callback(self, domain: str, key: bytes) -> bool:
         """ZAP credentials provider: is this client's public key allowed?"""
         return key in self.allowed
@@ -324,6 +444,12 @@ class StatsServer:
         if self._thread is not None:
             self._thread.join(5)
         self._shutdown_context()
+        if self._ipc_path is not None:
+            try:
+                os.unlink(self._ipc_path)
+            except OSError:
+                pass  # already gone, or replaced: not ours to insist on
+            self._ipc_path = None
 
     def _shutdown_context(self) -> None:
         if self._auth is not None:
@@ -354,6 +480,138 @@ class StatsServer:
             for monitor in monitors:
                 monitor.close(0)
             rep.close(0)
+
+    def _serve_null(self, listener: socket.socket) -> None:
+        """The NULL-mechanism endpoint: accept, handshake, answer, all within bounds."""
+        poller = zmq.Poller()
+        monitors: Dict[Any, SocketStats] = {}
+        clients: Dict[int, _Client] = {}
+        answers = _Bucket(ANSWERS_PER_SECOND, ANSWER_BURST)
+        accepts = _Bucket(ACCEPTS_PER_SECOND, ACCEPTS_PER_SECOND)
+        lfd = listener.fileno()
+        listening = False
+        try:
+            while not self._stop.is_set():
+                while not self._monitors.empty():
+                    monitor, stats = self._monitors.get()
+                    monitors[monitor] = stats
+                    poller.register(monitor, zmq.POLLIN)
+                now = time.monotonic()
+                for fd, client in list(clients.items()):
+                    if client.pending is not None and not client.out and answers.take(now):
+                        self._reply(client, client.pending)
+                        client.pending = None
+                    if now - client.active > IDLE_SECONDS:
+                        self._drop(poller, clients, fd)
+                        continue
+                    flags = zmq.POLLOUT if client.out else (
+                        0 if client.pending is not None else zmq.POLLIN)
+                    if flags != client.flags:
+                        if client.flags:
+                            poller.unregister(fd)
+                        if flags:
+                            poller.register(fd, flags)
+                        client.flags = flags
+                want_accept = len(clients) < MAX_CLIENTS and accepts.ready(now)
+                if want_accept != listening:
+                    if want_accept:
+                        poller.register(lfd, zmq.POLLIN)
+                    else:
+                        poller.unregister(lfd)
+                    listening = want_accept
+                wait = POLL_MS
+                if any(c.pending is not None for c in clients.values()):
+                    wait = max(1, min(POLL_MS, int(answers.wait(now) * 1000) + 1))
+                if not listening:
+                    wait = min(wait, max(1, int(accepts.wait(now) * 1000) + 1))
+                for item, events in poller.poll(wait):
+                    if item == lfd:
+                        self._accept(listener, clients, accepts)
+                    elif isinstance(item, int):
+                        peer = clients.get(item)
+                        if peer is None:
+                            continue
+                        try:
+                            if events & zmq.POLLOUT:
+                                self._flush(peer)
+                            elif events & zmq.POLLIN:
+                                self._read(peer, answers)
+                        except (OSError, zmtp.ProtocolError) as exc:
+                            if not isinstance(exc, OSError):
+                                self.dropped_peers += 1
+                            self._drop(poller, clients, item)
+                    else:
+                        self._event(item, monitors[item])
+        finally:
+            for fd in list(clients):
+                self._drop(poller, clients, fd)
+            for monitor in monitors:
+                monitor.close(0)
+            listener.close()
+
+    def _accept(self, listener: socket.socket, clients: Dict[int, _Client],
+                accepts: _Bucket) -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return  # gone before we took it
+        accepts.take(time.monotonic())
+        conn.setblocking(False)
+        client = _Client(conn)
+        client.out = zmtp.greeting(True) + zmtp.ready("REP")
+        clients[conn.fileno()] = client
+        try:
+            self._flush(client)
+        except OSError:
+            clients.pop(conn.fileno(), None)
+            conn.close()
+
+    @staticmethod
+    def _flush(client: _Client) -> None:
+        sent = client.sock.send(client.out)
+        client.out = client.out[sent:]
+        client.active = time.monotonic()
+
+    def _read(self, client: _Client, answers: _Bucket) -> None:
+        data = client.sock.recv(MAX_REQUEST + zmtp.GREETING_SIZE)
+        if not data:
+            raise OSError(errno.ECONNRESET, "closed by the peer")
+        client.active = time.monotonic()
+        for message in client.reader.feed(data):
+            self.requests += 1
+            if client.pending is not None or client.out:
+                # pipelined: a REQ never does that; keep one, the rest is a flood
+                raise zmtp.ProtocolError("a second request before the first was answered")
+            if answers.take(time.monotonic()):
+                self._reply(client, message)
+            else:
+                client.pending = message
+            client.reader.reset_budget()
+
+    def _reply(self, client: _Client, message: List[bytes]) -> None:
+        if len(message) < 2 or message[0] != b"":
+            # a REP drops messages without the REQ envelope; the peer is no REQ
+            raise zmtp.ProtocolError("a request without the REQ envelope")
+        body = json.dumps(self._respond(message[1:]), separators=(",", ":")).encode()
+        client.out += zmtp.frame(b"", zmtp.MORE) + zmtp.frame(body)
+        self._flush(client)
+
+    def _respond(self, request: List[bytes]) -> Dict[str, Any]:
+        if request == [REQUEST]:
+            for stats in self.sockets:
+                stats.want_pipes = True  # the owning thread asks on its next send
+            return self.snapshot()
+        self.bad_requests += 1
+        return {"schema": SCHEMA, "error": "unknown request; send exactly 'stats'"}
+
+    @staticmethod
+    def _drop(poller: zmq.Poller, clients: Dict[int, _Client], fd: int) -> None:
+        client = clients.pop(fd, None)
+        if client is None:
+            return
+        if client.flags:
+            poller.unregister(fd)
+        client.sock.close()
 
     def _event(self, monitor: zmq.Socket, stats: SocketStats) -> None:
         try:
@@ -386,13 +644,7 @@ class StatsServer:
         except zmq.ZMQError:
             return
         self.requests += 1
-        if request == [REQUEST]:
-            for stats in self.sockets:
-                stats.want_pipes = True  # the owning thread asks on its next send
-            reply = self.snapshot()
-        else:
-            self.bad_requests += 1
-            reply = {"schema": SCHEMA, "error": "unknown request; send exactly 'stats'"}
+        reply = self._respond(request)
         try:
             rep.send(json.dumps(reply, separators=(",", ":")).encode())
         except zmq.ZMQError:
@@ -403,3 +655,45 @@ class StatsServer:
                 "now": time.time(), "libzmq": zmq.zmq_version(),
                 "pipes_stats": self.pipes is not None, "pipes_stats_note": self.pipes_note,
                 "sockets": [stats.snapshot() for stats in list(self.sockets)]}
+
+
+class _Bucket:
+    """A token bucket: *rate* tokens a second, at most *burst* saved."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def _fill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+
+    def ready(self, now: float) -> bool:
+        self._fill(now)
+        return self.tokens >= 1.0
+
+    def take(self, now: float) -> bool:
+        self._fill(now)
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next token."""
+        self._fill(now)
+        return max(0.0, (1.0 - self.tokens) / self.rate)
+
+
+class _Client:
+    """One peer of the NULL-mechanism endpoint."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = zmtp.Reader(MAX_REQUEST, MAX_FRAMES, ("REQ", "DEALER"))
+        self.out = b""
+        self.pending: Optional[List[bytes]] = None
+        self.active = time.monotonic()
+        self.flags = 0

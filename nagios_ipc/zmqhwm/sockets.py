@@ -17,7 +17,7 @@ import nagiosplugin
 
 from ..state import StateFile
 from .diag import Conn, DiagError, KernelSource
-from .procfs import Endpoint, Process, ProcError, ProcSource, select_pids
+from .procfs import Endpoint, Process, ProcError, ProcSource, process_uid, select_pids
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -99,14 +99,21 @@ class Sockets(nagiosplugin.Resource):
 
     def __init__(self, selection: Selection, stall_bytes: int, state_path: Optional[str],
                  state_key: Sequence[Any], kernel: Optional[KernelSource] = None,
-                 proc: Optional[ProcSource] = None, clock: Any = time.time) -> None:
+                 proc: Optional[ProcSource] = None, clock: Any = time.time,
+                 expect_uid: Optional[int] = None, absent_state: str = "critical",
+                 idle_state: str = "ok") -> None:
         self.selection = selection
+        self.expect_uid = expect_uid
+        self.absent_state = absent_state
+        self.idle_state = idle_state
         self.stall_bytes = stall_bytes
         self.state = StateFile(state_path, "check_zmq_hwm", state_key)
         self.kernel = kernel or KernelSource()
         self.proc = proc or ProcSource()
         self.clock = clock
         self.processes: List[Process] = []
+        self.holders: List[Process] = []
+        self.presence: Optional[str] = None  # with --endpoint: absent, idle or connected
         self.peers: List[Peer] = []
         self.listeners: List[Conn] = []
         self.notes: List[str] = []
@@ -127,7 +134,11 @@ class Sockets(nagiosplugin.Resource):
                 self.notes.append(self.kernel.fallback_note)
         if want_unix:
             self.doing = "reading unix sockets (netlink unix_diag)"
-            conns.extend(self.kernel.unix())
+            if inodes is not None:
+                conns.extend(self.kernel.unix(wanted=inodes))
+            else:
+                conns.extend(self.kernel.unix(names={e.path for e in self.selection.endpoints
+                                                     if e.transport == "ipc"}))
         if self.selection.endpoints:
             conns = [c for c in conns if any(e.matches(c.local) or e.matches(c.remote)
                                              for e in self.selection.endpoints)]
@@ -140,7 +151,7 @@ class Sockets(nagiosplugin.Resource):
         sel = self.selection
         if not (sel.pids or sel.pidfiles or sel.names):
             return None
-        pids = select_pids(sel.pids, sel.pidfiles, sel.names, self.proc)
+        pids = select_pids(sel.pids, sel.pidfiles, sel.names, self.proc, self.expect_uid)
         self.doing = f"reading /proc/PID/fd of pid {', '.join(map(str, pids))}"
         self.processes = [self.proc.process(pid) for pid in pids]
         return {i for p in self.processes for i in p.inodes}
@@ -152,18 +163,32 @@ class Sockets(nagiosplugin.Resource):
             self.doing = "finding the processes that hold the endpoint's sockets"
             wanted = {c.inode for c, _ in found if c.inode}
             pids = self.proc.owners(wanted)
-            self.processes = []
+            holders = []
             for pid in pids:
                 try:
-                    self.processes.append(self.proc.process(pid))
+                    holders.append(self.proc.process(pid))
                 except ProcError:
                     continue  # exited meanwhile
-            owner = {i: p.pid for p in self.processes for i in p.inodes}
+            if self.expect_uid is not None:
+                holders = [p for p in holders
+                           if process_uid(self.proc.root, p.pid) == self.expect_uid]
+            owner = {i: p.pid for p in holders for i in p.inodes}
             unowned = [c for c, _ in found if c.inode and c.inode not in owner]
-            if unowned:
+            if unowned and self.expect_uid is None:
                 self.notes.append(f"{len(unowned)} socket(s) of the endpoint belong to "
                                   f"processes this user cannot read")
-            found = [(c, owner.get(c.inode, 0)) for c, _ in found if c.inode]
+            # the application is what listens there: a client's descriptors are not its
+            listening = {c.inode for c, _ in found if c.listening}
+            self.holders = holders
+            self.processes = [p for p in holders if listening.intersection(p.inodes)]
+            if not self.processes and holders:
+                self.processes = holders
+                self.notes.append("nothing of this host listens on the endpoint: "
+                                  "descriptors are those of the processes connected to it")
+            if self.expect_uid is not None:
+                found = [(c, owner[c.inode]) for c, _ in found if c.inode in owner]
+            else:
+                found = [(c, owner.get(c.inode, 0)) for c, _ in found if c.inode]
         elif not found and self.processes and not any(p.inodes for p in self.processes):
             names = ", ".join(f"{p.pid} ({p.name})" for p in self.processes)
             raise ProcError(f"pid {names} has no sockets at all: is it the ZeroMQ "
@@ -205,6 +230,12 @@ class Sockets(nagiosplugin.Resource):
             self.state.save({"t": now, "conns": records,
                              "snmp": list(counters) if counters else None})
         self.now = now
+        if self.selection.endpoints:
+            self.presence = ("connected" if self.peers else "idle" if self.listeners
+                             else "absent")
+            yield nagiosplugin.Metric("presence", {"absent": 0, "idle": 1,
+                                                   "connected": 2}[self.presence],
+                                      context="presence")
         yield from self.metrics(now, retrans)
 
     def name_unix_peers(self) -> None:
@@ -267,7 +298,7 @@ class Sockets(nagiosplugin.Resource):
                                               p.conn.send_q, p.conn.recv_q))
 
     def process_name(self, pid: int) -> str:
-        for proc in self.processes:
+        for proc in self.processes + self.holders:
             if proc.pid == pid:
                 return f"pid {pid} ({proc.name})"
         return f"pid {pid}" if pid else "pid ?"

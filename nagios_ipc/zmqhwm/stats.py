@@ -1,9 +1,18 @@
 """Mode 2, the check's side: ask the application's helper for its snapshot.
 
-A REQ socket with LINGER 0 and its own deadline asks ``stats`` once; no
-answer in time is UNKNOWN naming the endpoint, a failed CURVE handshake is
-UNKNOWN naming the key, and the JSON is validated strictly (any deviation:
-UNKNOWN, one line). Rates per minute come from the difference with the
+Without CURVE the check speaks ZMTP itself (nagios_ipc.zmqhwm.zmtp): the whole
+reply is bounded (MAX_REPLY bytes, handshake included; libzmq bounds only a
+frame, and a fake server's endless multipart reply grew the check to 2.7 GB),
+and who answers is asked of the kernel before a byte is read: an ipc://
+socket's peer credentials (pid, uid), a local tcp:// socket's owner through
+sock_diag. The snapshot's pid must be that process (ipc) or a process of that
+user (tcp); --expect-user names the user the endpoint must belong to, and the
+first line says when no one said who that is. A tcp:// endpoint on another
+host cannot be checked this way: it needs CURVE (the server key authenticates
+it) unless --unverified-ok. With CURVE a libzmq REQ socket (LINGER 0, own
+deadline) asks; a failed handshake is UNKNOWN naming the key. Either way no
+answer in time is UNKNOWN naming the endpoint, and the JSON is validated
+strictly (any deviation: UNKNOWN, one line). Rates per minute come from the difference with the
 previous run's totals (state file); an application restart (other pid or
 start time, or counters going back) restarts the rates.
 """
@@ -13,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import time
 
 import nagiosplugin
@@ -180,13 +190,29 @@ def _z85_key(text: str, what: str) -> bytes:
     return text.encode("ascii", "replace")
 
 
+KEY_TOOL = "python3 -m nagios_ipc.zmqhwm.keys DIR NAME"
+
+
 def read_key_file(path: str, field: str) -> bytes:
-    """A key from a zmq certificate file (``field = "..."``) or a file holding only the key."""
+    """A key from a zmq certificate file (``field = "..."``) or a file holding only the key.
+
+    A file holding a secret key must not be readable by group or others (as ssh
+    refuses such private keys): whoever reads it can pose as this check."""
+    import stat
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read(64 * 1024)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            raw = handle.read(64 * 1024)
     except OSError as exc:
         raise StatsError(f"cannot read key file {path}: {exc.strerror}") from None
+    text = raw.decode("utf-8", "replace")
+    if "secret-key" in text and mode & 0o077:
+        who = "others" if mode & 0o007 else "its group"
+        raise StatsError(f"key file {path} holds a secret key and is readable by {who} "
+                         f"(mode {stat.S_IMODE(mode):04o}); chmod 600 {path} (new key pairs: "
+                         f"{KEY_TOOL})")
     for line in text.splitlines():
         name, sep, value = line.strip().partition("=")
         if sep and name.strip() == field:
@@ -196,7 +222,7 @@ def read_key_file(path: str, field: str) -> bytes:
     if field == "public-key" and len(stripped) == 1:
         return _z85_key(stripped[0], f"the key in {path}")
     raise StatsError(f"key file {path} has no {field} line (a zmq certificate file is "
-                     f"expected, e.g. from zmq.auth.create_certificates)")
+                     f"expected, e.g. from {KEY_TOOL})")
 
 
 class ClientOptions(NamedTuple):
@@ -204,6 +230,31 @@ class ClientOptions(NamedTuple):
     client_public: Optional[bytes]
     client_secret: Optional[bytes]
     timeout: Optional[float]
+    expect_uid: Optional[int] = None
+    expect_user: Optional[str] = None
+    unverified_ok: bool = False
+
+
+def user_uid(text: str) -> Tuple[int, str]:
+    """(uid, name) of a user name or number; StatsError when there is none."""
+    import pwd
+
+    try:
+        entry = pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
+    except (KeyError, ValueError):
+        if text.isdigit():
+            return int(text), text
+        raise StatsError(f"usage error: --expect-user {text[:40]!r}: no such user") from None
+    return entry.pw_uid, entry.pw_name
+
+
+def user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def client_options(args: argparse.Namespace) -> ClientOptions:
@@ -222,20 +273,193 @@ def client_options(args: argparse.Namespace) -> ClientOptions:
                              "(--curve-server-key or --curve-server-key-file)")
         public = read_key_file(args.curve_client_key_file, "public-key")
         secret = read_key_file(args.curve_client_key_file, "secret-key")
-    return ClientOptions(server, public, secret, args.stats_timeout)
+    expect_uid = expect_name = None
+    if getattr(args, "expect_user", None):
+        expect_uid, expect_name = user_uid(args.expect_user)
+    return ClientOptions(server, public, secret, args.stats_timeout, expect_uid, expect_name,
+                         bool(getattr(args, "unverified_ok", False)))
 
 
 # --- asking ------------------------------------------------------------------------------
 
 
-def ask(endpoint: str, options: ClientOptions, timeout: float) -> bytes:
-    """One ``stats`` request; StatsError when nothing (usable) answers in *timeout*."""
+class Answerer(NamedTuple):
+    """Who holds the endpoint's socket, as the kernel says (None: not known)."""
+
+    pid: Optional[int]
+    uid: Optional[int]
+
+
+def ask(endpoint: str, options: ClientOptions,
+        timeout: float) -> Tuple[bytes, Optional[Answerer]]:
+    """One ``stats`` request: (reply, who answered; None under CURVE); StatsError when
+    nothing (usable) answers in *timeout*."""
     if endpoint.startswith("ipc://"):
         path = endpoint[6:]
         if not path.startswith("@") and not os.path.exists(path):
             raise StatsError(f"no stats endpoint at {endpoint}: {path} does not exist (is the "
                              f"application running with the nagios_ipc helper?)")
-    import zmq  # mode 2 only: ~75 ms to import
+    if options.server_key is None:
+        return ask_null(endpoint, options, timeout)
+    return ask_curve(endpoint, options, timeout), None
+
+
+def _connect(endpoint: str, timeout: float) -> Tuple[Any, Answerer]:
+    """A connected socket to *endpoint* and its owner; StatsError naming the problem."""
+    import _socket as socket
+
+    transport, _, rest = endpoint.partition("://")
+    try:
+        if transport == "ipc":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            target: Any = "\0" + rest[1:] if rest.startswith("@") else rest
+        elif transport == "tcp":
+            host, _, port = rest.rpartition(":")
+            host = host.strip("[]")
+            if host == "localhost":
+                host = "127.0.0.1"
+            if not port.isdigit():
+                raise StatsError(f"usage error: --stats-endpoint {endpoint}: no port")
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            target = (host, int(port))
+        else:
+            raise StatsError(f"usage error: --stats-endpoint {endpoint}: tcp://IP:PORT or "
+                             f"ipc:///path")
+    except OSError as exc:
+        raise StatsError(f"cannot open a socket for {endpoint}: {exc.strerror}") from None
+    sock.settimeout(max(timeout, 0.1))
+    try:
+        sock.connect(target)
+    except ConnectionRefusedError:
+        sock.close()
+        raise StatsError(f"nothing listens at the stats endpoint {endpoint} (connection "
+                         f"refused); is the application running with the nagios_ipc helper "
+                         f"there?") from None
+    except PermissionError:
+        sock.close()
+        raise StatsError(f"permission denied connecting to the stats endpoint {endpoint} "
+                         f"(uid {os.getuid()}): let this user connect: StatsServer(..., "
+                         f"ipc_mode=0o660, ipc_group='GROUP') in the application") from None
+    except socket.timeout:
+        sock.close()
+        raise StatsError(f"no answer from the stats endpoint {endpoint} within "
+                         f"{format_number(round(timeout, 1))}s (connecting)") from None
+    except OSError as exc:
+        sock.close()
+        if transport == "tcp" and exc.strerror is None:
+            raise StatsError(f"cannot connect to {endpoint}: not an IP address (no host "
+                             f"names)") from None
+        raise StatsError(f"cannot connect to {endpoint}: {exc.strerror}") from None
+    if transport == "ipc":
+        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET,
+                                                            socket.SO_PEERCRED, 12))
+        return sock, Answerer(pid if pid > 0 else None, uid)
+    from .diag import tcp_owner
+
+    local = sock.getsockname()
+    owner = tcp_owner(family, target[0], target[1], local[0], local[1])
+    return sock, Answerer(None, owner)
+
+
+def ask_null(endpoint: str, options: ClientOptions,
+             timeout: float) -> Tuple[bytes, Answerer]:
+    """The ZMTP NULL exchange, bounded as a whole (see the module's note)."""
+    import select
+
+    from . import zmtp
+
+    deadline = time.monotonic() + timeout
+    sock, answerer = _connect(endpoint, timeout)
+    try:
+        if answerer.uid is None and not options.unverified_ok:
+            raise StatsError(f"cannot tell who answers at {endpoint}: it is not a socket of "
+                             f"this host (or of this network namespace); give CURVE keys "
+                             f"(--curve-server-key) or --unverified-ok")
+        if options.expect_uid is not None and answerer.uid is not None \
+                and answerer.uid != options.expect_uid:
+            raise StatsError(f"the stats endpoint {endpoint} belongs to {_who(answerer)}, not "
+                             f"to {options.expect_user}: another process holds it (is the "
+                             f"application down?)")
+        reader = zmtp.Reader(MAX_REPLY, 4, ("REP", "ROUTER"))
+        out = zmtp.greeting(False) + zmtp.ready("REQ")
+        # the request only after the peer's READY: libzmq takes any frame before it has
+        # sent its own READY for a handshake command, and drops the connection
+        request = zmtp.frame(b"", zmtp.MORE) + zmtp.frame(b"stats")
+        sock.setblocking(False)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StatsError(f"no answer from the stats endpoint {endpoint} within "
+                                 f"{format_number(round(timeout, 1))}s; is the application "
+                                 f"running with the nagios_ipc helper there?")
+            readable, writable, _ = select.select([sock], [sock] if out else [], [], left)
+            if writable:
+                try:
+                    out = out[sock.send(out):]
+                except OSError:
+                    out = b""  # the peer closed: what it said (or not) is read below
+            if not readable:
+                continue
+            try:
+                data = sock.recv(256 * 1024)
+            except OSError as exc:
+                if not reader.ready:  # libzmq resets a peer whose mechanism differs
+                    raise StatsError(_handshake_text(endpoint, options)) from None
+                raise StatsError(f"the stats endpoint {endpoint} closed the connection "
+                                 f"({exc.strerror})") from None
+            if not data:
+                raise StatsError(_handshake_text(endpoint, options) if not reader.ready else
+                                 f"the stats endpoint {endpoint} closed the connection "
+                                 f"without an answer")
+            try:
+                messages = reader.feed(data)
+            except zmtp.ProtocolError as exc:
+                if "mechanism" in str(exc):
+                    raise StatsError(_handshake_text(endpoint, options)) from None
+                raise StatsError(f"stats endpoint {endpoint}: {exc}") from None
+            if reader.ready and request:
+                out, request = out + request, b""
+            for message in messages:
+                if len(message) != 2 or message[0] != b"":
+                    raise StatsError(f"stats endpoint {endpoint}: the reply is not one "
+                                     f"REP message")
+                return message[1], answerer
+    finally:
+        sock.close()
+
+
+def _who(answerer: Answerer) -> str:
+    text = user_name(answerer.uid) if answerer.uid is not None else "an unknown user"
+    if answerer.uid is not None and not text.startswith("uid "):
+        text += f" (uid {answerer.uid})"
+    return f"pid {answerer.pid} of {text}" if answerer.pid else text
+
+
+def verify(endpoint: str, snap: Snapshot, answerer: Answerer) -> None:
+    """The snapshot's pid must be the process the kernel says holds the endpoint."""
+    if answerer.pid is not None:
+        if snap.pid != answerer.pid:
+            raise StatsError(f"the stats reply at {endpoint} claims pid {snap.pid}, but the "
+                             f"socket belongs to {_who(answerer)}: not the application's "
+                             f"helper")
+        return
+    if answerer.uid is None:
+        return
+    try:
+        owner = os.stat(f"/proc/{snap.pid}").st_uid
+    except OSError:
+        raise StatsError(f"the stats reply at {endpoint} claims pid {snap.pid}, which does "
+                         f"not exist (the endpoint belongs to {_who(answerer)})") from None
+    if owner != answerer.uid:
+        raise StatsError(f"the stats reply at {endpoint} claims pid {snap.pid} of "
+                         f"{user_name(owner)}, but the endpoint belongs to "
+                         f"{_who(answerer)}: not the application's helper")
+
+
+def ask_curve(endpoint: str, options: ClientOptions, timeout: float) -> bytes:
+    """One ``stats`` request through libzmq's CURVE (the server key authenticates it)."""
+    import zmq  # CURVE only: ~75 ms to import
 
     ctx = zmq.Context()
     try:
@@ -336,6 +560,17 @@ class StatsResource(nagiosplugin.Resource):
         self.period: Optional[float] = None
         self.notes: List[str] = []
         self.doing = f"asking {endpoint} for stats"
+        self.identity = ""
+
+    def identity_text(self, snap: Snapshot, answerer: Answerer) -> str:
+        """' (user feed)' when checked against --expect-user, else what is not known."""
+        if answerer.uid is None:
+            return " (identity not verified: --unverified-ok)"
+        name = user_name(answerer.uid)
+        if self.options.expect_uid is not None:
+            return f" ({name})" if name.startswith("uid ") else f" (user {name})"
+        return f" ({name}; identity not verified: no --expect-user)" if name.startswith(
+            "uid ") else f" (user {name}; identity not verified: no --expect-user)"
 
     def timeout(self) -> float:
         if self.options.timeout:
@@ -343,8 +578,12 @@ class StatsResource(nagiosplugin.Resource):
         return max(remaining_time() - 1.0, 0.5)
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
-        data = ask(self.endpoint, self.options, self.timeout())
-        snap = self.snapshot = parse_snapshot(data)
+        data, answerer = ask(self.endpoint, self.options, self.timeout())
+        snap = parse_snapshot(data)
+        if answerer is not None:
+            verify(self.endpoint, snap, answerer)
+            self.identity = self.identity_text(snap, answerer)
+        self.snapshot = snap
         self.doing = f"waiting for the lock on {self.state.path}"
         with self.state:
             previous = self.state.load() or {}
@@ -414,8 +653,9 @@ class StatsSummary(nagiosplugin.Summary):
         assert snap is not None
         worst = r.worst()
         if worst is None:
-            return f"the application (pid {snap.pid}) registered no sockets with the helper"
-        text = f"{len(snap.sockets)} sockets of pid {snap.pid}"
+            return (f"the application (pid {snap.pid}{r.identity}) registered no sockets "
+                    f"with the helper")
+        text = f"{len(snap.sockets)} sockets of pid {snap.pid}{r.identity}"
         if r.period is None:
             text += ", first run: rates start with the next run"
         else:
@@ -439,8 +679,8 @@ class StatsSummary(nagiosplugin.Summary):
         return self.headline() + self.tail()
 
     def problem(self, results: nagiosplugin.Results) -> str:
-        if self.resource.snapshot is None:
-            return str(results.first_significant)
+        if self.resource.snapshot is None or not any(r.metric is not None for r in results):
+            return str(results.first_significant)  # the probe failed (e.g. the state file)
         from .check import violations
 
         bad = violations(results)
@@ -449,8 +689,8 @@ class StatsSummary(nagiosplugin.Summary):
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
         r = self.resource
         snap = r.snapshot
-        if snap is None:
-            return []
+        if snap is None or not any(result.metric is not None for result in results):
+            return []  # the probe failed: the first line says why
         lines = [f"application pid {snap.pid}, up {human_duration(snap.now - snap.started)}, "
                  f"libzmq {snap.libzmq}, pipes stats: "
                  + ("yes" if snap.pipes_stats else f"no ({snap.pipes_note})")]

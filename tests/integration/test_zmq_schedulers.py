@@ -131,15 +131,18 @@ def test_nrpe_runs_the_shipped_commands(workdir: Path) -> None:
                                f"(3 listening) | peers=0;;;0 stalled=0;;0;0;0 "), text
         code, line = results[f"{round_} check_zmq_hwm_feed_port"]
         assert code == "0", text
-        assert line.startswith(f"ZMQ_HWM OK: no connections of pid {pid} (python3) "
-                               f"(1 listening) | peers=0;;;0 stalled=0;0;;0;0 "
+        assert line.startswith(f"ZMQ_HWM OK: idle: 1 listening on tcp://0.0.0.0:5556 in pid "
+                               f"{pid} (python3), no peer connected now | peers=0;;;0 "
+                               f"stalled=0;0;;0;0 "
                                f"stalled_for=0s;;300;0 "), text
     assert results["1 check_zmq_hwm_stats"] == [
-        "0", f"ZMQ_HWM OK: 3 sockets of pid {pid}, first run: rates start with the next run, "
+        "0", f"ZMQ_HWM OK: 3 sockets of pid {pid} (user nagios; identity not verified: no "
+             f"--expect-user), first run: rates start with the next run, "
              f"HWM fill not available (no draft pipes-stats API) | sends=0c;;;0"], text
     code, line = results["2 check_zmq_hwm_stats"]
     assert code == "0", text
-    assert re.match(rf"ZMQ_HWM OK: 3 sockets of pid {pid}; worst: socket '\w+' .* \| "
+    assert re.match(rf"ZMQ_HWM OK: 3 sockets of pid {pid} \(user nagios; identity not verified: "
+                    rf"no --expect-user\); worst: socket '\w+' .* \| "
                     r"drops_per_min=0;0;\d*;0 wouldblock_per_min=0;;;0 ", line), text
 
 
@@ -268,7 +271,8 @@ object Service "zmq" {{
         f"{CHECKS}/check_zmq_hwm", "--drops-per-min-critical", "100", "--state-file",
         str(state), "--stats-endpoint", stats, "--timeout", "8"]
     assert (result["exit_status"], result["state"]) == (0, 0), result["output"]
-    assert result["output"].startswith(f"ZMQ_HWM OK: 3 sockets of pid {app.pid}; worst: ")
+    assert result["output"].startswith(f"ZMQ_HWM OK: 3 sockets of pid {app.pid} (user root; "
+                                       f"identity not verified: no --expect-user); worst: ")
     labels = [item.split("=")[0] for item in result["performance_data"]]
     assert labels == ["drops_per_min", "wouldblock_per_min", "disconnects_per_min",
                       "retries_per_min", "auth_failures_per_min", "sends"]

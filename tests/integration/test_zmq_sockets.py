@@ -163,26 +163,27 @@ def test_process_without_sockets_is_unknown(tmp_path: Path) -> None:
 
 
 def test_process_name_and_pidfile_select_the_application(apps: Apps, tmp_path: Path) -> None:
-    """--pidfile finds the process --pid names; --process-name (psutil) every process
-    whose command line holds the word: here the PUB and its SUB, both ends shown."""
+    """--pidfile finds the process --pid names; --process-name every process with exactly
+    that name (issue 18: never a part of a command line): here the PUB and its SUB,
+    both named 'feedapp', both ends shown."""
     endpoint = f"ipc://{tmp_path}/unique-feed-name.ipc"
-    pub = apps.start("pub", "--endpoint", endpoint)
-    sub = apps.start("sub", "--connect", endpoint)
+    pub = apps.start("pub", "--endpoint", endpoint, "--name", "feedapp")
+    sub = apps.start("sub", "--connect", endpoint, "--name", "feedapp")
     pidfile = tmp_path / "feed.pid"
     pidfile.write_text(f"{pub.pid}\n")
     until(lambda: check(tmp_path / "a", "--pid", str(pub.pid)).value("peers") == "1")
     out = check(tmp_path / "p", "--pidfile", str(pidfile))
     assert out.code == 0, out.stdout
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (python"), out.stdout
-    out = check(tmp_path / "n", "--process-name", "unique-feed-name.ipc")
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (feedapp)"), out.stdout
+    out = check(tmp_path / "n", "--process-name", "feedapp")
     assert out.code == 0, out.stdout
     first, second = sorted((pub.pid, sub.pid))
-    assert re.match(rf"ZMQ_HWM OK: 2 peers of pid {first} \(python[\d.]*\), pid {second} "
-                    rf"\(python[\d.]*\), none stalled", out.summary), out.stdout
-    out = check(tmp_path / "n", "--process-name", "no-such-process-anywhere-4711")
+    assert out.summary.startswith(f"ZMQ_HWM OK: 2 peers of pid {first} (feedapp), pid {second} "
+                                  f"(feedapp), none stalled"), out.stdout
+    out = check(tmp_path / "n", "--process-name", "unique-feed-name.ipc")  # in argv: no
     assert out.code == 3
-    assert out.stdout == ("ZMQ_HWM UNKNOWN: no process named or with a command line "
-                          "containing 'no-such-process-anywhere-4711'; check --process-name\n")
+    assert out.stdout == ("ZMQ_HWM UNKNOWN: no process named 'unique-feed-name.ipc' (its name "
+                          "or program, exactly); check --process-name\n")
 
 
 def test_fifty_concurrent_runs_share_one_state_file(apps: Apps, tmp_path: Path) -> None:

@@ -48,7 +48,8 @@ def test_drops_and_wouldblock_counted_exactly(apps: Apps, tmp_path: Path,
     state = tmp_path / "state.json"
     first = check(state, stats, "--details", "always")
     assert first.code == 0, first.stdout
-    assert first.summary == (f"ZMQ_HWM OK: 3 sockets of pid {app.pid}, first run: rates start "
+    assert first.summary == (f"ZMQ_HWM OK: 3 sockets of pid {app.pid} (user root; identity not "
+                             f"verified: no --expect-user), first run: rates start "
                              f"with the next run, HWM fill not available (no draft "
                              f"pipes-stats API)")
     assert first.perfdata == {"sends": "0c;;;0"}
@@ -59,7 +60,8 @@ def test_drops_and_wouldblock_counted_exactly(apps: Apps, tmp_path: Path,
     assert counted["again"] > 0 and counted["push_again"] == 2000
     out = check(state, stats, "--details", "always")
     assert out.code == 1, out.stdout
-    assert out.summary.startswith(f"ZMQ_HWM WARNING: 3 sockets of pid {app.pid}; worst: socket "
+    assert out.summary.startswith(f"ZMQ_HWM WARNING: 3 sockets of pid {app.pid} (user root; "
+                                  f"identity not verified: no --expect-user); worst: socket "
                                   f"'ticks' (XPUB tcp://127.0.0.1:")
     assert f"SNDHWM 100): {counted['again']} drops in the last " in out.summary
     assert re.search(r"; drops_per_min \d+(\.\d+)? \(warning 0\)", out.summary), out.summary
@@ -113,6 +115,7 @@ def keys(tmp_path: Path) -> Iterator[Dict[str, bytes]]:
         "metadata\ncurve\n"
         f'    public-key = "{client_public.decode()}"\n'
         f'    secret-key = "{client_secret.decode()}"\n')
+    (tmp_path / "client.key_secret").chmod(0o600)  # the check refuses a readable secret
     yield {"server_public": server_public, "client_public": client_public}
 
 
@@ -178,7 +181,7 @@ def test_nothing_listening_is_unknown_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - began < 5
     assert out.code == 3
     assert out.stdout == (f"ZMQ_HWM UNKNOWN: nothing listens at the stats endpoint "
-                          f"tcp://127.0.0.1:{port} (refused 3 times); is the application "
+                          f"tcp://127.0.0.1:{port} (connection refused); is the application "
                           f"running with the nagios_ipc helper there?\n")
 
 

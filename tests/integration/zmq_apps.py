@@ -18,6 +18,15 @@ import time
 import zmq
 
 
+def set_name(name: str) -> None:
+    """Name this process (/proc/PID/comm) as a daemon would, through prctl(PR_SET_NAME)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(15, name.encode()[:15], 0, 0, 0) != 0:  # 15: PR_SET_NAME
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
+
+
 def announce(**extra: object) -> None:
     print(json.dumps({"ready": True, "pid": os.getpid(), **extra}), flush=True)
 
@@ -156,6 +165,52 @@ def stats_app(args: argparse.Namespace, ctx: zmq.Context) -> None:
     print(json.dumps({"terminated": True}), flush=True)
 
 
+def busy(args: argparse.Namespace, ctx: zmq.Context) -> None:
+    """An application with the helper on --stats that publishes as fast as it can (a
+    PUB with no peer: the cost is the send call itself, CPU-bound like a busy feed).
+    Command on stdin: 'rate SECONDS' prints the sends per second over that time and the
+    process's RSS (KiB), measured by the application itself."""
+    import threading
+
+    from nagios_ipc.zmqhwm.helper import StatsServer
+
+    extra: dict = {} if args.ipc_mode is None else {"ipc_mode": int(args.ipc_mode, 8)}
+    if args.ipc_group:
+        extra["ipc_group"] = args.ipc_group
+    stats = StatsServer(args.stats, context=ctx, **extra)
+    pub = stats.register(ctx.socket(zmq.PUB), name="feed")
+    pub.bind("tcp://127.0.0.1:0")
+    stats.start()
+    counter = [0]
+
+    def commands() -> None:
+        for line in sys.stdin:
+            words = line.split()
+            if words[:1] == ["rate"]:
+                seconds = float(words[1])
+                before, began = counter[0], time.monotonic()
+                time.sleep(seconds)
+                rate = (counter[0] - before) / (time.monotonic() - began)
+                dropped = getattr(stats, "dropped_peers", None)  # None: an older helper
+                print(json.dumps({"rate": rate, "rss_kb": rss_kb(), "dropped_peers": dropped}),
+                      flush=True)
+
+    threading.Thread(target=commands, daemon=True).start()
+    announce(stats=getattr(stats, "endpoint", args.stats), rss_kb=rss_kb())
+    payload = b"p" * 100
+    while True:
+        pub.send(payload)
+        counter[0] += 1
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 class _Allow:
     def __init__(self, key: bytes) -> None:
         self.key = key
@@ -166,7 +221,10 @@ class _Allow:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=("sub", "pub", "pull", "push", "stats", "fan"))
+    parser.add_argument("role", choices=("sub", "pub", "pull", "push", "stats", "fan", "busy"))
+    parser.add_argument("--name", help="the process's name (comm, as ps shows it)")
+    parser.add_argument("--ipc-mode", help="busy: the helper's ipc socket mode (octal)")
+    parser.add_argument("--ipc-group", help="busy: the helper's ipc socket group")
     parser.add_argument("--stats", help="the helper's stats endpoint")
     parser.add_argument("--stats-keys", help="PREFIX: CURVE keys in PREFIX.public/.secret")
     parser.add_argument("--allow", help="the one client key the stats endpoint allows")
@@ -181,10 +239,13 @@ def main() -> None:
     parser.add_argument("--read", type=int, default=0)
     parser.add_argument("--never", action="store_true")
     args = parser.parse_args()
+    if args.name:
+        set_name(args.name)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ctx = zmq.Context()
     ctx.setsockopt(zmq.LINGER, 0)  # exit at once when killed
-    roles = {"sub": sub, "pub": pub, "pull": pull, "push": push, "stats": stats_app, "fan": fan}
+    roles = {"sub": sub, "pub": pub, "pull": pull, "push": push, "stats": stats_app, "fan": fan,
+             "busy": busy}
     roles[args.role](args, ctx)
 
 

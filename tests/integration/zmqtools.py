@@ -125,7 +125,7 @@ def serve_snapshot(reply: bytes) -> Tuple[str, threading.Thread, Any]:
         if rep.poll(20000):
             rep.recv()
             rep.send(reply)
-        rep.close()
+        rep.close(2000)  # the reply may still wait behind the handshake: let it out
 
     thread = threading.Thread(target=serve)
     thread.start()

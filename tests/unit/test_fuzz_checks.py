@@ -255,11 +255,17 @@ def stats_endpoint() -> Iterator[str]:
     port = rep.bind_to_random_port("tcp://127.0.0.1")
     stop = threading.Event()
 
+    # the captured snapshot, from this process: the check verifies that the pid in the
+    # reply is the (user of the) process holding the endpoint
+    snapshot = json.loads(ZMQ_SNAPSHOT)
+    snapshot["pid"] = os.getpid()
+    reply = json.dumps(snapshot).encode()
+
     def serve() -> None:
         while not stop.is_set():
             if rep.poll(100):
                 rep.recv()
-                rep.send(ZMQ_SNAPSHOT)
+                rep.send(reply)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

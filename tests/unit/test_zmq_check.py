@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import pytest
 
@@ -25,8 +25,16 @@ class CapturedKernel:
         return [c for name in ("inet_diag_v4.bin", "inet_diag_v6.bin")
                 for c in parse_inet((CAPTURE / name).read_bytes(), wanted)[0]]
 
-    def unix(self, wanted: Any = None) -> List[Conn]:
-        return resolve_unix_peers(parse_unix((CAPTURE / "unix_diag.bin").read_bytes())[0])
+    def unix(self, wanted: Any = None, names: Any = None) -> List[Conn]:
+        """What KernelSource.unix gives: the *wanted* inodes, or the sockets bound to
+        *names* and those connected to them, each with its remote named."""
+        every = resolve_unix_peers(parse_unix((CAPTURE / "unix_diag.bin").read_bytes())[0])
+        if wanted is not None:
+            return [c for c in every if c.inode in wanted]
+        if names is None:
+            return every
+        bound = {c.inode for c in every if c.local in names}
+        return [c for c in every if c.inode in bound or c.peer_inode in bound]
 
 
 class CapturedProc(ProcSource):
@@ -122,7 +130,8 @@ def test_endpoint_filter_and_thresholds(tmp_path: Path) -> None:
                      "1:"], tmp_path / "s", now=1000.0)
     assert code == 2
     assert out.splitlines()[0].startswith(
-        "ZMQ_HWM CRITICAL: no connections of pid 4242 (feed); peers 0 (critical 1:)")
+        "ZMQ_HWM CRITICAL: nothing listens on or connects to tcp://127.0.0.1:1 in pid 4242 "
+        "(feed) (the application is not running there?); peers 0 (critical 1:)")
     code, out = run(["--pid", "4242", "--stalled-critical", "none", "--sendq-warning", "1MB"],
                     tmp_path / "t", now=1000.0)
     assert code == 1
@@ -155,7 +164,8 @@ def test_no_expensive_import_in_mode_1(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=str(CAPTURE.parents[3]),
                           timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr  # no AssertionError
-    assert done.stdout.startswith("ZMQ_HWM OK: no connections on tcp://127.0.0.1:1")
+    assert done.stdout.startswith("ZMQ_HWM CRITICAL: nothing listens on or connects to "
+                                  "tcp://127.0.0.1:1 (the application is not running there?)")
 
 
 def test_proc_fallback_when_netlink_is_refused(tmp_path: Path) -> None:
@@ -168,7 +178,7 @@ def test_proc_fallback_when_netlink_is_refused(tmp_path: Path) -> None:
         (tmp_path / "net" / name).write_bytes((CAPTURE / f"net-{name}").read_bytes())
 
     class Refused(KernelSource):
-        def dump(self, request: bytes) -> bytes:
+        def chunks(self, request: bytes) -> Iterable[bytes]:
             raise DiagError("netlink sock_diag: Operation not permitted")
 
     kernel = Refused(proc=str(tmp_path))
