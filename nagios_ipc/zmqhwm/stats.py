@@ -369,6 +369,9 @@ def ask_null(endpoint: str, options: ClientOptions,
 
     from . import zmtp
 
+    # poll, not select: select() refuses a descriptor numbered 1024 or more (a check run
+    # inside a process with many files open, as the fuzz tests do)
+    poller = select.poll()
     deadline = time.monotonic() + timeout
     sock, answerer = _connect(endpoint, timeout)
     try:
@@ -393,7 +396,11 @@ def ask_null(endpoint: str, options: ClientOptions,
                 raise StatsError(f"no answer from the stats endpoint {endpoint} within "
                                  f"{format_number(round(timeout, 1))}s; is the application "
                                  f"running with the nagios_ipc helper there?")
-            readable, writable, _ = select.select([sock], [sock] if out else [], [], left)
+            poller.register(sock, select.POLLIN | (select.POLLOUT if out else 0))
+            events = dict(poller.poll(left * 1000))
+            mask = events.get(sock.fileno(), 0)
+            readable = mask & (select.POLLIN | select.POLLHUP | select.POLLERR)
+            writable = mask & (select.POLLOUT | select.POLLERR)
             if writable:
                 try:
                     out = out[sock.send(out):]
