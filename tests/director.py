@@ -66,11 +66,10 @@ class Director:
         for directory in (self.data, self.run_dir):
             directory.mkdir()
             shutil.chown(directory, "mysql", "mysql")
-        done = subprocess.run([INSTALL_DB, "--user=mysql", f"--datadir={self.data}",
+        # in the namespace too: its bootstrap server must not reach anything either
+        done = self.netns.run([INSTALL_DB, "--user=mysql", f"--datadir={self.data}",
                                "--auth-root-authentication-method=socket",
-                               "--skip-test-db"],
-                              capture_output=True, text=True, env=CLEAN_ENV, timeout=120,
-                              stdin=subprocess.DEVNULL)
+                               "--skip-test-db"], timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"mariadb-install-db: {done.stdout}{done.stderr}")
         self.proc = self.netns.start(

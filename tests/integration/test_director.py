@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -194,11 +195,19 @@ def rendered_files(instance: director.Director) -> Dict[str, str]:
     return {path: bytes.fromhex(content).decode() for path, content in rows}
 
 
+@dataclass
+class Deployed:
+    services: Dict[str, Tuple[Scenario, Case, str]]  # name -> scenario, case, template
+    files: Dict[str, str]                            # Director's rendered config
+    results: Dict[str, Dict[str, Any]]               # name -> Icinga's check result
+    checked: subprocess.CompletedProcess[str]        # icinga2 daemon -C of it all
+    host: str
+
+
 @pytest.fixture(scope="module")
 def deployed(restored: Tuple[director.Director, List[Dict[str, int]]],
              plugins: Dict[str, Path], scenarios: Dict[str, Scenario], netns: Netns
-             ) -> Iterator[Tuple[Dict[str, Tuple[Scenario, Case, str]], Dict[str, str],
-                                 Dict[str, Dict[str, Any]], str]]:
+             ) -> Iterator[Deployed]:
     """A host and one service per template (the first case of each check's scenario,
     its state file left to the template), rendered by Director and run by Icinga 2."""
     instance, _counts = restored
@@ -246,13 +255,14 @@ object Endpoint "{icinga.node}" {{ }}
 object Zone "{icinga.zone}" {{ endpoints = [ "{icinga.node}" ] }}
 {icinga.api_config()}
 """)
+        checked = icinga.validate(config)  # what the next test asserts
         icinga.start(netns, config)
 
         def ready(name: str, result: Dict[str, Any]) -> bool:
             return name in services and services[name][1].is_settled(first_line_of(result))
 
         results = icinga.wait_results(host, ready, list(services), timeout=45)
-        yield services, files, results, host
+        yield Deployed(services, files, results, checked, host)
     finally:
         icinga.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -260,11 +270,12 @@ object Zone "{icinga.zone}" {{ endpoints = [ "{icinga.node}" ] }}
             state.unlink()
 
 
-def test_director_config_passes_icinga2_validation_with_the_itl(deployed: Tuple[
-        Dict[str, Tuple[Scenario, Case, str]], Dict[str, str], Dict[str, Dict[str, Any]],
-        str]) -> None:
-    services, files, results, _host = deployed
-    # Icinga.start validated it (daemon -C) before it ran: here, what was in it
+def test_director_config_passes_icinga2_validation_with_the_itl(deployed: Deployed) -> None:
+    services, files, results, checked = (deployed.services, deployed.files,
+                                         deployed.results, deployed.checked)
+    assert checked.returncode == 0, schedulers.errors_of(checked.stdout + checked.stderr)
+    made = re.search(r"Instantiated (\d+) Services?\.", checked.stdout)
+    assert made and int(made.group(1)) == len(services), checked.stdout[-2000:]
     text = "\n".join(files.values())
     for command in schedulers.check_commands().values():
         assert f'object CheckCommand "{command.name}"' in text
@@ -274,10 +285,8 @@ def test_director_config_passes_icinga2_validation_with_the_itl(deployed: Tuple[
 
 
 @pytest.mark.parametrize("check", sorted(schedulers.console_scripts()))
-def test_icinga2_runs_a_service_of_each_template(check: str, deployed: Tuple[
-        Dict[str, Tuple[Scenario, Case, str]], Dict[str, str], Dict[str, Dict[str, Any]],
-        str]) -> None:
-    services, _files, results, host = deployed
+def test_icinga2_runs_a_service_of_each_template(check: str, deployed: Deployed) -> None:
+    services, results, host = deployed.services, deployed.results, deployed.host
     mine = {name: sc for name, sc in services.items() if sc[0].check == check}
     assert mine, f"{check}: no scenario (tests/scenarios.py)"
     for name, (_scenario, case, _template) in mine.items():
