@@ -398,3 +398,105 @@ def test_nrpe_sudo_commands_without_and_with_the_rule(nagios: pwd.struct_passwd,
         if daemon is not None:
             schedulers.stop(daemon.proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- check_zmq_hwm mode 1 as the application's user (sudo -u APPUSER, never root) -----------
+
+@contextlib.contextmanager
+def zmq_example_rule(user: str) -> Iterator[List[str]]:
+    """contrib/sudoers.d/nagios_ipc_zmq.example with APPUSER replaced, installed under a
+    name without a dot (as its comment says); yields its command lines."""
+    text = (ROOT / "contrib" / "sudoers.d" / "nagios_ipc_zmq.example").read_text()
+    with sudo_rule("nagios_ipc_zmq", text.replace("APPUSER", user)):
+        yield [line for line in text.splitlines() if line.startswith("    /usr/lib/")]
+
+
+@contextlib.contextmanager
+def feed_app(user: str, netns: Optional[schedulers.Netns] = None) -> Iterator[int]:
+    """A ZeroMQ PUB named 'feed' (comm) run by *user*, with a SUB that never reads; in
+    *netns* when the check runs there (socket tables are per network namespace)."""
+    from zmqtools import Apps, free_port
+
+    apps = Apps()
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    prefix = netns.argv([]) if netns is not None else []  # nsenter --net=... --
+    try:
+        pub = apps.start("pub", "--endpoint", endpoint, "--name", "feed", user=user,
+                         prefix=prefix)
+        apps.start("sub", "--connect", endpoint, "--never", user=user, prefix=prefix)
+        yield pub.pid
+    finally:
+        apps.stop_all()
+
+
+@pytest.fixture()
+def nobody_state() -> Iterator[None]:
+    """nobody has no home: its state goes to a /var/tmp directory of its own; removed."""
+    before = set(Path("/var/tmp").glob("nagios_ipc-65534*"))
+    yield
+    for path in set(Path("/var/tmp").glob("nagios_ipc-65534*")) - before:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_zmq_mode1_as_the_application_user(nagios: pwd.struct_passwd,
+                                           nobody_state: None) -> None:
+    nrpe_line = next(line for line in (ROOT / "contrib" / "nrpe" / "check_zmq_hwm.cfg")
+                     .read_text().splitlines() if line.startswith("#command[check_zmq_hwm_sudo]"))
+    argv = nrpe_line.split("=", 1)[1].replace("APPUSER", "nobody").split()
+    assert argv[-1] == "2>&1"
+    argv = argv[:-1]
+    with feed_app("nobody") as pid:
+        # as nagios itself: the application's /proc/PID/fd is not readable
+        plain = as_nagios(argv[argv.index("-u") + 2:])
+        assert plain.returncode == 3 and "permission denied" in plain.stdout, plain
+        with zmq_example_rule("nobody"):
+            for _ in range(40):  # the SUB's queue fills: a few runs until it is stalled
+                done = as_nagios(argv)
+                if done.returncode == 2:
+                    break
+    assert done.stdout.startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled"), done
+    assert f"pid {pid}" in done.stdout or "feed" in done.stdout
+
+
+def test_icinga2_runs_zmq_hwm_sudo(nagios: pwd.struct_passwd, netns: schedulers.Netns,
+                                   nobody_state: None) -> None:
+    why = schedulers.missing_tools(schedulers.ICINGA)
+    if why:
+        pytest.skip(why)
+    workdir = schedulers.make_workdir("nagios-ipc-icinga-zmq-sudo-")
+    icinga = NagiosIcinga(workdir, "icinga-zmq-sudo", schedulers.free_ports(1)[0])
+    host = "app-host"
+    try:
+        icinga.pki(icinga)
+        for path in [workdir, *workdir.rglob("*")]:
+            os.chown(path, nagios.pw_uid, nagios.pw_gid)
+        config = (schedulers.ITL_INCLUDES + schedulers.icinga_includes() + f"""
+object IcingaApplication "app" {{ }}
+object CheckerComponent "checker" {{ }}
+object Endpoint "{icinga.node}" {{ }}
+object Zone "{icinga.zone}" {{ endpoints = [ "{icinga.node}" ] }}
+{icinga.api_config()}
+object Host "{host}" {{ check_command = "dummy"; enable_active_checks = false }}
+object Service "zmq feed" {{
+  host_name = "{host}"
+  check_command = "zmq_hwm_sudo"
+  check_interval = 1s
+  retry_interval = 1s
+  vars.zmq_hwm_sudo_user = "nobody"
+  vars.zmq_hwm_process_name = [ "feed" ]
+  vars.zmq_hwm_timeout = 8
+}}
+""")
+        with feed_app("nobody", netns), zmq_example_rule("nobody"):
+            icinga.start(netns, config)
+            results = icinga.wait_results(
+                host, lambda name, result: result["output"].startswith("ZMQ_HWM CRITICAL"),
+                ["zmq feed"], timeout=120)
+        result = results["zmq feed"]
+        assert result["command"] == ["/usr/bin/sudo", "-n", "-u", "nobody",
+                                     f"{PLUGIN_DIR}/check_zmq_hwm", "--process-name", "feed",
+                                     "--timeout", "8"], result["command"]
+        assert result["output"].startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled"), result
+    finally:
+        icinga.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -85,10 +85,13 @@ class Apps:
         self.started: List[App] = []
 
     def start(self, *args: str, user: Optional[str] = None, script: Path = APPS,
-              python: Optional[str] = None, stdin: bool = False) -> App:
+              python: Optional[str] = None, stdin: bool = False,
+              prefix: Sequence[str] = ()) -> App:
+        """*prefix*: e.g. a Netns's nsenter, to run the app in a private namespace."""
         argv = [python or sys.executable, str(script), *args]
         if user:
             argv = ["runuser", "-u", user, "--", *argv]
+        argv = [*prefix, *argv]
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,

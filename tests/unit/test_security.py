@@ -95,8 +95,8 @@ def contrib_sudo_lines() -> List[str]:
                 lines.append(line.split("sudo -n ", 1)[1].replace("$USER1$", PLUGINS)
                              .removesuffix(" 2>&1"))
     for path in sorted((CONTRIB / "icinga2").glob("*.conf")):
-        for block in re.findall(r'command = \[ "/usr/bin/sudo", "-n", (.*?)\]', path.read_text(),
-                                re.S):
+        for block in re.findall(r'command = \[ "/usr/bin/sudo", "-n", (?!"-u")(.*?)\]',
+                                path.read_text(), re.S):  # as root: the mail queue
             words = re.findall(r'PluginContribDir \+ "([^"]*)"|"([^"]*)"', block)
             lines.append(" ".join(PLUGINS + a if a else b for a, b in words))
     return sorted(set(" ".join(line.split()) for line in lines))
@@ -142,3 +142,22 @@ def test_labels_that_map_to_one_are_told_apart() -> None:
     check()
     assert cli.collect_perfdata(check) == ["messages_john_doe=1;;;0", "messages_john_doe_2=2;;;0",
                                            "messages_john_doe_3=3;;;0", "messages_root=4;;;0"]
+
+
+def test_zmq_example_rule_lists_the_example_command_lines() -> None:
+    # run as the application's user, not root: the same exact-line discipline
+    import re
+
+    text = (CONTRIB / "sudoers.d" / "nagios_ipc_zmq.example").read_text()
+    text = re.sub(r"\\\n\s*", " ", "\n".join(line for line in text.splitlines()
+                                            if not line.startswith("#")))
+    alias = re.search(r"^Cmnd_Alias NAGIOS_IPC_ZMQ = (.+)$", text, re.M)
+    assert alias
+    lines = [" ".join(item.split()) for item in alias.group(1).split(",")]
+    nrpe = [line.split("-u APPUSER ", 1)[1].removesuffix(" 2>&1")
+            for line in (CONTRIB / "nrpe" / "check_zmq_hwm.cfg").read_text().splitlines()
+            if line.startswith("#command[check_zmq_hwm_sudo]=")]
+    assert nrpe and nrpe[0] == lines[0]
+    assert lines[1] == f"{PLUGINS}/check_zmq_hwm --process-name feed --timeout 8"
+    assert "nagios ALL=(APPUSER) NOPASSWD: NAGIOS_IPC_ZMQ" in text
+    assert "Defaults!NAGIOS_IPC_ZMQ env_reset, !env_keep, !setenv" in text
