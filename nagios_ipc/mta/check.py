@@ -10,7 +10,7 @@ import nagiosplugin
 
 from .. import cli
 from ..units import format_number, human_duration, human_size, optional_range, parse_range
-from .model import ParseError, Settings, Unavailable
+from .model import NotRunning, ParseError, Settings, Unavailable
 from .registry import METHOD_CHOICES, NAMES
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -43,6 +43,11 @@ Check:
   Postfix authorized_mailq_users, Exim queue_list_requires_admin = false).
   'auto' (default) uses the spool when readable, else the command; the long
   output says which ran. When neither works: UNKNOWN naming both fixes.
+  A stopped daemon is said first, CRITICAL by default (--mta-down): mail is
+  not flowing. Seen for Postfix (postqueue says the mail system is down; the
+  spool's pid/master.pid is not locked) and OpenSMTPD (smtpctl lists the queue
+  offline, or 'show status' gets no answer). Exim, sendmail, qmail and
+  nullmailer list their queues without a daemon, and some run without one.
   --count-only reads directory entries only (no message file is opened): message
   counts per queue, nothing else. Otherwise each queue file is read as far as the
   envelope (arrival, size, sender, recipients), and with --top > 0 the deferral
@@ -83,6 +88,8 @@ Examples:
   check_mta_backlog --mta postfix --config-dir /etc/postfix-out   a second instance
   check_mta_backlog --mta exim --mta-binary /usr/sbin/exim4 --mta-config /etc/exim4/alt.conf
 """
+
+DOWN_STATES = ("critical", "warning", "unknown", "ok")
 
 DEFAULTS = {"deferred_warning": "100", "deferred_critical": "500",
             "age_warning": "4h", "age_critical": "1d"}
@@ -150,6 +157,10 @@ def parser() -> cli.PluginParser:
                      help="listing binary for --method command (postqueue, exim/exim4)")
     src.add_argument("--mta-config", metavar="FILE",
                      help="alternate MTA configuration file (Exim: passed as -C)")
+    src.add_argument("--mta-down", choices=DOWN_STATES, default="critical",
+                     help="the state when the MTA's daemon is not running (Postfix, "
+                          "OpenSMTPD): mail is not flowing; said first (default critical; "
+                          "'ok' for a standby node)")
     what = p.add_argument_group("what to read")
     what.add_argument("--count-only", action="store_true",
                       help="count messages per queue from directory entries only; no message "
@@ -207,6 +218,7 @@ class MtaBacklog(nagiosplugin.Resource):
         self.source: Any = None
         self.fallback: Optional[Unavailable] = None
         self.deferred_queues: Tuple[str, ...] = ()
+        self.stopped: Optional[NotRunning] = None
         self.doing = "finding the MTA"
 
     def settings(self, now: float) -> Settings:
@@ -253,15 +265,12 @@ class MtaBacklog(nagiosplugin.Resource):
                     close = getattr(stream, "close", None)
                     if close is not None:
                         close()
+        except NotRunning:
+            raise  # news in itself, whatever method was tried before
         except Unavailable as exc:
             if fallback is None:
                 raise
-            fixes: List[str] = []
-            for fix in f"{fallback.fix}; or {exc.fix}".split("; or "):
-                if fix and fix not in fixes:
-                    fixes.append(fix)
-            raise Unavailable(f"cannot read the {module.NAME} queue: {fallback.reason}; "
-                              f"{exc.reason}", "; or ".join(fixes)) from None
+            raise registry.merge(module.NAME, [fallback, exc]) from None
         self.backlog = backlog
         pick = getattr(module, "deferred_queues", None)
         if pick is not None:  # queue names known only once read (sendmail dirs, channels)
@@ -270,12 +279,19 @@ class MtaBacklog(nagiosplugin.Resource):
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         try:
             self.collect()
+        except NotRunning as exc:
+            self.stopped = exc  # nothing listed: the stopped daemon is the whole finding
+            yield nagiosplugin.Metric("running", 0, context="running")
+            return
         except Unavailable as exc:
             raise nagiosplugin.CheckError(f"{exc.reason}" + (f"; fix: {exc.fix}"
                                                              if exc.fix else "")) from None
         except ParseError as exc:
             raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}") from None
         b = self.backlog
+        self.stopped = getattr(self.source, "stopped", None)
+        if self.stopped is not None:
+            yield nagiosplugin.Metric("running", 0, context="running")
         yield nagiosplugin.Metric("messages", b.messages, min=0, context="total")
         for name, stats in b.queues.items():
             if b.detailed or name in b.counted:
@@ -434,6 +450,31 @@ def contexts_for(args: argparse.Namespace) -> List[nagiosplugin.Context]:
     return out
 
 
+class Running(nagiosplugin.Context):
+    """The MTA's daemon is down: the state --mta-down gives (no perfdata: the figure
+    would exist only in some runs, and graphs of it say nothing the state does not)."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__("running")
+        self.state = {"critical": nagiosplugin.Critical, "warning": nagiosplugin.Warn,
+                      "unknown": nagiosplugin.Unknown, "ok": nagiosplugin.Ok}[state]
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        assert isinstance(resource, MtaBacklog) and resource.stopped is not None
+        return self.result_cls(self.state, stopped_text(resource), metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> None:
+        return None
+
+
+def stopped_text(resource: MtaBacklog) -> str:
+    exc = resource.stopped
+    assert exc is not None
+    return f"{resource.mta} is not running ({exc.reason}); start it: {exc.fix}"
+
+
 # --- presentation ----------------------------------------------------------------------
 
 
@@ -445,7 +486,11 @@ class BacklogSummary(nagiosplugin.Summary):
     def ok(self, results: nagiosplugin.Results) -> str:
         r = self.resource
         b = r.backlog
+        if r.stopped is not None and b is None:
+            return f"{stopped_text(r)} (--mta-down ok)"
         parts = [f"{r.mta}: {_plural(b.messages, 'message')} queued"]
+        if r.stopped is not None:
+            parts.insert(0, f"{stopped_text(r)} (--mta-down ok)")
         busy = [f"{name} {stats.messages}" for name, stats in b.queues.items() if stats.messages]
         if busy:
             parts[0] += f" ({', '.join(busy)})"
@@ -460,8 +505,10 @@ class BacklogSummary(nagiosplugin.Summary):
         return ", ".join(parts)
 
     def problem(self, results: nagiosplugin.Results) -> str:
+        # a stopped MTA comes first whatever its state: it explains the rest
         worst = sorted((x for x in results if x.state != nagiosplugin.Ok),
-                       key=lambda x: -int(x.state))
+                       key=lambda x: (x.metric is None or x.metric.name != "running",
+                                      -int(x.state)))
         return cli.join_hints(worst)
 
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
@@ -470,8 +517,7 @@ class BacklogSummary(nagiosplugin.Summary):
         if b is None:
             return []
         source = r.source
-        where = getattr(source, "root", None) or " ".join(getattr(source, "argv", []) or [])
-        lines = [f"method: {source.method} ({where})" + (
+        lines = [f"method: {source.method} ({source_where(source)})" + (
             f"; spool not used: {r.fallback.reason}" if r.fallback else "")]
         for name, stats in b.queues.items():
             if not (b.detailed or name in b.counted):
@@ -499,6 +545,25 @@ class BacklogSummary(nagiosplugin.Summary):
         return lines
 
 
+def source_where(source: Any) -> str:
+    """What a source read: its directories or the commands it ran."""
+    dirs = getattr(source, "dirs", None)
+    if dirs:  # sendmail: one or more queue directories
+        return ", ".join(getattr(d, "path", str(d)) for d in dirs)
+    root = getattr(source, "root", None)
+    if root:
+        return str(root)
+    argv = getattr(source, "argv", None)
+    if argv:
+        return " ".join(argv)
+    for attr, args in (("smtpctl", "show queue"), ("sendmail", "-bp"),
+                       ("qread", ""), ("mailq", ""), ("imsimta", "qm directory")):
+        program = getattr(source, attr, None)
+        if program:
+            return f"{program} {args}".strip()
+    return "?"
+
+
 # --- wiring ----------------------------------------------------------------------------
 
 
@@ -518,7 +583,7 @@ def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nag
             raise nagiosplugin.CheckError(f"{', '.join(wanted)} need the message files read: "
                                           f"drop --count-only")
     resource = MtaBacklog(args, now)
-    return nagiosplugin.Check(resource, *contexts_for(args),
+    return nagiosplugin.Check(resource, Running(args.mta_down), *contexts_for(args),
                               BacklogSummary(resource, args.top))
 
 

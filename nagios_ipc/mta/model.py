@@ -90,6 +90,16 @@ class Unavailable(Exception):
         self.fix = fix
 
 
+class NotRunning(Unavailable):
+    """The MTA's daemon is not running (mail is not flowing).
+
+    Raised by a listing that needs the daemon and got nothing (Postfix's showq
+    for users other than root); set as a source's ``stopped`` attribute when the
+    listing worked without it (``postqueue`` as root and ``smtpctl`` read the queue
+    files directly then). ``reason`` says how that was seen, ``fix`` how to start it.
+    The check reports it first, in the state --mta-down gives."""
+
+
 # Each MTA module nagios_ipc/mta/<name>.py provides:
 #
 #   NAME: str                       # "postfix", "exim", "sendmail", "qmail", "opensmtpd",
@@ -100,6 +110,9 @@ class Unavailable(Exception):
 #   def open_source(settings: Settings, method: str) -> QueueSource
 #                                   # raises Unavailable (no binary, no permission) before any
 #                                   # output is produced; raises ParseError from counts()/messages()
-#                                   # on output that does not parse
+#                                   # on output that does not parse; NotRunning from them when
+#                                   # the listing needs the daemon and it is down; after reading,
+#                                   # ``source.stopped`` (a NotRunning, else absent or None) when
+#                                   # the listing worked but showed the daemon down
 #
 # The registry imports a module only when that MTA is asked for or probed.

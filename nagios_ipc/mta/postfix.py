@@ -16,8 +16,9 @@ it works for any user listed in ``authorized_mailq_users`` while Postfix runs.
 from __future__ import annotations
 
 import os
+import stat
 
-from .model import Message, ParseError, QueueCount, Settings, Unavailable
+from .model import Message, NotRunning, ParseError, QueueCount, Settings, Unavailable
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -291,6 +292,16 @@ class PostfixSpool:
             raise Unavailable(f"{root}/deferred not readable by {_user()}",
                               f"{SUDO_FIX}; or {MAILQ_FIX}")
 
+    @property
+    def stopped(self) -> Optional[NotRunning]:
+        """NotRunning when a master ran on this queue and is gone (its pid file is there
+        and unlocked: Postfix's own 'postfix status' test), else None."""
+        if master_stopped(self.root):
+            start = ("postfix start" if not self.settings.config_dir
+                     else f"postfix -c {self.settings.config_dir} start")
+            return NotRunning("its master.pid is not locked", start)
+        return None
+
     def partitions(self, count: int) -> List[PostfixSpool]:
         """*count* views that together read every message once (for parallel reading):
         hashed subdirectories are shared out by name, files outside them go to the first."""
@@ -413,6 +424,31 @@ class PostfixSpool:
                               held)
 
 
+def master_stopped(root: str) -> bool:
+    """True when ``<queue>/pid/master.pid`` exists and no master holds its lock.
+
+    A running master holds an exclusive flock() on it for its whole life and leaves
+    the file behind when it stops. The lock is taken and dropped at once (``postfix
+    status`` does the same; a master starting in that instant would refuse to). No
+    file, or no permission to open it (not root), claims nothing."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(root, "pid", "master.pid"),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False  # locked: the master runs
+    finally:
+        os.close(fd)  # drops the lock if taken
+    return True
+
+
 def _defer_subdirs(defer_top: str) -> List[str]:
     try:
         with os.scandir(defer_top) as it:
@@ -523,6 +559,9 @@ class PostqueueJson:
         if settings.config_dir:
             self.argv[1:1] = ["-c", settings.config_dir]
         self.doing = f"reading the output of '{' '.join(self.argv)}'"
+        self.stopped: Optional[NotRunning] = None
+        self.start_command = ("postfix start" if not settings.config_dir
+                              else f"postfix -c {settings.config_dir} start")
 
     def _lines(self) -> Iterator[bytes]:
         from ..proc import exit_text, stream_lines
@@ -532,13 +571,19 @@ class PostqueueJson:
             if line.strip():
                 yield line
         code = result.get("returncode")
+        raw = result.get("stderr")
+        if not code and isinstance(raw, bytes) and b"ail system is down" in raw:
+            # root's postqueue reads the queue files itself when showq does not answer
+            self.stopped = NotRunning("postqueue read the queue files", self.start_command)
         if code:
-            raw = result.get("stderr")
             stderr = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
             last = [x.strip() for x in stderr.strip().splitlines() if "fatal" in x] or \
                 stderr.strip().splitlines()[-1:] or ["no message"]
             text = f"'postqueue -j' failed ({exit_text(code)}): {last[-1]}"
             lowered = stderr.lower()
+            if "mail system is down" in lowered:
+                # showq is a Postfix daemon: for users other than root, nothing is listed
+                raise NotRunning("postqueue: mail system is down", self.start_command)
             if "not allowed" in lowered or "permission denied" in lowered or \
                     "not authorized" in lowered:
                 raise Unavailable(text, f"{MAILQ_FIX}; or {SUDO_FIX}")

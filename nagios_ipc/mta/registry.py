@@ -75,10 +75,19 @@ def open_source(module: ModuleType, settings: Settings, method: str
             return module.open_source(settings, candidate), (failures[0] if failures else None)
         except Unavailable as exc:
             failures.append(exc)
-    reasons = "; ".join(f.reason for f in failures)
-    fixes = []
+    raise merge(module.NAME, failures)
+
+
+def merge(mta: str, failures: List[Unavailable]) -> Unavailable:
+    """One Unavailable for every method that failed: each cause and each fix once
+    (spool and command fail alike when the MTA is not installed at all)."""
+    reasons: List[str] = []
+    fixes: List[str] = []
     for failure in failures:
+        if failure.reason not in reasons:
+            reasons.append(failure.reason)
         for fix in failure.fix.split("; or "):
             if fix and fix not in fixes:
                 fixes.append(fix)
-    raise Unavailable(f"cannot read the {module.NAME} queue: {reasons}", "; or ".join(fixes))
+    return Unavailable(f"cannot read the {mta} queue: {'; '.join(reasons)}",
+                       "; or ".join(fixes))
