@@ -486,11 +486,16 @@ class BacklogSummary(nagiosplugin.Summary):
     def ok(self, results: nagiosplugin.Results) -> str:
         r = self.resource
         b = r.backlog
-        if r.stopped is not None and b is None:
-            return f"{stopped_text(r)} (--mta-down ok)"
+        if r.stopped is not None:  # --mta-down ok: still said first, without the fix
+            stopped = f"{r.mta} is not running ({r.stopped.reason}), as --mta-down ok allows"
+            if b is None:
+                return stopped
+            return f"{stopped}; {self._ok_text(b)}"
+        return self._ok_text(b)
+
+    def _ok_text(self, b: Any) -> str:
+        r = self.resource
         parts = [f"{r.mta}: {_plural(b.messages, 'message')} queued"]
-        if r.stopped is not None:
-            parts.insert(0, f"{stopped_text(r)} (--mta-down ok)")
         busy = [f"{name} {stats.messages}" for name, stats in b.queues.items() if stats.messages]
         if busy:
             parts[0] += f" ({', '.join(busy)})"
