@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import first_line_recorder
+
 ROOT = Path(__file__).resolve().parent.parent
+first_line_recorder.install()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -51,7 +54,11 @@ def pytest_runtest_call(item: pytest.Item) -> object:
     handle = getattr(getattr(item, "obj", None), "hypothesis", None)
     inner = getattr(handle, "inner_test", None)
     if inner is None:
-        yield
+        first_line_recorder.CURRENT["test"] = item.nodeid  # issue 17: the first-line table
+        try:
+            yield
+        finally:
+            first_line_recorder.CURRENT["test"] = None
         return
     CASES[item.nodeid] = 0
 

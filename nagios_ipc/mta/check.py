@@ -284,11 +284,14 @@ class MtaBacklog(nagiosplugin.Resource):
             yield nagiosplugin.Metric("running", 0, context="running")
             return
         except Unavailable as exc:
-            raise nagiosplugin.CheckError(f"{exc.reason}" + (f"; fix: {exc.fix}"
-                                                             if exc.fix else "")) from None
+            fix = exc.fix.replace("; or ", ", or ")
+            raise nagiosplugin.CheckError("\n".join([f"{exc.reason}" + (f"; fix: {fix}" if fix
+                                                                         else ""),
+                                                      *exc.details])) from None
         except ParseError as exc:
             raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}") from None
         b = self.backlog
+        absent = self.watched_absent()
         self.stopped = getattr(self.source, "stopped", None)
         if self.stopped is not None:
             yield nagiosplugin.Metric("running", 0, context="running")
@@ -297,6 +300,8 @@ class MtaBacklog(nagiosplugin.Resource):
             if b.detailed or name in b.counted:
                 yield nagiosplugin.Metric(f"messages_{name}", stats.messages, min=0,
                                           context="queue")
+        for name in absent:  # a queue empty now that the MTA lists only when not
+            yield nagiosplugin.Metric(f"messages_{name}", 0, min=0, context="queue")
         deferred = sum(b.queues[q].messages for q in self.deferred_queues if q in b.queues)
         yield nagiosplugin.Metric("deferred", deferred, min=0, context="deferred")
         if not b.detailed:
@@ -307,6 +312,8 @@ class MtaBacklog(nagiosplugin.Resource):
             age = b.age(name)
             yield nagiosplugin.Metric(f"oldest_{name}", round(age or 0), "s", min=0,
                                       context="queue_age")
+        for name in absent:
+            yield nagiosplugin.Metric(f"oldest_{name}", 0, "s", min=0, context="queue_age")
         _, age = b.oldest_of(self.deferred_queues)
         yield nagiosplugin.Metric("deferred_age", round(age or 0), "s", min=0, context="age")
         yield nagiosplugin.Metric("bounces", b.bounces, min=0, max=b.messages, context="bounces")
@@ -314,6 +321,24 @@ class MtaBacklog(nagiosplugin.Resource):
         for domain, count in b.watched.items():
             yield nagiosplugin.Metric(f"domain_{domain}", count, min=0, max=b.messages,
                                       context="domain")
+
+    def watched_absent(self) -> List[str]:
+        """Queues --queue names that this run did not see, when they can be empty; a
+        name the MTA never has is UNKNOWN (a typo would otherwise be a silent OK)."""
+        seen = self.backlog.queues
+        known = tuple(getattr(self.module, "ALL_QUEUES", getattr(self.module, "QUEUES", ())))
+        dynamic = hasattr(self.module, "deferred_queues")  # queue names from config or channels
+        absent = []
+        for name in dict.fromkeys(q for q, _, _ in (*self.args.queue_limits,
+                                                   *self.args.queue_age_limits)):
+            if name in seen:
+                continue
+            if not dynamic and name not in known:
+                raise nagiosplugin.CheckError(
+                    f"--queue {name}: {self.mta} has no queue of that name; its queues: "
+                    f"{', '.join(known)}")
+            absent.append(name)
+        return absent
 
     @property
     def mta(self) -> str:

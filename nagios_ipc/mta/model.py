@@ -10,7 +10,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Tuple
+    from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Sequence, Tuple
 else:
     from nagios_ipc.light import NamedTuple
 
@@ -84,10 +84,11 @@ class Unavailable(Exception):
     what the operator can do (a sudo rule, the MTA's listing permission, an
     option). The check reports UNKNOWN with both when no method works."""
 
-    def __init__(self, reason: str, fix: str = "") -> None:
+    def __init__(self, reason: str, fix: str = "", details: Sequence[str] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
         self.fix = fix
+        self.details = tuple(details)  # long output: the causes in the programs' own words
 
 
 class NotRunning(Unavailable):

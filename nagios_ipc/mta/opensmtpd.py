@@ -41,6 +41,7 @@ METHODS = ("spool", "command")
 DEFAULT_SPOOL = "/var/spool/smtpd"
 QUEUE, SUSPENDED, OFFLINE = "queue", "queue.suspended", "offline"
 QUEUES = (QUEUE,)  # queue.suspended (command) and offline (spool) show when not empty
+ALL_QUEUES = (QUEUE, SUSPENDED, OFFLINE)  # every name --queue may watch
 DEFERRED_QUEUES = (QUEUE,)  # everything the scheduler still has to deliver
 FIELDS = 14
 LISTING_FIX = "or run it as a member of the smtpd control group"

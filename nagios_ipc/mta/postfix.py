@@ -32,8 +32,8 @@ DEFAULT_CONFIG_DIR = "/etc/postfix"
 DEFAULT_QUEUE_DIR = "/var/spool/postfix"
 READ_CHUNK = 16384  # one read holds the whole envelope of nearly every message
 
-SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
-MAILQ_FIX = "authorized_mailq_users in main.cf, Postfix running (--method command)"
+SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
+MAILQ_FIX = "add this user to authorized_mailq_users in main.cf"
 
 
 def _config_dir(settings: Settings) -> str:
@@ -579,7 +579,8 @@ class PostqueueJson:
             stderr = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
             last = [x.strip() for x in stderr.strip().splitlines() if "fatal" in x] or \
                 stderr.strip().splitlines()[-1:] or ["no message"]
-            text = f"'postqueue -j' failed ({exit_text(code)}): {last[-1]}"
+            said = last[-1].split("fatal: ", 1)[-1]  # its name and 'fatal:' say nothing new
+            text = f"'postqueue -j' failed ({exit_text(code)}): {said}"
             lowered = stderr.lower()
             if "mail system is down" in lowered:
                 # showq is a Postfix daemon: for users other than root, nothing is listed
@@ -587,7 +588,8 @@ class PostqueueJson:
             if "not allowed" in lowered or "permission denied" in lowered or \
                     "not authorized" in lowered:
                 raise Unavailable(text, f"{MAILQ_FIX}; or {SUDO_FIX}")
-            raise ParseError(text)
+            # a failed listing is not output to parse: nothing was listed
+            raise Unavailable(text, "run it by hand as this user to see why")
 
     def counts(self) -> Iterator[QueueCount]:
         tally: Dict[str, int] = dict.fromkeys(QUEUES, 0)

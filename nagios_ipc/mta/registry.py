@@ -75,12 +75,15 @@ def open_source(module: ModuleType, settings: Settings, method: str
             return module.open_source(settings, candidate), (failures[0] if failures else None)
         except Unavailable as exc:
             failures.append(exc)
-    raise merge(module.NAME, failures)
+    raise merge(module.NAME, failures, methods)
 
 
-def merge(mta: str, failures: List[Unavailable]) -> Unavailable:
-    """One Unavailable for every method that failed: each cause and each fix once
-    (spool and command fail alike when the MTA is not installed at all)."""
+def merge(mta: str, failures: List[Unavailable],
+          methods: Tuple[str, ...] = ("spool", "command")) -> Unavailable:
+    """One Unavailable for every method that failed: each fix once. One cause (the
+    MTA is not installed: both methods miss the same binary) is the first line;
+    several are summed up there and each goes to the long output, in its program's
+    words, so that the first line stays short enough to read at 3 a.m."""
     reasons: List[str] = []
     fixes: List[str] = []
     for failure in failures:
@@ -89,5 +92,18 @@ def merge(mta: str, failures: List[Unavailable]) -> Unavailable:
         for fix in failure.fix.split("; or "):
             if fix and fix not in fixes:
                 fixes.append(fix)
-    return Unavailable(f"cannot read the {mta} queue: {'; '.join(reasons)}",
-                       "; or ".join(fixes))
+    if len(reasons) == 1:
+        return Unavailable(f"cannot read the {mta} queue: {reasons[0]}", "; or ".join(fixes))
+    import os
+    import pwd
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = f"uid {os.geteuid()}"
+    words = {"spool": "spool scan", "command": "listing"}
+    details = [f"{words.get(method, method)}: {failure.reason}"
+               for method, failure in zip(methods, failures)]
+    return Unavailable(f"{user} cannot read the {mta} queue by "
+                       f"{' or by '.join(words.get(m, m) for m in methods)} (causes below)",
+                       "; or ".join(fixes), details)
