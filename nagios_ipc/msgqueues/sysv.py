@@ -9,6 +9,7 @@ queue says which one it got.
 
 from __future__ import annotations
 
+import errno
 import struct
 import sys
 
@@ -192,6 +193,9 @@ class SysvProcSource:
                              f"that can read it (it is world-readable on a standard "
                              f"Linux)") from None
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise ParseError(f"cannot read {self.path}: {exc.strerror}; raise the open "
+                                 f"files limit (ulimit -n) of this user") from None
             raise ParseError(f"cannot read {self.path}: {exc.strerror}; is this Linux with "
                              f"System V IPC (CONFIG_SYSVIPC)? else use --type posix") from None
         header, rows = parse_proc_rows(text)

@@ -289,7 +289,9 @@ class MtaBacklog(nagiosplugin.Resource):
                                                                          else ""),
                                                       *exc.details])) from None
         except ParseError as exc:
-            raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}") from None
+            raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}; fix: if "
+                                          f"{self.mta} wrote that, report it to nagios_ipc"
+                                          ) from None
         b = self.backlog
         absent = self.watched_absent()
         self.stopped = getattr(self.source, "stopped", None)
@@ -599,9 +601,9 @@ def source_where(source: Any) -> str:
 
 def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nagiosplugin.Check:
     if args.top < 0:
-        raise nagiosplugin.CheckError("--top must be 0 or more")
+        raise nagiosplugin.CheckError(f"--top {args.top} is negative; give 0 or more")
     if args.workers < 1:
-        raise nagiosplugin.CheckError("--workers must be 1 or more")
+        raise nagiosplugin.CheckError(f"--workers {args.workers} is too few; give 1 or more")
     if args.count_only:
         # these measures need the message files: silently ignoring them would be a wrong OK
         wanted = [option for option, given in (
@@ -610,8 +612,9 @@ def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nag
               for m in MEASURES if m.name in ("age", "bytes", "bounces", "held")
               for level in ("warning", "critical"))) if given]
         if wanted:
-            raise nagiosplugin.CheckError(f"{', '.join(wanted)} need the message files read: "
-                                          f"drop --count-only")
+            raise nagiosplugin.CheckError(f"{', '.join(wanted)} need"
+                                          f"{'s' if len(wanted) == 1 else ''} the message "
+                                          f"files read; drop --count-only")
     resource = MtaBacklog(args, now)
     return nagiosplugin.Check(resource, Running(args.mta_down), *contexts_for(args),
                               BacklogSummary(resource, args.top))

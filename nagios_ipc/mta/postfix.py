@@ -186,14 +186,15 @@ def parse_queue_file(data: bytes, read_at: Optional[Callable[[int], bytes]] = No
                 if len(fields) > 1:
                     arrival += int(fields[1]) / 1e6
             except (ValueError, IndexError):
-                raise ParseError(f"bad arrival time record {data[pos:stop][:40]!r}") from None
+                raise ParseError(f"bad arrival time record "
+                                 f"{_excerpt(data[pos:stop], 40)}") from None
         elif rtype == 67:    # 'C' sizes
             fields = data[pos:stop].split()
             try:
                 size = int(fields[0])
                 data_offset = int(fields[1])
             except (ValueError, IndexError):
-                raise ParseError(f"bad size record {data[pos:stop][:40]!r}") from None
+                raise ParseError(f"bad size record {_excerpt(data[pos:stop], 40)}") from None
         elif rtype == 77 or rtype == 112:  # 'M' content follows / 'p' pointer: jump
             if rtype == 77:
                 # maildrop files (postdrop) carry no size record: walk the content records
@@ -202,7 +203,7 @@ def parse_queue_file(data: bytes, read_at: Optional[Callable[[int], bytes]] = No
                 try:
                     target = int(data[pos:stop] or b"0")
                 except ValueError:
-                    raise ParseError(f"bad pointer record {data[pos:stop][:40]!r}") from None
+                    raise ParseError(f"bad pointer record {_excerpt(data[pos:stop], 40)}") from None
             if target > 0:
                 jumps += 1
                 if jumps > 10000:
@@ -489,6 +490,13 @@ def _user() -> str:
 # --- postqueue -j ----------------------------------------------------------------------
 
 
+def _excerpt(data: bytes, size: int = 80) -> str:
+    """Bad input quoted as text (a byte string's b'' and escapes mean nothing to a reader)."""
+    text = data[:size].decode("utf-8", "replace")
+    return repr("".join(ch if ch.isprintable() else "?" for ch in text)
+                + ("..." if len(data) > size else ""))
+
+
 def parse_postqueue_line(line: bytes) -> Message:
     """One line of ``postqueue -j`` into a Message."""
     import json
@@ -498,9 +506,9 @@ def parse_postqueue_line(line: bytes) -> Message:
         queue = obj["queue_name"]
         queue_id = obj["queue_id"]
     except (ValueError, KeyError, TypeError):
-        raise ParseError(f"not a postqueue -j line: {line[:80]!r}") from None
+        raise ParseError(f"not a postqueue -j line: {_excerpt(line)}") from None
     if not isinstance(queue, str) or not isinstance(queue_id, str):
-        raise ParseError(f"not a postqueue -j line: {line[:80]!r}")
+        raise ParseError(f"not a postqueue -j line: {_excerpt(line)}")
     sender = obj.get("sender")
     if sender == "MAILER-DAEMON":  # postqueue's spelling of the null sender
         sender = ""
