@@ -229,15 +229,12 @@ def render(name: str, check: nagiosplugin.Check, details: str,
            log_lines: Sequence[str] = ()) -> Tuple[int, str]:
     """The whole plugin output and exit code for an evaluated check."""
     code = min(max(int(check.exitcode), 0), 3)
-    # a CheckError's lines after its first (the causes, see execute) join the long output
-    summary, *causes = check.summary_str.strip().split("\n")
-    summary = sanitize(summary)
+    summary = sanitize(check.summary_str.strip())
     if len(summary) > SUMMARY_MAX:
         summary = summary[:SUMMARY_MAX - 3] + "..."
     first = f"{name} {STATE_NAMES[code]}" + (f": {summary}" if summary else "")
     long_lines: List[str] = []
     if details == "always" or (details == "problem" and code != 0):
-        long_lines.extend(sanitize(line) for line in causes if line.strip())
         verbose = check.verbose_str
         lines = verbose if isinstance(verbose, (list, tuple)) else str(verbose).splitlines()
         long_lines.extend(sanitize(line) for line in lines if line)
@@ -329,11 +326,7 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
         return 3, (f"{name} UNKNOWN: timed out after {format_number(exc.seconds)}s while "
                    f"{sanitize(exc.doing)}; raise -t or find what is slow\n")
     except nagiosplugin.CheckError as exc:
-        # the first line says what, where and the fix; lines after it (the evidence:
-        # each cause as the program said it) are the long output
-        first, *rest = str(exc).split("\n")
-        return 3, "".join([f"{name} UNKNOWN: {sanitize(first)}\n",
-                           *(sanitize(line) + "\n" for line in rest if line.strip())])
+        return 3, f"{name} UNKNOWN: {sanitize(str(exc))}\n"
     except KeyboardInterrupt:
         return 3, f"{name} UNKNOWN: interrupted\n"
     except MemoryError:

@@ -198,7 +198,11 @@ class SysvProcSource:
                                  f"files limit (ulimit -n) of this user") from None
             raise ParseError(f"cannot read {self.path}: {exc.strerror}; is this Linux with "
                              f"System V IPC (CONFIG_SYSVIPC)? else use --type posix") from None
-        header, rows = parse_proc_rows(text)
+        try:
+            header, rows = parse_proc_rows(text)
+        except ParseError as exc:  # the kernel's table never looks like this
+            raise ParseError(f"{exc}; is {self.path} the kernel's queue table? if so, report "
+                             f"it to nagios_ipc") from None
         col = {name: header.index(name) for name in header}
         i_key, i_id, i_perms = col["key"], col["msqid"], col["perms"]
         i_cbytes, i_qnum, i_uid, i_cuid = col["cbytes"], col["qnum"], col["uid"], col["cuid"]

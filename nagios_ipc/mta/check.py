@@ -219,6 +219,7 @@ class MtaBacklog(nagiosplugin.Resource):
         self.fallback: Optional[Unavailable] = None
         self.deferred_queues: Tuple[str, ...] = ()
         self.stopped: Optional[NotRunning] = None
+        self.causes: List[str] = []  # why no method could read the queue, one per method
         self.doing = "finding the MTA"
 
     def settings(self, now: float) -> Settings:
@@ -285,9 +286,9 @@ class MtaBacklog(nagiosplugin.Resource):
             return
         except Unavailable as exc:
             fix = exc.fix.replace("; or ", ", or ")
-            raise nagiosplugin.CheckError("\n".join([f"{exc.reason}" + (f"; fix: {fix}" if fix
-                                                                         else ""),
-                                                      *exc.details])) from None
+            self.causes = list(exc.details)  # the long output (BacklogSummary.verbose)
+            raise nagiosplugin.CheckError(f"{exc.reason}" + (f"; fix: {fix}" if fix else "")
+                                          ) from None
         except ParseError as exc:
             raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}; fix: if "
                                           f"{self.mta} wrote that, report it to nagios_ipc"
@@ -547,7 +548,7 @@ class BacklogSummary(nagiosplugin.Summary):
         r = self.resource
         b = r.backlog
         if b is None:
-            return []
+            return list(r.causes)
         source = r.source
         lines = [f"method: {source.method} ({source_where(source)})" + (
             f"; spool not used: {r.fallback.reason}" if r.fallback else "")]

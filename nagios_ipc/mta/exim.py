@@ -37,7 +37,7 @@ _ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
 _HEADER_LENGTH = re.compile(r"^(\d{3})[A-Za-z* ] ", re.M)
 
 SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
-LIST_FIX = "set queue_list_requires_admin = false in Exim's configuration"
+LIST_FIX = "set queue_list_requires_admin = false"
 
 
 def _binary(settings: Settings) -> Optional[str]:
@@ -422,11 +422,12 @@ class EximBp:
             raw = result.get("stderr")
             stderr = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
             last = stderr.splitlines()[-1].strip() if stderr else "no message"
+            last = last[6:] if last.startswith("exim: ") else last  # its name says nothing new
             text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed ({exit_text(code)}): {last}"
             if "permission denied" in stderr.lower() or "not permitted" in stderr.lower():
                 raise Unavailable(text, f"{LIST_FIX}; or {SUDO_FIX}")
             # a failed listing is not output to parse: nothing was listed
-            raise Unavailable(text, "run it by hand as this user to see why")
+            raise Unavailable(text, "run it by hand to see why")
 
     def counts(self) -> Iterator[QueueCount]:
         """``exim -bpc``: the count alone (frozen ones included, as with the spool)."""

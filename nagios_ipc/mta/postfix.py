@@ -597,7 +597,7 @@ class PostqueueJson:
                     "not authorized" in lowered:
                 raise Unavailable(text, f"{MAILQ_FIX}; or {SUDO_FIX}")
             # a failed listing is not output to parse: nothing was listed
-            raise Unavailable(text, "run it by hand as this user to see why")
+            raise Unavailable(text, "run it by hand to see why")
 
     def counts(self) -> Iterator[QueueCount]:
         tally: Dict[str, int] = dict.fromkeys(QUEUES, 0)

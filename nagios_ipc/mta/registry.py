@@ -94,6 +94,8 @@ def merge(mta: str, failures: List[Unavailable],
                 fixes.append(fix)
     if len(reasons) == 1:
         return Unavailable(f"cannot read the {mta} queue: {reasons[0]}", "; or ".join(fixes))
+    generic = "run it by hand to see why"  # the causes below say why already
+    fixes = [fix for fix in fixes if fix != generic] or fixes
     import os
     import pwd
 
@@ -105,5 +107,5 @@ def merge(mta: str, failures: List[Unavailable],
     details = [f"{words.get(method, method)}: {failure.reason}"
                for method, failure in zip(methods, failures)]
     return Unavailable(f"{user} cannot read the {mta} queue by "
-                       f"{' or by '.join(words.get(m, m) for m in methods)} (causes below)",
+                       f"{' or '.join(words.get(m, m) for m in methods)} (see below)",
                        "; or ".join(fixes), details)

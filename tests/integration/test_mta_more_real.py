@@ -255,7 +255,7 @@ def test_unprivileged_user_gets_one_clear_unknown(open_tmp: Path, mta: str) -> N
     assert outcome.code == 3, outcome.stdout
     first, spool, listing = outcome.stdout.splitlines()  # the causes follow the first line
     assert first.startswith(f"MTA_BACKLOG UNKNOWN: nagios cannot read the {mta} queue by spool "
-                            f"scan or by listing (causes below); fix: ")
+                            f"scan or listing (see below); fix: ")
     assert spool.startswith("spool scan: ") and "not readable by this user" in spool
     assert listing.startswith("listing: ")
     assert "contrib/sudoers.d/nagios_ipc" in outcome.stdout

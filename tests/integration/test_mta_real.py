@@ -149,7 +149,7 @@ def test_postfix_as_nagios_neither_method_is_unknown(postfix: Dict[str, object])
     assert out.code == 3
     first, spool, listing = out.stdout.splitlines()
     assert first == ("MTA_BACKLOG UNKNOWN: nagios cannot read the postfix queue by spool scan "
-                     f"or by listing (causes below); fix: {SUDO_FIX}, or {MAILQ_FIX}")
+                     f"or listing (see below); fix: {SUDO_FIX}, or {MAILQ_FIX}")
     assert spool == f"spool scan: {instance.queue}/maildrop not readable by nagios (0700 postfix)"
     assert listing.startswith("listing: 'postqueue -j' failed (exit 69): User nagios(")
     assert listing.endswith(") is not allowed to view the mail queue")
@@ -231,9 +231,9 @@ def test_exim_as_nagios_is_unknown_naming_both_fixes(exim: EximInstance) -> None
                 user="nagios")
     assert out.code == 3
     assert out.stdout == (
-        f"MTA_BACKLOG UNKNOWN: nagios cannot read the exim queue by spool scan or by listing "
-        f"(causes below); fix: {SUDO_FIX}, or set queue_list_requires_admin = false in Exim's "
-        f"configuration, or drop --mta-config\n"
+        f"MTA_BACKLOG UNKNOWN: nagios cannot read the exim queue by spool scan or listing "
+        f"(see below); fix: {SUDO_FIX}, or set queue_list_requires_admin = false, or drop "
+        f"--mta-config\n"
         f"spool scan: {exim.spool}/input not readable by nagios\n"
         f"listing: exim -C drops root for nagios (its listing would be empty)\n")
 

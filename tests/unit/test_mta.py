@@ -376,8 +376,8 @@ def test_neither_method_names_both_fixes() -> None:
     with pytest.raises(Unavailable) as info:
         registry.open_source(module, Settings(), "auto")
     user = pwd.getpwuid(os.geteuid()).pw_name
-    assert info.value.reason == (f"{user} cannot read the fake queue by spool scan or by "
-                                 f"listing (causes below)")
+    assert info.value.reason == (f"{user} cannot read the fake queue by spool scan or "
+                                 f"listing (see below)")
     assert info.value.fix == "the sudo rule; or authorized_mailq_users"
     assert info.value.details == ("spool scan: queue not readable",
                                   "listing: postqueue refused")
