@@ -237,7 +237,7 @@ def render(name: str, check: nagiosplugin.Check, details: str,
     if details == "always" or (details == "problem" and code != 0):
         verbose = check.verbose_str
         lines = verbose if isinstance(verbose, (list, tuple)) else str(verbose).splitlines()
-        long_lines.extend(sanitize(line) for line in lines if line)
+        long_lines = [sanitize(line) for line in lines if line]
     long_lines.extend(sanitize(line) for line in log_lines)
     return code, layout(first, long_lines, collect_perfdata(check))
 

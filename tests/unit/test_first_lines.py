@@ -40,6 +40,7 @@ class Row(NamedTuple):
     seen_in: str      # the test files that make a check print it
     exempt: str = ""  # why the jargon and fix rules do not hold yet (length and
                       # repetition always do)
+    maybe: str = ""   # why a full run may not print it (not a stale row then)
 
 
 # markers of a finding about an absent target (states other than UNKNOWN are audited too)
@@ -79,9 +80,9 @@ ROWS: List[Row] = [
     Row('HOST_UPTIME UNKNOWN: lock file <tmp> is a symlink; remove it',
         'remove it', 'test_robust_state.py'),
     Row('HOST_UPTIME UNKNOWN: out of memory (check ulimit -v for this user)',
-        'check ulimit -v for this user', 'test_robust_limits.py'),
+        'check ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
     Row('HOST_UPTIME UNKNOWN: out of memory while loading the check (raise ulimit -v for this user)',
-        'raise ulimit -v for this user', 'test_robust_limits.py'),
+        'raise ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
     Row('HOST_UPTIME UNKNOWN: state directory <tmp> does not exist; create it or give --state-file elsewhere',
         'create it or give --state-file elsewhere', 'test_uptime.py'),
     Row('HOST_UPTIME UNKNOWN: state file <tmp> is a directory; remove it or give another --state-file',
@@ -137,7 +138,7 @@ ROWS: List[Row] = [
     Row('MSGQUEUES UNKNOWN: cannot read <tmp>: No such file or directory; is this Linux with System V IPC (CONFIG_SYSVIPC)? else use --type posix',
         'is this Linux with System V IPC (CONFIG_SYSVIPC)? else use --type posix', 'test_msgqueues_check.py'),
     Row('MSGQUEUES UNKNOWN: out of memory (check ulimit -v for this user)',
-        'check ulimit -v for this user', 'test_robust_limits.py'),
+        'check ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
     Row('MSGQUEUES UNKNOWN: timed out after 1s while reading sysv queues; raise -t or find what is slow',
         'raise -t or find what is slow', 'test_conformance.py'),
     Row("MSGQUEUES UNKNOWN: usage error: argument -c/--critical: '1e3' is not a number (a percentage)",
@@ -225,7 +226,7 @@ ROWS: List[Row] = [
     Row('MTA_BACKLOG UNKNOWN: nagios cannot read the qmail queue by spool scan or listing (see below); fix: run it as root via contrib/sudoers.d/nagios_ipc, or point --mta-binary at qmail-qread (qmail-qstat beside it)',
         'run it as root via contrib/sudoers.d/nagios_ipc, or point --mta-binary at qmail-qread (qmail-qstat beside it)', 'test_mta_more_real.py'),
     Row('MTA_BACKLOG UNKNOWN: out of memory while loading the check (raise ulimit -v for this user)',
-        'raise ulimit -v for this user', 'test_robust_limits.py'),
+        'raise ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
     Row('MTA_BACKLOG UNKNOWN: postfix is not running (postqueue: mail system is down); start it: postfix -c <test-dir> start',
         'start it: postfix -c <test-dir> start', 'test_mta_down_real.py'),
     Row('MTA_BACKLOG UNKNOWN: postfix is not running (postqueue: mail system is down); start it: postfix start',
@@ -297,9 +298,9 @@ ROWS: List[Row] = [
     Row('ZMQ_HWM UNKNOWN: nothing listens at the stats endpoint tcp://127.0.0.1:<port> (refused 3 times); is the application running with the nagios_ipc helper there?',
         'is the application running with the nagios_ipc helper there?', 'test_zmq_stats.py'),
     Row('ZMQ_HWM UNKNOWN: out of memory (check ulimit -v for this user)',
-        'check ulimit -v for this user', 'test_robust_limits.py'),
+        'check ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
     Row('ZMQ_HWM UNKNOWN: out of memory while loading the check (raise ulimit -v for this user)',
-        'raise ulimit -v for this user', 'test_robust_limits.py'),
+        'raise ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
     Row("ZMQ_HWM UNKNOWN: permission denied reading /proc/<n>/fd (uid <n>); run the check as root or as the application's user (e.g. sudo -u APPUSER in the command definition)",
         "run the check as root or as the application's user (e.g. sudo -u APPUSER in the command definition)", 'test_robust_limits.py, test_zmq_privilege.py'),
     Row('ZMQ_HWM UNKNOWN: pid <n> (sleep) has no sockets at all: is it the ZeroMQ application? check the process selection',
@@ -357,6 +358,26 @@ ROWS: List[Row] = [
     Row('ZMQ_HWM UNKNOWN: usage error: unrecognized arguments: positional-argument',
         '', 'test_conformance.py'),
 
+    Row('MSGQUEUES CRITICAL: no queue with key 0x0000162e: is its application running?',
+        'is its application running?', 'test_absent_targets.py'),
+    Row('MSGQUEUES CRITICAL: no queue with key 0x00007777 or 0x00008888, no queues of owner web: is its application running?',
+        'is its application running?', 'test_absent_targets.py'),
+    Row('MSGQUEUES CRITICAL: no queue with key 0x00007777: is its application running?',
+        'is its application running?', 'test_absent_targets.py'),
+    Row('MSGQUEUES CRITICAL: no queues of owner ap?x: is its application running?',
+        'is its application running?', 'test_absent_targets.py'),
+    Row('MSGQUEUES CRITICAL: no queues of owner web: is its application running?; owner app: 3 messages',
+        'is its application running?', 'test_absent_targets.py'),
+    Row('MSGQUEUES OK: no queues of owner web, as --absent ok allows; no message queues (checked: sysv)',
+        '', 'test_absent_targets.py'),
+    Row('MSGQUEUES UNKNOWN: no queues of owner web: is its application running?',
+        'is its application running?', 'test_absent_targets.py'),
+    Row('MSGQUEUES WARNING: no queues of owner web: is its application running?',
+        'is its application running?', 'test_absent_targets.py'),
+    Row('MSGQUEUES UNKNOWN: out of memory while loading the check (raise ulimit -v for this user)',
+        'raise ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
+    Row('MTA_BACKLOG UNKNOWN: --queue defered: postfix has no queue of that name; its queues: maildrop, incoming, active, deferred, hold, corrupt',
+        'its queues: maildrop, incoming, active, deferred, hold, corrupt', 'test_absent_targets.py'),
 ]
 
 
@@ -399,6 +420,6 @@ def test_every_failure_line_has_a_row(request: pytest.FixtureRequest) -> None:
                        for p in item.nodeid.split("/")[:2]}
     if {"unit", "integration"} <= parts:
         printed = {line for line, _ in seen}
-        stale = sorted(known - printed)
+        stale = sorted(known - printed - {r.line for r in ROWS if r.maybe})
         assert not stale, "rows no test printed (remove them, or restore the test):\n" + \
             "\n".join(stale)
