@@ -44,6 +44,10 @@ class Completed(NamedTuple):
         return lines[-1].strip() if lines else ""
 
 
+# what the on-call can do about a listing that hangs: more time, or find the cause
+HUNG_FIX = "raise -t, or run it by hand to see why it hangs"
+
+
 def exit_text(code: object) -> str:
     """'exit 1', or 'killed by SIGSEGV' (a signal without a name: 'killed by signal
     64') for a negative return code; callers put it in parentheses."""
@@ -156,7 +160,7 @@ def _collect(proc: subprocess.Popen[bytes], limit: float, max_output: int):  # t
         if left <= 0:
             _kill_group(proc)
             raise CommandError(f"'{' '.join(proc.args)}' did not finish within "  # type: ignore[arg-type]
-                               f"{limit:.1f}s and was stopped")
+                               f"{limit:.1f}s and was stopped; {HUNG_FIX}")
         for key, _ in selector.select(timeout=min(left, 1.0)):
             chunk = os.read(key.fd, 65536)
             if not chunk:
@@ -211,7 +215,7 @@ def stream_lines(argv: List[str], timeout: Optional[float] = None,
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CommandError(f"'{command}' did not finish within {limit:.1f}s "
-                                   f"and was stopped")
+                                   f"and was stopped; {HUNG_FIX}")
             for key, _ in selector.select(timeout=min(left, 1.0)):
                 chunk = os.read(key.fd, 262144)
                 if not chunk:

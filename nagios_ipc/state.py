@@ -141,7 +141,15 @@ def default_state_path(check: str, key: Sequence[Any] = ()) -> str:
     return os.path.join(default_state_dir(), f"{check}-{digest}.json")
 
 
-def _fix(path: str) -> str:
+def _fix(path: str, exc: Optional[OSError] = None) -> str:
+    """The fix for *exc*: most causes are permissions; a few are not (issue 17)."""
+    code = exc.errno if exc is not None else None
+    if code in (errno.EMFILE, errno.ENFILE):
+        return "raise the open files limit (ulimit -n) of this user"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space (or quota) on the filesystem of {os.path.dirname(path) or '.'}"
+    if code == errno.EROFS:
+        return "give --state-file a path on a writable filesystem"
     return (f"give --state-file a path in a directory this user (uid {os.getuid()}) owns "
             f"and can write, or fix the permissions of {os.path.dirname(path) or '.'}")
 
@@ -200,7 +208,7 @@ class StateFile:
             if exc.errno == errno.ELOOP:
                 raise StateError(f"lock file {lock_path} is a symlink; remove it") from None
             raise StateError(f"cannot open lock file {lock_path}: {exc.strerror}; "
-                             f"{_fix(self.path)}") from None
+                             f"{_fix(self.path, exc)}") from None
         deadline = time.monotonic() + max(remaining_time() - 1.0, 0.5)
         while True:
             try:
@@ -234,7 +242,7 @@ class StateFile:
                 raise StateError(f"state file {self.path} is a symlink; remove it (refusing "
                                  f"to follow it) or give another --state-file") from None
             raise StateError(f"cannot read state file {self.path}: {exc.strerror}; "
-                             f"{_fix(self.path)}") from None
+                             f"{_fix(self.path, exc)}") from None
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(MAX_STATE_BYTES + 1)
         try:
@@ -256,7 +264,7 @@ class StateFile:
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         except OSError as exc:
             raise StateError(f"cannot write state in {directory}: {exc.strerror}; "
-                             f"{_fix(self.path)}") from None
+                             f"{_fix(self.path, exc)}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
@@ -270,4 +278,4 @@ class StateFile:
             except OSError:
                 pass  # best effort; the original error is what matters
             raise StateError(f"cannot write state file {self.path}: {exc.strerror}; "
-                             f"{_fix(self.path)}") from None
+                             f"{_fix(self.path, exc)}") from None

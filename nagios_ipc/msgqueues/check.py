@@ -224,6 +224,20 @@ class Filters:
             return False
         return not (self.exclude_keys and any(match(k, self.exclude_keys) for k in keys))
 
+    def absent(self, queues: Sequence[Queue]) -> List[str]:
+        """What --key and --owner named that none of *queues* (the ones kept) is."""
+        keys = [p for p in self.keys if not any(
+            fnmatch.fnmatchcase(k, p) for q in queues
+            for k in [q.key] + ([str(q.id)] if q.id is not None else []))]
+        owners = [p for p in self.owners
+                  if not any(fnmatch.fnmatchcase(q.owner, p) for q in queues)]
+        missing = []
+        if keys:
+            missing.append(f"no queue with key {' or '.join(keys)}")
+        if owners:
+            missing.append(f"no queues of owner {' or '.join(owners)}")
+        return missing
+
 
 def normal_key(text: str) -> str:
     """0x162E, 5678 (decimal key) and 0x0000162e all mean the same System V key."""
@@ -257,6 +271,7 @@ class MsgQueues(nagiosplugin.Resource):
         self.total = Group("total")
         self.notes: List[str] = []
         self.slots: Dict[str, Tuple[int, int]] = {}
+        self.absent: List[str] = []  # what --key/--owner named and is not there
         self.timestamp = 0.0
         self.doing = "reading message queues"
 
@@ -280,6 +295,7 @@ class MsgQueues(nagiosplugin.Resource):
                 self.slots[kind] = (len(found), maximum)
         if self.filters.active:
             queues = [queue for queue in queues if self.filters.wants(queue)]
+        self.absent = self.filters.absent(queues)
         self.total.queues.extend(queues)
         groups = self.groups
         for queue in queues:
@@ -351,6 +367,8 @@ class MsgQueues(nagiosplugin.Resource):
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         self.collect()
+        if self.absent:
+            yield nagiosplugin.Metric("absent", len(self.absent), context="absent")
         for group in self.reported():
             yield from self.group_metrics(group)
         for kind, (used, maximum) in sorted(self.slots.items()):
@@ -532,6 +550,29 @@ def queue_brief(queue: Queue) -> str:
 DETAILS_MAX = 24000  # bytes of queue lines in the long output (see QueueSummary.verbose)
 
 
+class AbsentContext(nagiosplugin.Context):
+    """A queue or owner the service was told to watch is not there: the state --absent
+    gives (no perfdata: it would exist only in some runs)."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__("absent")
+        self.state = {"critical": nagiosplugin.Critical, "warning": nagiosplugin.Warn,
+                      "unknown": nagiosplugin.Unknown, "ok": nagiosplugin.Ok}[state]
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        assert isinstance(resource, MsgQueues)
+        return self.result_cls(self.state, absent_text(resource), metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> None:
+        return None
+
+
+def absent_text(resource: MsgQueues) -> str:
+    return f"{', '.join(resource.absent)}: is its application running?"
+
+
 class QueueSummary(nagiosplugin.Summary):
     def __init__(self, resource: MsgQueues, limit: int = 100) -> None:
         self.resource = resource
@@ -541,14 +582,16 @@ class QueueSummary(nagiosplugin.Summary):
         total = self.resource.total
         kinds = {q.kind for q in total.queues}
         owners = len(self.resource.groups)
+        absent = (f"{', '.join(self.resource.absent)}, as --absent ok allows; "
+                  if self.resource.absent else "")
         if not total.queues:
             checked = ", ".join(sorted(k for k, _ in self.resource.slots.items())) or "none"
-            return f"no message queues (checked: {checked})"
+            return f"{absent}no message queues (checked: {checked})"
         fullest = total.fullest()
         fill = (f", fullest {format_number(round(fullest.fill or 0, 1))}% "
                 f"({queue_name(fullest)} of {short(fullest.owner, OWNER_MAX)})"
                 if fullest else "")
-        return (f"{len(total.queues)} {'/'.join(sorted(kinds))} queue"
+        return (f"{absent}{len(total.queues)} {'/'.join(sorted(kinds))} queue"
                 f"{'s' if len(total.queues) != 1 else ''} of {owners} owner"
                 f"{'s' if owners != 1 else ''}, {total.messages} messages, "
                 f"{human_size(total.bytes)} queued{fill}")
@@ -556,10 +599,12 @@ class QueueSummary(nagiosplugin.Summary):
     def problem(self, results: nagiosplugin.Results) -> str:
         """The worst findings first; an owner's finding hides the same one for the
         Total, and a full queue hides its own fill."""
+        # a watched queue or owner that is absent comes first: it explains the rest; then
         # the arranged order (MsgQueues.arrange) within a state: the largest owner's
         # finding before a smaller one's, not the first name in the alphabet
         worst = sorted((r for r in results.results if r.state != nagiosplugin.Ok),
-                       key=lambda r: -int(r.state))
+                       key=lambda r: (r.metric is None or r.metric.context != "absent",
+                                      -int(r.state)))
         flagged = {(r.metric.context, self._group(r)) for r in worst if r.metric is not None}
         owners_flagged = {context for context, group in flagged if group is not None
                           and group is not self.resource.total}
@@ -576,7 +621,7 @@ class QueueSummary(nagiosplugin.Summary):
 
     def _group(self, result: nagiosplugin.Result) -> Optional[Group]:
         metric = result.metric
-        if metric is None or metric.context == "slots":
+        if metric is None or metric.context in ("slots", "absent"):
             return None
         return group_of(metric, self.resource)
 
@@ -714,6 +759,10 @@ def parser() -> cli.PluginParser:
                              "POSIX name (glob; repeatable)")
     select.add_argument("--exclude-key", action="append", default=[], metavar="KEY",
                         help="skip this queue (as --key; repeatable)")
+    select.add_argument("--absent", choices=("critical", "warning", "unknown", "ok"),
+                        default="critical",
+                        help="the state when a --key or --owner matches no queue: the "
+                             "application is gone or never started (default critical)")
     select.add_argument("--details-limit", type=int, default=100, metavar="N",
                         help="at most N queue lines in the long output, the fullest first "
                              "(default 100; 0 for none)")
@@ -794,7 +843,8 @@ def build(args: argparse.Namespace,
         if critical is None and measure.critical is not None:
             critical = nagiosplugin.Range(measure.critical)
         contexts.append(MeasureContext(measure, warning, critical))
-    return QueuesCheck(resource, *contexts, QueueSummary(resource, args.details_limit))
+    return QueuesCheck(resource, AbsentContext(args.absent), *contexts,
+                       QueueSummary(resource, args.details_limit))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -98,8 +98,9 @@ class IpcsSource:
 
     def queues(self) -> List[Queue]:
         if not self.command and self.given:
-            raise ParseError(f"--ipcs {self.given}: not found or not executable (a bare name is "
-                             f"looked up in /usr/sbin, /usr/bin, /sbin, /bin, /usr/local/*)")
+            raise ParseError(f"--ipcs {self.given}: not found or not executable; give its full "
+                             f"path (a bare name is looked up in /usr/sbin, /usr/bin, /sbin, "
+                             f"/bin, /usr/local/*)")
         if not self.command:
             raise ParseError("ipcs not found in /usr/bin, /usr/sbin, /bin, /sbin; install it "
                              "or give its path with --ipcs")

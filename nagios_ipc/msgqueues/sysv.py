@@ -9,6 +9,7 @@ queue says which one it got.
 
 from __future__ import annotations
 
+import errno
 import struct
 import sys
 
@@ -198,9 +199,16 @@ class SysvProcSource:
                              f"that can read it (it is world-readable on a standard "
                              f"Linux)") from None
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise ParseError(f"cannot read {self.path}: {exc.strerror}; raise the open "
+                                 f"files limit (ulimit -n) of this user") from None
             raise ParseError(f"cannot read {self.path}: {exc.strerror}; is this Linux with "
                              f"System V IPC (CONFIG_SYSVIPC)? else use --type posix") from None
-        header, rows = parse_proc_rows(text)
+        try:
+            header, rows = parse_proc_rows(text)
+        except ParseError as exc:  # the kernel's table never looks like this
+            raise ParseError(f"{exc}; is {self.path} the kernel's queue table? if so, report "
+                             f"it to nagios_ipc") from None
         col = {name: header.index(name) for name in header}
         i_key, i_id, i_perms = col["key"], col["msqid"], col["perms"]
         i_cbytes, i_qnum, i_uid, i_cuid = col["cbytes"], col["qnum"], col["uid"], col["cuid"]

@@ -10,7 +10,7 @@ import nagiosplugin
 
 from .. import cli
 from ..units import format_number, human_duration, human_size, optional_range, parse_range
-from .model import ParseError, Settings, Unavailable
+from .model import NotRunning, ParseError, Settings, Unavailable
 from .registry import METHOD_CHOICES, NAMES
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -44,6 +44,11 @@ Check:
   Postfix authorized_mailq_users, Exim queue_list_requires_admin = false).
   'auto' (default) uses the spool when readable, else the command; the long
   output says which ran. When neither works: UNKNOWN naming both fixes.
+  A stopped daemon is said first, CRITICAL by default (--mta-down): mail is
+  not flowing. Seen for Postfix (postqueue says the mail system is down; the
+  spool's pid/master.pid is not locked) and OpenSMTPD (smtpctl lists the queue
+  offline, or 'show status' gets no answer). Exim, sendmail, qmail and
+  nullmailer list their queues without a daemon, and some run without one.
   --count-only reads directory entries only (no message file is opened; Exim:
   the head of each -H file, for its frozen flag): message counts per queue,
   nothing else. Otherwise each queue file is read as far as the
@@ -87,6 +92,8 @@ Examples:
   check_mta_backlog --mta postfix --config-dir /etc/postfix-out   a second instance
   check_mta_backlog --mta exim --mta-binary /usr/sbin/exim4 --mta-config /etc/exim4/alt.conf
 """
+
+DOWN_STATES = ("critical", "warning", "unknown", "ok")
 
 DEFAULTS = {"deferred_warning": "100", "deferred_critical": "500",
             "age_warning": "4h", "age_critical": "1d"}
@@ -154,6 +161,10 @@ def parser() -> cli.PluginParser:
                      help="listing binary for --method command (postqueue, exim/exim4)")
     src.add_argument("--mta-config", metavar="FILE",
                      help="alternate MTA configuration file (Exim: passed as -C)")
+    src.add_argument("--mta-down", choices=DOWN_STATES, default="critical",
+                     help="the state when the MTA's daemon is not running (Postfix, "
+                          "OpenSMTPD): mail is not flowing; said first (default critical; "
+                          "'ok' for a standby node)")
     what = p.add_argument_group("what to read")
     what.add_argument("--count-only", action="store_true",
                       help="count messages per queue from directory entries only; no message "
@@ -215,6 +226,8 @@ class MtaBacklog(nagiosplugin.Resource):
         self.source: Any = None
         self.fallback: Optional[Unavailable] = None
         self.deferred_queues: Tuple[str, ...] = ()
+        self.stopped: Optional[NotRunning] = None
+        self.causes: List[str] = []  # why no method could read the queue, one per method
         self.doing = "finding the MTA"
 
     def settings(self, now: float) -> Settings:
@@ -261,15 +274,12 @@ class MtaBacklog(nagiosplugin.Resource):
                     close = getattr(stream, "close", None)
                     if close is not None:
                         close()
+        except NotRunning:
+            raise  # news in itself, whatever method was tried before
         except Unavailable as exc:
             if fallback is None:
                 raise
-            fixes: List[str] = []
-            for fix in f"{fallback.fix}; or {exc.fix}".split("; or "):
-                if fix and fix not in fixes:
-                    fixes.append(fix)
-            raise Unavailable(f"cannot read the {module.NAME} queue: {fallback.reason}; "
-                              f"{exc.reason}", "; or ".join(fixes)) from None
+            raise registry.merge(module.NAME, [fallback, exc]) from None
         # every queue the source knows of, empty ones too: the same perfdata labels in
         # every run and in both modes (sendmail's queue directories, Exim's named queues)
         for name in getattr(source, "queue_names", lambda: ())():
@@ -282,17 +292,31 @@ class MtaBacklog(nagiosplugin.Resource):
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         try:
             self.collect()
+        except NotRunning as exc:
+            self.stopped = exc  # nothing listed: the stopped daemon is the whole finding
+            yield nagiosplugin.Metric("running", 0, context="running")
+            return
         except Unavailable as exc:
-            raise nagiosplugin.CheckError(f"{exc.reason}" + (f"; fix: {exc.fix}"
-                                                             if exc.fix else "")) from None
+            fix = exc.fix.replace("; or ", ", or ")
+            self.causes = list(exc.details)  # the long output (BacklogSummary.verbose)
+            raise nagiosplugin.CheckError(f"{exc.reason}" + (f"; fix: {fix}" if fix else "")
+                                          ) from None
         except ParseError as exc:
-            raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}") from None
+            raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}; fix: if "
+                                          f"{self.mta} wrote that, report it to nagios_ipc"
+                                          ) from None
         b = self.backlog
+        absent = self.watched_absent()
+        self.stopped = getattr(self.source, "stopped", None)
+        if self.stopped is not None:
+            yield nagiosplugin.Metric("running", 0, context="running")
         yield nagiosplugin.Metric("messages", b.messages, min=0, context="total")
         for name, stats in b.queues.items():
             if b.detailed or name in b.counted:
                 yield nagiosplugin.Metric(f"messages_{name}", stats.messages, min=0,
                                           context="queue")
+        for name in absent:  # a queue empty now that the MTA lists only when not
+            yield nagiosplugin.Metric(f"messages_{name}", 0, min=0, context="queue")
         deferred = sum(b.queues[q].messages for q in self.deferred_queues if q in b.queues)
         yield nagiosplugin.Metric("deferred", deferred, min=0, context="deferred")
         if not b.detailed:
@@ -303,6 +327,8 @@ class MtaBacklog(nagiosplugin.Resource):
             age = b.age(name)
             yield nagiosplugin.Metric(f"oldest_{name}", round(age or 0), "s", min=0,
                                       context="queue_age")
+        for name in absent:
+            yield nagiosplugin.Metric(f"oldest_{name}", 0, "s", min=0, context="queue_age")
         _, age = b.oldest_of(self.deferred_queues)
         yield nagiosplugin.Metric("deferred_age", round(age or 0), "s", min=0, context="age")
         yield nagiosplugin.Metric("bounces", b.bounces, min=0, max=b.messages, context="bounces")
@@ -310,6 +336,24 @@ class MtaBacklog(nagiosplugin.Resource):
         for domain, count in b.watched.items():
             yield nagiosplugin.Metric(f"domain_{domain}", count, min=0, max=b.messages,
                                       context="domain")
+
+    def watched_absent(self) -> List[str]:
+        """Queues --queue names that this run did not see, when they can be empty; a
+        name the MTA never has is UNKNOWN (a typo would otherwise be a silent OK)."""
+        seen = self.backlog.queues
+        known = tuple(getattr(self.module, "ALL_QUEUES", getattr(self.module, "QUEUES", ())))
+        dynamic = hasattr(self.module, "deferred_queues")  # queue names from config or channels
+        absent = []
+        for name in dict.fromkeys(q for q, _, _ in (*self.args.queue_limits,
+                                                   *self.args.queue_age_limits)):
+            if name in seen:
+                continue
+            if not dynamic and name not in known:
+                raise nagiosplugin.CheckError(
+                    f"--queue {name}: {self.mta} has no queue of that name; its queues: "
+                    f"{', '.join(known)}")
+            absent.append(name)
+        return absent
 
     @property
     def mta(self) -> str:
@@ -455,6 +499,31 @@ def contexts_for(args: argparse.Namespace) -> List[nagiosplugin.Context]:
     return out
 
 
+class Running(nagiosplugin.Context):
+    """The MTA's daemon is down: the state --mta-down gives (no perfdata: the figure
+    would exist only in some runs, and graphs of it say nothing the state does not)."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__("running")
+        self.state = {"critical": nagiosplugin.Critical, "warning": nagiosplugin.Warn,
+                      "unknown": nagiosplugin.Unknown, "ok": nagiosplugin.Ok}[state]
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        assert isinstance(resource, MtaBacklog) and resource.stopped is not None
+        return self.result_cls(self.state, stopped_text(resource), metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> None:
+        return None
+
+
+def stopped_text(resource: MtaBacklog) -> str:
+    exc = resource.stopped
+    assert exc is not None
+    return f"{resource.mta} is not running ({exc.reason}); start it: {exc.fix}"
+
+
 # --- presentation ----------------------------------------------------------------------
 
 
@@ -466,6 +535,15 @@ class BacklogSummary(nagiosplugin.Summary):
     def ok(self, results: nagiosplugin.Results) -> str:
         r = self.resource
         b = r.backlog
+        if r.stopped is not None:  # --mta-down ok: still said first, without the fix
+            stopped = f"{r.mta} is not running ({r.stopped.reason}), as --mta-down ok allows"
+            if b is None:
+                return stopped
+            return f"{stopped}; {self._ok_text(b)}"
+        return self._ok_text(b)
+
+    def _ok_text(self, b: Any) -> str:
+        r = self.resource
         parts = [f"{r.mta}: {_plural(b.messages, 'message')} queued"]
         busy = [f"{name} {stats.messages}" for name, stats in b.queues.items() if stats.messages]
         if busy:
@@ -481,18 +559,19 @@ class BacklogSummary(nagiosplugin.Summary):
         return ", ".join(parts)
 
     def problem(self, results: nagiosplugin.Results) -> str:
+        # a stopped MTA comes first whatever its state: it explains the rest
         worst = sorted((x for x in results if x.state != nagiosplugin.Ok),
-                       key=lambda x: -int(x.state))
+                       key=lambda x: (x.metric is None or x.metric.name != "running",
+                                      -int(x.state)))
         return cli.join_hints(worst)
 
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
         r = self.resource
         b = r.backlog
         if b is None:
-            return []
+            return list(r.causes)
         source = r.source
-        where = getattr(source, "root", None) or " ".join(getattr(source, "argv", []) or [])
-        lines = [f"method: {source.method} ({where})" + (
+        lines = [f"method: {source.method} ({source_where(source)})" + (
             f"; spool not used: {r.fallback.reason}" if r.fallback else "")]
         lines.extend(source_notes(source))
         for name, stats in b.queues.items():
@@ -532,14 +611,33 @@ def source_notes(source: Any) -> List[str]:
     return notes
 
 
+def source_where(source: Any) -> str:
+    """What a source read: its directories or the commands it ran."""
+    dirs = getattr(source, "dirs", None)
+    if dirs:  # sendmail: one or more queue directories
+        return ", ".join(getattr(d, "path", str(d)) for d in dirs)
+    root = getattr(source, "root", None)
+    if root:
+        return str(root)
+    argv = getattr(source, "argv", None)
+    if argv:
+        return " ".join(argv)
+    for attr, args in (("smtpctl", "show queue"), ("sendmail", "-bp"),
+                       ("qread", ""), ("mailq", ""), ("imsimta", "qm directory")):
+        program = getattr(source, attr, None)
+        if program:
+            return f"{program} {args}".strip()
+    return "?"
+
+
 # --- wiring ----------------------------------------------------------------------------
 
 
 def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nagiosplugin.Check:
     if args.top < 0:
-        raise nagiosplugin.CheckError("--top must be 0 or more")
+        raise nagiosplugin.CheckError(f"--top {args.top} is negative; give 0 or more")
     if args.workers < 1:
-        raise nagiosplugin.CheckError("--workers must be 1 or more")
+        raise nagiosplugin.CheckError(f"--workers {args.workers} is too few; give 1 or more")
     if args.count_only:
         # these measures need the message files: silently ignoring them would be a wrong OK
         wanted = [option for option, given in (
@@ -548,10 +646,11 @@ def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nag
               for m in MEASURES if m.name in ("age", "bytes", "bounces", "held")
               for level in ("warning", "critical"))) if given]
         if wanted:
-            raise nagiosplugin.CheckError(f"{', '.join(wanted)} need the message files read: "
-                                          f"drop --count-only")
+            raise nagiosplugin.CheckError(f"{', '.join(wanted)} need"
+                                          f"{'s' if len(wanted) == 1 else ''} the message "
+                                          f"files read; drop --count-only")
     resource = MtaBacklog(args, now)
-    return nagiosplugin.Check(resource, *contexts_for(args),
+    return nagiosplugin.Check(resource, Running(args.mta_down), *contexts_for(args),
                               BacklogSummary(resource, args.top))
 
 

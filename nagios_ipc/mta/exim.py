@@ -45,8 +45,8 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
 _HEADER_LENGTH = re.compile(r"^(\d{3})[A-Za-z* ] ", re.M)
 
-SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
-LIST_FIX = "queue_list_requires_admin = false in Exim's configuration (--method command)"
+SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
+LIST_FIX = "set queue_list_requires_admin = false"
 
 
 def _binary(settings: Settings) -> Optional[str]:
@@ -540,7 +540,7 @@ class EximBp:
                 from .postfix import _user
 
                 raise Unavailable(f"exim -C drops root for {_user()} (its listing would be "
-                                  f"empty)", f"no --mta-config; or {SUDO_FIX}")
+                                  f"empty)", f"drop --mta-config; or {SUDO_FIX}")
 
     def _lines(self, argv: Optional[List[str]] = None) -> Iterator[str]:
         from ..proc import exit_text, stream_lines
@@ -554,10 +554,12 @@ class EximBp:
             raw = result.get("stderr")
             stderr = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
             last = stderr.splitlines()[-1].strip() if stderr else "no message"
+            last = last[6:] if last.startswith("exim: ") else last  # its name says nothing new
             text = f"'{os.path.basename(argv[0])} {argv[-1]}' failed ({exit_text(code)}): {last}"
             if "permission denied" in stderr.lower() or "not permitted" in stderr.lower():
                 raise Unavailable(text, f"{LIST_FIX}; or {SUDO_FIX}")
-            raise ParseError(text)
+            # a failed listing is not output to parse: nothing was listed
+            raise Unavailable(text, "run it by hand to see why")
 
     def named(self) -> List[str]:
         """The named queues, from a listing of the spool directory (exim -bp does not

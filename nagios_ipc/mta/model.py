@@ -10,7 +10,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Tuple
+    from typing import Iterable, Iterator, NamedTuple, Optional, Protocol, Sequence, Tuple
 else:
     from nagios_ipc.light import NamedTuple
 
@@ -84,10 +84,21 @@ class Unavailable(Exception):
     what the operator can do (a sudo rule, the MTA's listing permission, an
     option). The check reports UNKNOWN with both when no method works."""
 
-    def __init__(self, reason: str, fix: str = "") -> None:
+    def __init__(self, reason: str, fix: str = "", details: Sequence[str] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
         self.fix = fix
+        self.details = tuple(details)  # long output: the causes in the programs' own words
+
+
+class NotRunning(Unavailable):
+    """The MTA's daemon is not running (mail is not flowing).
+
+    Raised by a listing that needs the daemon and got nothing (Postfix's showq
+    for users other than root); set as a source's ``stopped`` attribute when the
+    listing worked without it (``postqueue`` as root and ``smtpctl`` read the queue
+    files directly then). ``reason`` says how that was seen, ``fix`` how to start it.
+    The check reports it first, in the state --mta-down gives."""
 
 
 # Each MTA module nagios_ipc/mta/<name>.py provides:
@@ -100,6 +111,9 @@ class Unavailable(Exception):
 #   def open_source(settings: Settings, method: str) -> QueueSource
 #                                   # raises Unavailable (no binary, no permission) before any
 #                                   # output is produced; raises ParseError from counts()/messages()
-#                                   # on output that does not parse
+#                                   # on output that does not parse; NotRunning from them when
+#                                   # the listing needs the daemon and it is down; after reading,
+#                                   # ``source.stopped`` (a NotRunning, else absent or None) when
+#                                   # the listing worked but showed the daemon down
 #
 # The registry imports a module only when that MTA is asked for or probed.

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import os
 
-from ..proc import CommandError, find_executable
-from .model import Message, ParseError, QueueCount, Settings, Unavailable
+from ..proc import CommandError, find_executable, run_command
+from .model import Message, NotRunning, ParseError, QueueCount, Settings, Unavailable
 from .spoolscan import (Partitioned, check_readable_dir, clip, confine, entries, entry_stat,
                         path_stat, read_small, sudo_fix, text_lines)
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+    from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 NAME = "opensmtpd"
 METHODS = ("spool", "command")
@@ -41,9 +41,11 @@ METHODS = ("spool", "command")
 DEFAULT_SPOOL = "/var/spool/smtpd"
 QUEUE, SUSPENDED, OFFLINE = "queue", "queue.suspended", "offline"
 QUEUES = (QUEUE,)  # queue.suspended (command) and offline (spool) show when not empty
+ALL_QUEUES = (QUEUE, SUSPENDED, OFFLINE)  # every name --queue may watch
 DEFERRED_QUEUES = (QUEUE,)  # everything the scheduler still has to deliver
 FIELDS = 14
 LISTING_FIX = "or run it as a member of the smtpd control group"
+START_COMMAND = "smtpd (service opensmtpd start)"
 
 
 def _sender(text: str) -> str:
@@ -147,18 +149,49 @@ class CommandSource:
     def __init__(self, settings: Settings, smtpctl: str) -> None:
         self.settings = settings
         self.smtpctl = smtpctl
+        self.argv = [smtpctl, "show", "queue"]
+        self.stopped: Optional[NotRunning] = None
+
+    def _watched(self, lines: Iterable[str], states: Set[str]) -> Iterator[str]:
+        """*lines* unchanged; the envelope states seen go into *states*."""
+        for line in lines:
+            fields = line.split("|", 12)
+            if len(fields) > 11:
+                states.add(fields[11])
+            yield line
+
+    def _daemon_answers(self) -> bool:
+        """``smtpctl show status``: False when smtpd is not running (an empty queue
+        lists the same with and without it)."""
+        try:
+            done = run_command([self.smtpctl, "show", "status"],
+                               timeout=min(self.settings.timeout, 5.0))
+        except CommandError:
+            return True  # not a proof that smtpd is down: the listing stands alone
+        return not (done.returncode and b"doesn't seem to be running" in done.stderr)
 
     def messages(self) -> Iterator[Message]:
+        states: Set[str] = set()
         try:
-            yield from parse_show_queue(text_lines([self.smtpctl, "show", "queue"],
-                                                   self.settings))
+            yield from parse_show_queue(self._watched(text_lines(self.argv, self.settings),
+                                                      states))
         except CommandError as exc:
             text = str(exc)
+            if "doesn't seem to be running" in text:
+                raise NotRunning("smtpctl: smtpd doesn't seem to be running",
+                                 START_COMMAND) from None
             if (("root" in text and ("need" in text or "privilege" in text))
                     or "ermission denied" in text or "setgid" in text):
                 raise Unavailable(f"smtpctl refused to list the queue: {text}",
                                   sudo_fix(NAME, LISTING_FIX)) from None
             raise
+        # without smtpd, smtpctl reads the queue files itself and marks every envelope
+        # offline (OpenSMTPD 6.8); with none queued, only 'show status' tells
+        if states == {"offline"}:
+            self.stopped = NotRunning("smtpctl read the queue offline", START_COMMAND)
+        elif not states and not self._daemon_answers():
+            self.stopped = NotRunning("smtpctl: smtpd doesn't seem to be running",
+                                      START_COMMAND)
 
     def counts(self) -> Iterable[QueueCount]:
         figures: Dict[str, List[float]] = {QUEUE: [0, 0.0], SUSPENDED: [0, 0.0]}

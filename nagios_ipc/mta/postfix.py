@@ -16,8 +16,9 @@ it works for any user listed in ``authorized_mailq_users`` while Postfix runs.
 from __future__ import annotations
 
 import os
+import stat
 
-from .model import Message, ParseError, QueueCount, Settings, Unavailable
+from .model import Message, NotRunning, ParseError, QueueCount, Settings, Unavailable
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -33,8 +34,8 @@ DEFAULT_CONFIG_DIR = "/etc/postfix"
 DEFAULT_QUEUE_DIR = "/var/spool/postfix"
 READ_CHUNK = 16384  # one read holds the whole envelope of nearly every message
 
-SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
-MAILQ_FIX = "authorized_mailq_users in main.cf, Postfix running (--method command)"
+SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
+MAILQ_FIX = "add this user to authorized_mailq_users in main.cf"
 
 
 def _config_dir(settings: Settings) -> str:
@@ -195,14 +196,15 @@ def parse_queue_file(data: bytes, read_at: Optional[Callable[[int], bytes]] = No
                 if len(fields) > 1:
                     arrival += int(fields[1]) / 1e6
             except (ValueError, IndexError):
-                raise ParseError(f"bad arrival time record {data[pos:stop][:40]!r}") from None
+                raise ParseError(f"bad arrival time record "
+                                 f"{_excerpt(data[pos:stop], 40)}") from None
         elif rtype == 67:    # 'C' sizes
             fields = data[pos:stop].split()
             try:
                 size = int(fields[0])
                 data_offset = int(fields[1])
             except (ValueError, IndexError):
-                raise ParseError(f"bad size record {data[pos:stop][:40]!r}") from None
+                raise ParseError(f"bad size record {_excerpt(data[pos:stop], 40)}") from None
         elif rtype == 77 or rtype == 112:  # 'M' content follows / 'p' pointer: jump
             if rtype == 77:
                 if data_offset <= 0 or size is None:
@@ -216,7 +218,7 @@ def parse_queue_file(data: bytes, read_at: Optional[Callable[[int], bytes]] = No
                 try:
                     target = int(data[pos:stop] or b"0")
                 except ValueError:
-                    raise ParseError(f"bad pointer record {data[pos:stop][:40]!r}") from None
+                    raise ParseError(f"bad pointer record {_excerpt(data[pos:stop], 40)}") from None
             if target > 0:
                 jumps += 1
                 if jumps > 10000:
@@ -312,6 +314,16 @@ class PostfixSpool:
         if not os.access(os.path.join(root, "deferred"), os.R_OK | os.X_OK):
             raise Unavailable(f"{root}/deferred not readable by {_user()}",
                               f"{SUDO_FIX}; or {MAILQ_FIX}")
+
+    @property
+    def stopped(self) -> Optional[NotRunning]:
+        """NotRunning when a master ran on this queue and is gone (its pid file is there
+        and unlocked: Postfix's own 'postfix status' test), else None."""
+        if master_stopped(self.root):
+            start = ("postfix start" if not self.settings.config_dir
+                     else f"postfix -c {self.settings.config_dir} start")
+            return NotRunning("its master.pid is not locked", start)
+        return None
 
     def partitions(self, count: int) -> List[PostfixSpool]:
         """*count* views that together read every message once (for parallel reading):
@@ -449,6 +461,31 @@ class PostfixSpool:
                               held)
 
 
+def master_stopped(root: str) -> bool:
+    """True when ``<queue>/pid/master.pid`` exists and no master holds its lock.
+
+    A running master holds an exclusive flock() on it for its whole life and leaves
+    the file behind when it stops. The lock is taken and dropped at once (``postfix
+    status`` does the same; a master starting in that instant would refuse to). No
+    file, or no permission to open it (not root), claims nothing."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(root, "pid", "master.pid"),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False  # locked: the master runs
+    finally:
+        os.close(fd)  # drops the lock if taken
+    return True
+
+
 def _reader(path: str, tree: Optional[Tree] = None):  # type: ignore[no-untyped-def]
     """pread(offset) on the queue file *path*, for records beyond the first read."""
     from .spooltree import tree_of
@@ -478,6 +515,13 @@ def _user() -> str:
 # --- postqueue -j ----------------------------------------------------------------------
 
 
+def _excerpt(data: bytes, size: int = 80) -> str:
+    """Bad input quoted as text (a byte string's b'' and escapes mean nothing to a reader)."""
+    text = data[:size].decode("utf-8", "replace")
+    return repr("".join(ch if ch.isprintable() else "?" for ch in text)
+                + ("..." if len(data) > size else ""))
+
+
 def parse_postqueue_line(line: bytes) -> Message:
     """One line of ``postqueue -j`` into a Message."""
     import json
@@ -487,9 +531,9 @@ def parse_postqueue_line(line: bytes) -> Message:
         queue = obj["queue_name"]
         queue_id = obj["queue_id"]
     except (ValueError, KeyError, TypeError):
-        raise ParseError(f"not a postqueue -j line: {line[:80]!r}") from None
+        raise ParseError(f"not a postqueue -j line: {_excerpt(line)}") from None
     if not isinstance(queue, str) or not isinstance(queue_id, str):
-        raise ParseError(f"not a postqueue -j line: {line[:80]!r}")
+        raise ParseError(f"not a postqueue -j line: {_excerpt(line)}")
     sender = obj.get("sender")
     if sender == "MAILER-DAEMON":  # postqueue's spelling of the null sender
         sender = ""
@@ -548,6 +592,9 @@ class PostqueueJson:
         if settings.config_dir:
             self.argv[1:1] = ["-c", settings.config_dir]
         self.doing = f"reading the output of '{' '.join(self.argv)}'"
+        self.stopped: Optional[NotRunning] = None
+        self.start_command = ("postfix start" if not settings.config_dir
+                              else f"postfix -c {settings.config_dir} start")
 
     def _lines(self) -> Iterator[bytes]:
         from ..proc import exit_text, stream_lines
@@ -557,17 +604,25 @@ class PostqueueJson:
             if line.strip():
                 yield line
         code = result.get("returncode")
+        raw = result.get("stderr")
+        if not code and isinstance(raw, bytes) and b"ail system is down" in raw:
+            # root's postqueue reads the queue files itself when showq does not answer
+            self.stopped = NotRunning("postqueue read the queue files", self.start_command)
         if code:
-            raw = result.get("stderr")
             stderr = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
             last = [x.strip() for x in stderr.strip().splitlines() if "fatal" in x] or \
                 stderr.strip().splitlines()[-1:] or ["no message"]
-            text = f"'postqueue -j' failed ({exit_text(code)}): {last[-1]}"
+            said = last[-1].split("fatal: ", 1)[-1]  # its name and 'fatal:' say nothing new
+            text = f"'postqueue -j' failed ({exit_text(code)}): {said}"
             lowered = stderr.lower()
+            if "mail system is down" in lowered:
+                # showq is a Postfix daemon: for users other than root, nothing is listed
+                raise NotRunning("postqueue: mail system is down", self.start_command)
             if "not allowed" in lowered or "permission denied" in lowered or \
                     "not authorized" in lowered:
                 raise Unavailable(text, f"{MAILQ_FIX}; or {SUDO_FIX}")
-            raise ParseError(text)
+            # a failed listing is not output to parse: nothing was listed
+            raise Unavailable(text, "run it by hand to see why")
 
     def counts(self) -> Iterator[QueueCount]:
         tally: Dict[str, int] = dict.fromkeys(QUEUES, 0)

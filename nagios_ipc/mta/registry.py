@@ -75,10 +75,37 @@ def open_source(module: ModuleType, settings: Settings, method: str
             return module.open_source(settings, candidate), (failures[0] if failures else None)
         except Unavailable as exc:
             failures.append(exc)
-    reasons = "; ".join(f.reason for f in failures)
-    fixes = []
+    raise merge(module.NAME, failures, methods)
+
+
+def merge(mta: str, failures: List[Unavailable],
+          methods: Tuple[str, ...] = ("spool", "command")) -> Unavailable:
+    """One Unavailable for every method that failed: each fix once. One cause (the
+    MTA is not installed: both methods miss the same binary) is the first line;
+    several are summed up there and each goes to the long output, in its program's
+    words, so that the first line stays short enough to read at 3 a.m."""
+    reasons: List[str] = []
+    fixes: List[str] = []
     for failure in failures:
+        if failure.reason not in reasons:
+            reasons.append(failure.reason)
         for fix in failure.fix.split("; or "):
             if fix and fix not in fixes:
                 fixes.append(fix)
-    raise Unavailable(f"cannot read the {module.NAME} queue: {reasons}", "; or ".join(fixes))
+    if len(reasons) == 1:
+        return Unavailable(f"cannot read the {mta} queue: {reasons[0]}", "; or ".join(fixes))
+    generic = "run it by hand to see why"  # the causes below say why already
+    fixes = [fix for fix in fixes if fix != generic] or fixes
+    import os
+    import pwd
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = f"uid {os.geteuid()}"
+    words = {"spool": "spool scan", "command": "listing"}
+    details = [f"{words.get(method, method)}: {failure.reason}"
+               for method, failure in zip(methods, failures)]
+    return Unavailable(f"{user} cannot read the {mta} queue by "
+                       f"{' or '.join(words.get(m, m) for m in methods)} (see below)",
+                       "; or ".join(fixes), details)

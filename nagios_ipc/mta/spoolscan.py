@@ -22,15 +22,17 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SUDO_FIX = ("run the check through the sudo rule in contrib/sudoers.d/nagios_ipc "
-            "(check_mta_backlog --mta {mta} as root)")
+SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
 MAX_QUEUE_FILE = 64 * 1024 * 1024  # bytes of a control/envelope file read at most (one at
                                    # a time: a qf of 100,000 recipients is about 4 MB)
 
 
 def sudo_fix(mta: str, extra: str = "") -> str:
-    text = SUDO_FIX.format(mta=mta)
-    return f"{text}, or {extra}" if extra else text
+    """The sudo rule, then the MTA's own way (*extra*) as a second fix."""
+    extra = extra[3:] if extra.startswith("or ") else extra
+    if extra.startswith("("):  # a remark on the sudo rule, not another fix
+        return f"{SUDO_FIX} {extra}"
+    return f"{SUDO_FIX}; or {extra}" if extra else SUDO_FIX
 
 
 def check_readable_dir(path: str, mta: str, extra_fix: str = "") -> None:

@@ -20,6 +20,7 @@ Two seams, so that tests can replay reboots and clock steps:
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -125,7 +126,11 @@ class ProcBootSource:
             with open(path, encoding="ascii", errors="replace") as handle:
                 return handle.read(4096)
         except OSError as exc:
-            raise ParseError(f"cannot read {path}: {exc.strerror}") from None
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                fix = "raise the open files limit (ulimit -n) of this user"
+            else:  # no /proc (a chroot, another OS): psutil knows other ways
+                fix = "use --boot-source psutil"
+            raise ParseError(f"cannot read {path}: {exc.strerror}; {fix}") from None
 
     def observe(self, clock: Clock) -> Observation:
         # uptime and wall clock read back to back: boot_time = wall - uptime

@@ -253,7 +253,10 @@ def test_unprivileged_user_gets_one_clear_unknown(open_tmp: Path, mta: str) -> N
                         user="nagios")
     assert outcome.stderr == ""
     assert outcome.code == 3, outcome.stdout
-    assert len(outcome.stdout.splitlines()) == 1
-    assert "not readable by this user" in outcome.stdout
+    first, spool, listing = outcome.stdout.splitlines()  # the causes follow the first line
+    assert first.startswith(f"MTA_BACKLOG UNKNOWN: nagios cannot read the {mta} queue by spool "
+                            f"scan or listing (see below); fix: ")
+    assert spool.startswith("spool scan: ") and "not readable by this user" in spool
+    assert listing.startswith("listing: ")
     assert "contrib/sudoers.d/nagios_ipc" in outcome.stdout
     assert str(open_tmp / "no-such-tool") in outcome.stdout

@@ -25,7 +25,8 @@ from tests.integration.mta_real import EximInstance, PostfixInstance, available
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
 
-SUDO_FIX = "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool"
+SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
+MAILQ_FIX = "add this user to authorized_mailq_users in main.cf"
 
 
 def check(args: List[str], user: Optional[str] = None) -> Outcome:
@@ -151,8 +152,7 @@ def test_postfix_as_nagios_spool_only_is_unknown(postfix: Dict[str, object]) -> 
     assert out.code == 3
     assert out.stdout == (
         f"MTA_BACKLOG UNKNOWN: {instance.queue}/maildrop not readable by nagios (0700 postfix); "
-        f"fix: {SUDO_FIX}; or authorized_mailq_users in main.cf, Postfix running "
-        f"(--method command)\n")
+        f"fix: {SUDO_FIX}, or {MAILQ_FIX}\n")
 
 
 def test_postfix_as_nagios_neither_method_is_unknown(postfix: Dict[str, object]) -> None:
@@ -164,14 +164,12 @@ def test_postfix_as_nagios_neither_method_is_unknown(postfix: Dict[str, object])
     finally:
         instance.postconf("authorized_mailq_users = static:anyone")
     assert out.code == 3
-    assert out.stdout.startswith(
-        f"MTA_BACKLOG UNKNOWN: cannot read the postfix queue: {instance.queue}/maildrop not "
-        f"readable by nagios (0700 postfix); 'postqueue -j' failed (exit 69): postqueue: fatal: "
-        f"User nagios(")
-    assert out.stdout.endswith(
-        f"is not allowed to view the mail queue; fix: {SUDO_FIX}; or authorized_mailq_users "
-        f"in main.cf, Postfix running (--method command)\n")
-    assert out.stdout.count("\n") == 1
+    first, spool, listing = out.stdout.splitlines()
+    assert first == ("MTA_BACKLOG UNKNOWN: nagios cannot read the postfix queue by spool scan "
+                     f"or listing (see below); fix: {SUDO_FIX}, or {MAILQ_FIX}")
+    assert spool == f"spool scan: {instance.queue}/maildrop not readable by nagios (0700 postfix)"
+    assert listing.startswith("listing: 'postqueue -j' failed (exit 69): User nagios(")
+    assert listing.endswith(") is not allowed to view the mail queue")
 
 
 def test_postfix_big_maildrop_files_are_not_walked() -> None:
@@ -358,10 +356,11 @@ def test_exim_as_nagios_is_unknown_naming_both_fixes(exim: EximInstance) -> None
                 user="nagios")
     assert out.code == 3
     assert out.stdout == (
-        f"MTA_BACKLOG UNKNOWN: cannot read the exim queue: {exim.spool}/input not readable by "
-        f"nagios; exim -C drops root for nagios (its listing would be empty); fix: {SUDO_FIX}; "
-        f"or queue_list_requires_admin = false in Exim's configuration (--method command); or "
-        f"no --mta-config\n")
+        f"MTA_BACKLOG UNKNOWN: nagios cannot read the exim queue by spool scan or listing "
+        f"(see below); fix: {SUDO_FIX}, or set queue_list_requires_admin = false, or drop "
+        f"--mta-config\n"
+        f"spool scan: {exim.spool}/input not readable by nagios\n"
+        f"listing: exim -C drops root for nagios (its listing would be empty)\n")
 
 
 def test_exim_as_nagios_refused_listing(exim: EximInstance) -> None:

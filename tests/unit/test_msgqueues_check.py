@@ -143,9 +143,10 @@ def test_owner_named_total_does_not_clash() -> None:
 
 
 def test_source_error_is_unknown_one_line() -> None:
-    code, text = run([Source([], error="cannot read /proc/sysvipc/msg: permission denied; fix")])
-    assert (code, text) == (3, "MSGQUEUES UNKNOWN: cannot read /proc/sysvipc/msg: permission "
-                               "denied; fix\n")
+    error = ("cannot read /proc/sysvipc/msg: permission denied; run as a user that can read it "
+             "(it is world-readable on a standard Linux)")  # as SysvProcSource says it
+    code, text = run([Source([], error=error)])
+    assert (code, text) == (3, f"MSGQUEUES UNKNOWN: {error}\n")
 
 
 def test_unmounted_posix_is_a_note_unless_asked_for() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pwd
 import shutil
 import stat
 import sys
@@ -376,8 +377,12 @@ def test_neither_method_names_both_fixes() -> None:
                          Unavailable("postqueue refused", "authorized_mailq_users"))
     with pytest.raises(Unavailable) as info:
         registry.open_source(module, Settings(), "auto")
-    assert info.value.reason == "cannot read the fake queue: queue not readable; postqueue refused"
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    assert info.value.reason == (f"{user} cannot read the fake queue by spool scan or "
+                                 f"listing (see below)")
     assert info.value.fix == "the sudo rule; or authorized_mailq_users"
+    assert info.value.details == ("spool scan: queue not readable",
+                                  "listing: postqueue refused")
 
 
 # --- the check -------------------------------------------------------------------------
@@ -441,7 +446,7 @@ def test_hung_listing_command_is_unknown_within_timeout(tmp_path: Path) -> None:
     assert time.monotonic() - start < 3.5
     assert code == 3
     assert out == (f"MTA_BACKLOG UNKNOWN: '{stub} -j' did not finish within 2.0s and was "
-                   f"stopped\n")
+                   f"stopped; raise -t, or run it by hand to see why it hangs\n")
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -454,10 +459,10 @@ def test_listing_command_refused_names_fix(tmp_path: Path) -> None:
     stub.chmod(0o755)
     code, out = run(["--mta", "postfix", "--method", "command", "--mta-binary", str(stub)])
     assert code == 3
-    assert out == ("MTA_BACKLOG UNKNOWN: 'postqueue -j' failed (exit 69): postqueue: fatal: "
-                   "User nagios(102) is not allowed to view the mail queue; fix: "
-                   "authorized_mailq_users in main.cf, Postfix running (--method command); or "
-                   "the sudo rule in contrib/sudoers.d/nagios_ipc with --method spool\n")
+    assert out == ("MTA_BACKLOG UNKNOWN: 'postqueue -j' failed (exit 69): User nagios(102) is "
+                   "not allowed to view the mail queue; fix: add this user to "
+                   "authorized_mailq_users in main.cf, or run it as root via "
+                   "contrib/sudoers.d/nagios_ipc\n")
 
 
 def test_help_documents_defaults_and_perfdata() -> None:

@@ -60,7 +60,8 @@ def test_missing_proc_file_is_one_unknown_line(tmp_path: Path) -> None:
     build = functools.partial(check.build, source=source, clock=FixedClock(1.8e9))
     code, text = cli.execute(check.parser(), build, ["--state-file", str(tmp_path / "s")])
     assert (code, text) == (3, f"HOST_UPTIME UNKNOWN: cannot read {tmp_path}/sys/kernel/random/"
-                               f"boot_id: No such file or directory\n")
+                               f"boot_id: No such file or directory; use --boot-source "
+                               f"psutil\n")
     assert not (tmp_path / "s").exists()  # nothing observed, nothing saved
 
 
