@@ -408,8 +408,8 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
     except OSError as exc:
         if exc.errno not in (errno.EMFILE, errno.ENFILE):  # a limit, not a bug
             return _internal_error(name, exc, verbose)
-        return 3, (f"{name} UNKNOWN: out of file descriptors ({sanitize(exc.strerror or '')}); "
-                   f"raise ulimit -n for this user\n")
+        return 3, (f"{name} UNKNOWN: out of file descriptors; raise the open files limit "
+                   f"(ulimit -n) of this user\n")
     except Exception as exc:  # any bug or surprise must still be one UNKNOWN line
         return _internal_error(name, exc, verbose)
 

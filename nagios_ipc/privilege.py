@@ -176,9 +176,9 @@ def check_code() -> None:
             continue  # vanished or unreadable entries cannot be imported from either
         why = _unsafe(info)
         if why:
-            raise Refused(f"refusing to run privileged: {path} is {why}, so its owner could "
-                          f"change this check's code; make it root's and not group/world-"
-                          f"writable (chown root: {path}; chmod go-w {path})")
+            raise Refused(f"refusing to run under sudo: {path} is {why} (its owner could "
+                          f"change this check's code); make it root's and not group/world-"
+                          f"writable")
 
 
 def read_config(path: str = CONFIG) -> Set[Tuple[str, str, str]]:
@@ -242,8 +242,8 @@ def check_options(prog: str, given: List[Tuple[str, str, str]],
     for option, value, kind in given:
         if (prog, option, value) in allowed:
             continue
-        raise Refused(f"{option} {value} refused under sudo: a privileged check takes no "
-                      f"{'program' if kind == 'program' else 'path'} from its caller; to allow "
+        raise Refused(f"{option} {value} refused under sudo (no "
+                      f"{'program' if kind == 'program' else 'path'} from the caller); to allow "
                       f"it, add '{prog} {option} {value}' to {config}")
 
 

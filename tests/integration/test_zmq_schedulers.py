@@ -44,11 +44,11 @@ def workdir() -> Iterator[Path]:
     yield from shared_tempdir("zmq-sched-")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, 15)  # the session we started: unshare's shell and its children
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(timeout=5)

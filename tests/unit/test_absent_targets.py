@@ -92,4 +92,4 @@ def test_mta_known_queue_not_listed_counts_zero(tmp_path: Path) -> None:
     assert code == 1
     assert out.split(" | ")[0] == ("MTA_BACKLOG WARNING: opensmtpd queue.suspended queue: "
                                    "0 messages (less than 1)")
-    assert "'messages_queue.suspended'=0;1:;;0" in out
+    assert "messages_queue_suspended=0;1:;;0" in out
