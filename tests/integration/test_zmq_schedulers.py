@@ -10,6 +10,7 @@ Everything is stopped by the PID of the session we started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -45,13 +46,19 @@ def workdir() -> Iterator[Path]:
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM to the process we started (Icinga's umbrella: it stops its worker, which
+    dumps its state; a SIGTERM to the whole group at once can end the worker before
+    the dump), then whatever is left of the session we started."""
     if proc.poll() is None:
-        os.killpg(proc.pid, 15)  # the session we started: unshare's shell and its children
+        os.kill(proc.pid, 15)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=5)
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, 9)
+    if proc.poll() is None:
+        proc.wait(timeout=5)
 
 
 NRPE_SCRIPT = """
