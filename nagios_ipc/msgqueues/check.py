@@ -657,10 +657,18 @@ class QueueSummary(nagiosplugin.Summary):
 def join_within(results: Sequence[nagiosplugin.Result], budget: int, most: int = 3) -> str:
     """The results' hints, each once, as many whole ones as fit *budget* characters
     (at most *most*), then a count of the rest: a finding is in the first line
-    whole or not at all, and none can crowd out the next (each is cut to HINT_MAX)."""
-    hints: List[str] = []
+    whole or not at all, and none can crowd out the next (each is cut to HINT_MAX when
+    there are several)."""
+    whole: List[str] = []
     for result in results:
-        text = short(result.hint or str(result), HINT_MAX)
+        text = result.hint or str(result)
+        if text not in whole:
+            whole.append(text)
+    # a finding alone (a failure with its fix, most often) has the line to itself
+    limit = HINT_MAX if len(whole) > 1 else budget
+    hints: List[str] = []
+    for text in whole:
+        text = short(text, limit)
         if text not in hints:
             hints.append(text)
     shown: List[str] = []

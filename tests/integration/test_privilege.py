@@ -286,7 +286,9 @@ def test_environment_reaching_the_check_is_refused(nagios: pwd.struct_passwd) ->
 
 def test_group_writable_copy_is_refused(nagios: pwd.struct_passwd) -> None:
     # a copy in a root-owned place (/var/lib), run through sudo by an exact rule
-    copy = Path(tempfile.mkdtemp(prefix="nagios_ipc-copy-", dir="/var/lib"))
+    base = Path("/var/lib/nagios_ipc-test")  # root's, 0755, like every directory above it
+    base.mkdir(mode=0o755, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(prefix="copy-", dir=base))
     try:
         copy.chmod(0o755)
         shutil.copytree(ROOT / "nagios_ipc", copy / "nagios_ipc",
