@@ -33,7 +33,8 @@ import time
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+    from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence,
+                        Tuple)
 else:
     from nagios_ipc.light import NamedTuple
 
@@ -116,6 +117,17 @@ def slope(points: Sequence[Tuple[float, float]]) -> Optional[float]:
         return None
     sxy = sum((t - mean_t) * (v - mean_v) for t, v in points)
     return sxy / sxx
+
+
+def _geometry(times: Sequence[float]) -> Tuple[List[float], Optional[float]]:
+    """The times' part of slope(): offsets from their mean, and the sum of their
+    squares (None when the times do not spread)."""
+    if len(times) < 2 or max(times) - min(times) < 1e-6:
+        return [], None
+    mean = sum(times) / len(times)
+    offsets = [t - mean for t in times]
+    sxx = sum(d * d for d in offsets)
+    return (offsets, sxx) if sxx > 0 else ([], None)
 
 
 # --- the stored form ---------------------------------------------------------------
@@ -263,9 +275,15 @@ class History:
             raise ValueError("more values than sample times")
         return [values[i - offset] for i in self.keep if i >= offset]
 
-    def observe(self, name: str, values: Dict[str, float]) -> Dict[str, Trend]:
+    def observe(self, name: str, values: Dict[str, float],
+                born: Optional[Callable[[str], Optional[float]]] = None) -> Dict[str, Trend]:
         """This run's *values* of series *name* (item key -> value); the trend of
-        each. Items missing from *values* are gone: their history is dropped."""
+        each. Items missing from *values* are gone: their history is dropped.
+
+        *born* (key -> when the item came to exist, in seconds since boot, or None)
+        lets a caller leave out items at zero (32,000 empty queues cost nothing):
+        an item with no history that existed at the previous sample was zero then,
+        and starts from that zero, not from nothing."""
         old = self.old_series.get(name)
         rows: Dict[str, Any] = {}
         zeros: Dict[str, int] = {}  # key -> number of old zero samples
@@ -295,6 +313,7 @@ class History:
         out_zero: Dict[int, List[str]] = {}
         trends: Dict[str, Trend] = {}
         zero_trend: Dict[int, Trend] = {}
+        geometry: Dict[int, Tuple[List[float], Optional[float]]] = {}
         for key, raw in values.items():
             value = float(raw)
             if not (value == value and abs(value) < MAX_VALUE):  # NaN, inf, absurd
@@ -323,6 +342,11 @@ class History:
                         raise ValueError("growth from the future")
                 except (ValueError, TypeError, IndexError, OverflowError):
                     history, since, rises = [], None, 0
+            if (not history and row is None and born is not None and len(times) > 1
+                    and key not in zeros):
+                since_born = born(key)
+                if since_born is not None and since_born < times[-2]:
+                    history = [0.0]  # left out as zero at the previous sample
             if history:
                 previous = history[-1]
                 if value < previous:
@@ -334,11 +358,22 @@ class History:
             else:
                 since, rises = None, 0
             history.append(value)
-            points = list(zip(times[-len(history):], history))
-            rate = slope(points)
+            length = len(history)
+            shape = geometry.get(length)
+            if shape is None:
+                shape = geometry[length] = _geometry(times[-length:])
+            offsets, sxx = shape
+            if sxx is None:
+                rate = None
+            else:
+                # slope() with the times' part computed once per length: sum(dt) is
+                # 0, so sxy is sum(dt * (v - any constant)); the last value as that
+                # constant keeps huge counters exact
+                base = history[-1]
+                rate = sum(d * (v - base) for d, v in zip(offsets, history)) / sxx
             if rate is None or rate <= 0:
                 since, rises = None, 0  # stalled over the window: not growing
-            trend = Trend(value, len(history), now - points[0][0], rate,
+            trend = Trend(value, length, now - times[-length], rate,
                           now - since if since is not None else 0.0,
                           rises + 1 if since is not None else 0)
             trends[key] = trend

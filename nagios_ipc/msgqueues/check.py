@@ -79,12 +79,14 @@ perfdata (per owner: LABEL_OWNER, for the Total: LABEL_total):
   other owners by bytes queued, messages and queues: what a transport that cuts
   the output keeps is what matters most. At most --max-owners owners have items
   of their own; the rest are summed in LABEL_other_owners, and other_owners
-  counts them (no thresholds there: each owner is still judged on its own).
+  counts them (no thresholds there: each owner is still judged on its own; no
+  growth items there either).
 
 examples:
   check_msgqueues                         defaults, per owner
   check_msgqueues --report-by both -w 50 -c 90 --messages-critical 1000
   check_msgqueues --owner app --unread-age-warning 10m --details always
+  check_msgqueues --report-by total --growth-warning 100 --time-to-full-warning 2h
 """
 
 
@@ -96,7 +98,7 @@ class Measure(NamedTuple):  # not a dataclass: dataclasses costs ~8 ms to import
     warning: Optional[str] = None
     critical: Optional[str] = None
     total_only: bool = False
-    below: bool = False  # a bare value N means N: (alert below it): times to full
+    bare: str = ""  # what a bare value N means: "below" N: (times), "above" ~:N (growth)
 
 
 MEASURES: Tuple[Measure, ...] = (
@@ -113,13 +115,15 @@ MEASURES: Tuple[Measure, ...] = (
     Measure("nonempty", "count", "", "non-empty queues (Total only)", total_only=True),
     # growth between runs (nagios_ipc/msgqueues/growth.py); no value, no item
     Measure("messages_growth", "count", "",
-            "growth of outstanding messages per minute (least squares over --trend-window)"),
+            "growth of outstanding messages per minute (least squares over --trend-window; "
+            "a bare value N means ~:N: a drain never alerts)", bare="above"),
     Measure("bytes_growth", "size", "B",
-            "growth of queued bytes per minute (units B, KB, MB)"),
+            "growth of queued bytes per minute (units B, KB, MB; a bare value N means ~:N)",
+            bare="above"),
     Measure("time_to_full", "duration", "s",
             "time until the soonest queue is full at its growth, given while it grows "
             "consistently (units s, m, h, d; a bare value N means N:, alert below N)",
-            warning="3600:", critical="600:", below=True),
+            warning="3600:", critical="600:", bare="below"),
 )
 GROWTH_MEASURES = ("messages_growth", "bytes_growth", "time_to_full")
 SLOTS = Measure("slots", "percent", "%", "queues in use of the system maximum, in %%",
@@ -828,10 +832,10 @@ def parser() -> cli.PluginParser:
     limits.add_argument("-c", "--critical", dest="fill_critical", type=range_type("percent"),
                         metavar="RANGE", help="same as --fill-critical")
     limits.add_argument("--growth-warning", dest="messages_growth_warning",
-                        type=range_type("count"), metavar="RANGE",
+                        type=bare_range("count", "above"), metavar="RANGE",
                         help="same as --messages-growth-warning")
     limits.add_argument("--growth-critical", dest="messages_growth_critical",
-                        type=range_type("count"), metavar="RANGE",
+                        type=bare_range("count", "above"), metavar="RANGE",
                         help="same as --messages-growth-critical")
     for measure in (*MEASURES, SLOTS):
         option = measure.name.replace("_", "-")
@@ -839,7 +843,8 @@ def parser() -> cli.PluginParser:
             default = getattr(measure, level)
             limits.add_argument(
                 f"--{option}-{level}", dest=f"{measure.name}_{level}",
-                type=below_range("duration") if measure.below else range_type(measure.kind),
+                type=bare_range(measure.kind, measure.bare) if measure.bare
+                else range_type(measure.kind),
                 metavar="RANGE",
                 help=f"{level} range for {measure.help}"
                      + (f" (default {default})" if default else ""))
@@ -885,14 +890,18 @@ def build_sources(args: argparse.Namespace) -> Tuple[List[object], List[str]]:
     return sources, strict
 
 
-def below_range(kind: str) -> Callable[[str], nagiosplugin.Range]:
-    """A range where a bare value N means N: (alert below N): 'warn when full within
-    an hour' is --time-to-full-warning 1h, not the guidelines' 0..1h."""
+def bare_range(kind: str, bare: str) -> Callable[[str], nagiosplugin.Range]:
+    """A range where a bare value N means N: ("below": alert below N) or ~:N ("above":
+    alert above N): 'warn when full within an hour' is --time-to-full-warning 1h, not
+    the guidelines' 0..1h, and a growth threshold of 100 must not alert on a drain
+    (the guidelines' 100 alerts on any negative value). Full ranges work as always."""
     convert = range_type(kind)
 
     def parse(text: str) -> nagiosplugin.Range:
-        bare = ":" not in text and not text.strip().startswith("@")
-        return convert(text.strip() + ":" if bare else text)
+        text = text.strip()
+        if ":" in text or text.startswith("@"):
+            return convert(text)
+        return convert(text + ":" if bare == "below" else "~:" + text)
 
     parse.__name__ = f"{kind} range"
     return parse

@@ -64,11 +64,16 @@ class Growth:
         judged), an explicit --state-file that cannot is UNKNOWN."""
         messages: Dict[str, float] = {}
         sizes: Dict[str, float] = {}
+        created: Dict[str, float] = {}
         for queue in queues:
+            if not queue.nonempty:
+                continue  # empty: no history kept (see trend.History.observe's born)
             key = queue_key(queue)
             sizes[key] = queue.bytes
             if queue.messages is not None:
                 messages[key] = queue.messages
+            if queue.ctime:
+                created[key] = queue.ctime
         for owner, (count, size) in owner_sums.items():
             messages[owner_key(owner)] = count
             sizes[owner_key(owner)] = size
@@ -79,10 +84,19 @@ class Growth:
                 data = self.state.load()
                 if self.state.problem:
                     self.notes.append(self.state.problem)
-                history = trend.History((data or {}).get("trend"), self.moment(),
+                moment = self.moment()
+                history = trend.History((data or {}).get("trend"), moment,
                                         window=self.window)
-                self.messages = history.observe(MESSAGES, messages)
-                self.bytes = history.observe(BYTES, sizes)
+                # a queue's ctime (creation, or its last IPC_SET) on the boot clock: a
+                # queue that existed, empty, at the previous sample grows from that zero
+                offset = moment.wall - moment.boot
+
+                def born(key: str) -> Optional[float]:
+                    stamp = created.get(key)
+                    return None if stamp is None else stamp - offset
+
+                self.messages = history.observe(MESSAGES, messages, born)
+                self.bytes = history.observe(BYTES, sizes, born)
                 self.state.save({"trend": history.dump()})
         except StateError as exc:
             if self.explicit:
@@ -98,6 +112,8 @@ class Growth:
                               f"{trend.MAX_ITEMS:,} largest have no history in the state")
         filling = []
         for queue in queues:
+            if not queue.nonempty:
+                continue
             seconds = self.time_to_full(queue)
             if seconds is not None:
                 filling.append((seconds, queue))
@@ -129,6 +145,8 @@ class Growth:
         if not self.active:
             return ""
         messages, size = self.of_queue(queue)
+        if not queue.nonempty:
+            return ""  # no history kept for an empty queue: nothing to say
         if size.slope is None:
             return "; growth: first sample" if self.first or size.samples <= 1 else ""
         text = (f"; growth {trend.rate_text(size.slope, 'B')}, "

@@ -361,8 +361,9 @@ def test_drain_and_burst_never_alert() -> None:
 
 def test_recreated_queue_starts_afresh() -> None:
     sources = [[Source([sysv(1, "app", 10, 1000)])], [Source([sysv(1, "app", 20, 2000)])],
-               [Source([sysv(32769, "app", 30, 3000)])],  # removed, re-created: new msqid
-               [Source([sysv(32769, "app", 40, 4000)])]]
+               # removed and re-created (its ctime after the previous run): a new msqid
+               [Source([sysv(32769, "app", 30, 3000, ctime=NOW + 200)])],
+               [Source([sysv(32769, "app", 40, 4000, ctime=NOW + 200)])]]
     results = [run_at(100.0 + 60 * i, s, "--details", "always") for i, s in enumerate(sources)]
     code, text = results[3]
     assert code == 0 and "time_to_full" not in text, text
@@ -378,7 +379,7 @@ def test_growth_thresholds_and_bare_time_to_full() -> None:
     assert first(text).startswith("MSGQUEUES WARNING: all owners: +30 messages/min for 2m; "
                                   "sysv key 0x00000001 id 1 of app: 4% full, +5 B/s for 2m, "
                                   "full in ~52m | ")
-    assert "messages_growth_total=30;20 " in text
+    assert "messages_growth_total=30;~:20 " in text
     code, text = filling([(10, 100), (40, 400), (70, 700)], "--time-to-full-warning", "10h",
                          "--time-to-full-critical", "none:", "--details", "never")[2]
     assert code == 3 and "usage error" in text  # 'none:' is no duration
@@ -417,3 +418,22 @@ def test_state_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     code, text = run_at(0.0, [Source([sysv(1)])], "--details", "always", "--state-file",
                         str(tmp_path / "bad.json"))
     assert code == 0 and "was corrupt (JSONDecodeError) and has been replaced" in text
+
+
+def test_a_bare_growth_threshold_never_alerts_on_a_drain() -> None:
+    """The guidelines' range '0' alerts on any negative value: a bare growth threshold
+    N means ~:N here, so a drain stays OK; a full range keeps its meaning."""
+    drain = [(70, 700), (40, 400), (10, 100)]
+    code, text = filling(drain, "--growth-warning", "0", "--bytes-growth-critical", "1KB")[2]
+    assert code == 0 and "messages_growth_app=-30;~:0 bytes_growth_app=-300B;;~:1024" in text
+    code, text = filling(drain, "--growth-warning=-10:10", "--details", "never")[2]
+    assert code == 1 and first(text).startswith(
+        "MSGQUEUES WARNING: owner app: -30 messages/min | ")
+
+
+def test_a_queue_empty_at_the_previous_run_grows_from_that_zero() -> None:
+    """Empty queues keep no history (32,000 of them cost nothing), yet one that existed
+    empty at the previous run (its ctime says so) starts from that zero: three runs
+    give three samples of growth, and a time to full."""
+    code, text = filling([(0, 0), (10, 4000), (20, 8000)], "--details", "never")[2]
+    assert code == 2 and "time_to_full_app=125s;3600:;600:;0" in text, text

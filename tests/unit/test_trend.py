@@ -295,3 +295,26 @@ def test_rate_text() -> None:
     assert trend.rate_text(0.5) == "+30/min"
     assert trend.rate_text(-0.05) == "-3/min"
     assert trend.rate_text(0.01, "B") == "+0 B/min"
+
+
+@given(st.lists(st.tuples(st.integers(102, 16000).map(lambda x: x / 100),
+                          st.integers(-10**6, 10**6)), min_size=1, max_size=11),
+       st.integers(0, 2**62))
+def test_history_slope_is_the_least_squares_slope_of_its_samples(
+        steps: list[tuple[float, int]], base: int) -> None:
+    """Within the window and the sample cap, the history's growth is slope() of
+    exactly the samples it holds, for any values (huge counters included)."""
+    state: object = None
+    t, fed = 0.0, []
+    for gap, change in steps:
+        t = round(t + gap, 2)
+        value = max(base + change, 0)
+        trends, state, _ = run(state, t, {"q": value})
+        fed.append((t, float(value)))
+    expected = slope(fed)
+    got = trends["q"].slope
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-6)
