@@ -420,14 +420,15 @@ def _number(value: float) -> Any:
     return round(value, 6)
 
 
-def rate_text(per_second: float, unit: str = "") -> str:
+def rate_text(per_second: float, unit: str = "", per: str = "") -> str:
     """'+2.1 KiB/s', '+68/min', '-3/min' for the first line: per second when at
-    least one unit a second, else per minute."""
+    least one unit a second, else per minute; *per* "min" always per minute (mail
+    queues are counted in messages a minute)."""
     from .units import format_number, human_size
 
     sign = "+" if per_second >= 0 else "-"
     size = abs(per_second)
-    if size >= 1:
+    if size >= 1 and per != "min":
         amount, per = size, "s"
     else:
         amount, per = size * 60, "min"
