@@ -33,7 +33,7 @@ Growth between runs (a sample per run in the state file; growth is the
 least-squares slope over --trend-window; nothing on the first run or after
 a reboot, and never an alert on a drain):
   messages_growth      messages gained per minute, all queues
-  deferred_growth      deferred messages gained per minute (--growth-*)
+  deferred_growth      deferred messages gained per minute (--growth-warning)
   messages_growth_QUEUE  per queue
   deferred_age_growth  seconds the oldest deferred message ages per minute: 60
                        while nothing of it leaves (not with --count-only)
