@@ -464,3 +464,36 @@ def samples_type(text: str) -> int:
         raise argparse.ArgumentTypeError(f"'{text}' is not between 2 and {MAX_SAMPLES}")
     return number
 
+
+def bare_range(kind: str, bare: str) -> Callable[[str], Any]:
+    """A range where a bare value N means N: ("below": alert below N) or ~:N ("above":
+    alert above N): 'warn when full within an hour' is --time-to-full-warning 1h, not
+    the guidelines' 0..1h, and a growth threshold of 100 must not alert on a drain
+    (the guidelines' 100 alerts on any negative value). Full ranges work as always."""
+    from .units import range_type
+
+    convert = range_type(kind)
+
+    def parse(text: str) -> Any:
+        text = text.strip()
+        if ":" in text or text.startswith("@"):
+            return convert(text)
+        return convert(text + ":" if bare == "below" else "~:" + text)
+
+    parse.__name__ = f"{kind} range"
+    return parse
+
+
+def about(seconds: float) -> str:
+    """A duration as the first line says it: '45s', '4m', '1h 20m', '3d 4h'."""
+    seconds = max(float(seconds), 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"

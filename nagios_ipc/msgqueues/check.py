@@ -13,7 +13,7 @@ from collections import OrderedDict
 import nagiosplugin
 
 from .. import cli
-from ..trend import DEFAULT_GROWING, DEFAULT_WINDOW, samples_type, window_type
+from ..trend import DEFAULT_GROWING, DEFAULT_WINDOW, bare_range, samples_type, window_type
 from ..units import format_number, human_duration, human_size, range_type
 from .model import ParseError, Queue
 
@@ -565,8 +565,7 @@ def describe_growth(measure: str, metric: nagiosplugin.Metric, group: Group, who
                     resource: MsgQueues) -> str:
     """'sysv key 0x... id 5 of app: 61% full, +2.1 KiB/s for 12m, full in ~4m',
     'owner app: +68 messages/min for 10m'."""
-    from ..trend import rate_text
-    from .growth import about
+    from ..trend import about, rate_text
 
     growth = resource.growth
     assert growth is not None
@@ -888,23 +887,6 @@ def build_sources(args: argparse.Namespace) -> Tuple[List[object], List[str]]:
         raise ParseError(f"POSIX queues can be listed on Linux only (mqueue "
                          f"filesystem); this is {os.uname().sysname}: use --type sysv")
     return sources, strict
-
-
-def bare_range(kind: str, bare: str) -> Callable[[str], nagiosplugin.Range]:
-    """A range where a bare value N means N: ("below": alert below N) or ~:N ("above":
-    alert above N): 'warn when full within an hour' is --time-to-full-warning 1h, not
-    the guidelines' 0..1h, and a growth threshold of 100 must not alert on a drain
-    (the guidelines' 100 alerts on any negative value). Full ranges work as always."""
-    convert = range_type(kind)
-
-    def parse(text: str) -> nagiosplugin.Range:
-        text = text.strip()
-        if ":" in text or text.startswith("@"):
-            return convert(text)
-        return convert(text + ":" if bare == "below" else "~:" + text)
-
-    parse.__name__ = f"{kind} range"
-    return parse
 
 
 def state_key(args: argparse.Namespace) -> List[Any]:

@@ -10,6 +10,7 @@ soonest queue's. The state (nagios_ipc.state) holds one history per check instan
 from __future__ import annotations
 
 from .. import trend
+from ..trend import about
 from ..state import StateError, StateFile
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -172,18 +173,3 @@ class Growth:
         return (f"{queue_name(queue)} of {short(queue.owner, OWNER_MAX)}: "
                 f"{fill:.0f}% full, {rate} for {about(lead.growing_for)}, "
                 f"full in ~{about(seconds)}")
-
-
-def about(seconds: float) -> str:
-    """A duration as the first line says it: '45s', '4m', '1h 20m', '3d 4h'."""
-    seconds = max(float(seconds), 0.0)
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    minutes = round(seconds / 60)
-    if minutes < 120:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"

@@ -18,6 +18,7 @@ import nagiosplugin
 
 from .. import trend
 from ..state import StateError, StateFile
+from ..trend import about
 from ..units import format_number
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -46,8 +47,6 @@ a reboot, and never an alert on a drain):
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
-    from ..msgqueues.check import bare_range
-
     g = p.add_argument_group("growth between runs")
     g.add_argument("--trend-window", type=trend.window_type, default=trend.DEFAULT_WINDOW,
                    metavar="DURATION",
@@ -78,7 +77,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
             ("--time-to-full-critical", "ttf_critical", "duration", "below",
              "time until all messages reach --capacity", "10m")):
         level = "WARNING" if option.endswith("warning") else "CRITICAL"
-        parse = bare_range(kind, bare)
+        parse = trend.bare_range(kind, bare)
         g.add_argument(option, dest=dest, metavar="RANGE",
                        type=_or_none(parse),
                        help=f"{level} on the {text}"
@@ -197,8 +196,6 @@ class MtaGrowth:
 
     def growing_text(self, key: str) -> str:
         """'+68/min for 10m' (or '+68/min' while not yet consistent)."""
-        from ..msgqueues.growth import about
-
         series = self.of(key)
         text = trend.rate_text(series.slope or 0.0, per="min")
         if series.growing_samples:
@@ -207,8 +204,6 @@ class MtaGrowth:
 
     def lines(self, mta: str) -> List[str]:
         """The long output's growth lines."""
-        from ..msgqueues.growth import about
-
         lines = [f"note: {note}" for note in self.notes]
         if not self.active:
             return lines
@@ -267,7 +262,6 @@ class GrowthContext(nagiosplugin.Context):
 
 
 def contexts(args: argparse.Namespace) -> List[nagiosplugin.Context]:
-    from ..msgqueues.growth import about
     from ..units import parse_range
 
     def default(value: Any, text: Optional[str]) -> Any:
