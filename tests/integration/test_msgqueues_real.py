@@ -281,6 +281,8 @@ def test_sysv_queue_filled_at_a_known_rate(made: List[int], tmp_path: Path) -> N
     truth = (4000 - held) / 400.0
     ttf = number(last.perfdata["time_to_full_total"])
     assert abs(ttf - truth) <= max(0.15 * truth, 1.0), (ttf, truth, last.stdout)
+    print(f"sysv: growth {growth:.0f} B/min (truth 24000), time to full {ttf:.1f} s "
+          f"(truth {truth:.1f} s)")
     assert last.code == 2, last.stdout  # full within 10 minutes: CRITICAL by default
     assert re.match(rf"^MSGQUEUES CRITICAL: sysv key 0x{key:08x} id {queue.id} of \S+: "
                     r"\d+% full, \+[\d.]+ B/s for \ds, full in ~\ds$", last.summary), last.summary
@@ -339,6 +341,8 @@ def test_posix_queue_filled_at_a_known_rate(mqueue_dir: str, tmp_path: Path) -> 
         truth = (10 - held) / (200 / 60)
         ttf = number(last.perfdata["time_to_full_total"])
         assert abs(ttf - truth) <= 1.0, (ttf, truth, last.stdout)
+        print(f"posix: growth {rate:.0f}/min (truth 200), time to full {ttf:.1f} s "
+              f"(truth {truth:.1f} s)")
         assert last.code == 2 and "full in ~" in last.summary, last.stdout
     finally:
         queue.close()

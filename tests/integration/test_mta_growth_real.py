@@ -80,6 +80,8 @@ def test_postfix_receiving_mail_at_a_known_rate(postfix: PostfixInstance,
     expected = (2001 - queued) / (deferred / 60)
     ttc = number(last.perfdata["time_to_critical"])
     assert abs(ttc - expected) <= 2, (ttc, expected)
+    print(f"messages {messages}/min, deferred {deferred}/min (truth {truth:.0f}/min), "
+          f"time to critical {ttc:.0f} s (from the measured rate {expected:.0f} s)")
     assert last.code == 1, last.stdout  # the CRITICAL level within the hour: WARNING
     assert last.summary.startswith(f"MTA_BACKLOG WARNING: postfix: {int(queued)} deferred (+")
     assert ", CRITICAL level in ~" in last.summary

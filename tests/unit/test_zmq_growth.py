@@ -83,3 +83,42 @@ def test_growth_threshold(tmp_path: Path) -> None:
                       "--growth-critical", "100KB", "--time-to-full-warning", "none")[2]
     assert code == 2, text
     assert "sendq_growth 293.0 KiB (critical ~:102400)" in text.splitlines()[0]
+
+
+class Figures:
+    def __init__(self, drops: int, wouldblock: int) -> None:
+        self.figures = {"drops": drops, "wouldblock": wouldblock, "disconnects": 0}
+
+    def totals(self) -> dict:
+        return self.figures
+
+
+class Snapshot:
+    def __init__(self, pid: int, started: float, counts: List[Tuple[int, int]]) -> None:
+        self.pid, self.started = pid, started
+        self.sockets = [Figures(d, w) for d, w in counts]
+
+
+class Stats:
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.notes: List[str] = []
+
+
+def test_mode_2_counter_trends_and_an_application_restart() -> None:
+    """The helper's cumulative counters: their least-squares rate per minute; a restart
+    (another pid) starts a history of its own, never a negative rate."""
+    from nagios_ipc.zmqhwm.growth import Growth
+
+    args = check.parser().parse_args(["--stats-endpoint", "ipc:///x", "--trend-window", "30m"])
+    seen = []
+    for boot, snap in ((0.0, Snapshot(7, 1.0, [(0, 10), (5, 0)])),
+                       (60.0, Snapshot(7, 1.0, [(30, 40), (35, 0)])),
+                       (120.0, Snapshot(7, 1.0, [(60, 70), (65, 0)])),
+                       (180.0, Snapshot(8, 170.0, [(0, 0), (0, 0)]))):
+        stats = Stats(snap)
+        growth = Growth(args, stats, ["k"], moment=lambda boot=boot: Moment(BOOT, boot, boot))
+        seen.append({m.name: m.value for m in growth.probe()})
+    assert seen[0] == {} and seen[3] == {}
+    assert seen[1] == {"drops_trend": 60.0, "wouldblock_trend": 30.0}
+    assert seen[2] == {"drops_trend": 60.0, "wouldblock_trend": 30.0}
