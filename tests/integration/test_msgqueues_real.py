@@ -347,3 +347,33 @@ def test_posix_queue_filled_at_a_known_rate(mqueue_dir: str, tmp_path: Path) -> 
     finally:
         queue.close()
         queue.unlink()
+
+
+def test_concurrent_runs_share_one_growth_history(made: List[int], tmp_path: Path) -> None:
+    """Twelve runs at once on one state file: the lock serialises them, every one
+    answers (no UNKNOWN, no traceback), and the history is whole afterwards; runs
+    under a second apart share one sample, so no rate is made of them."""
+    import json
+
+    key = new_key()
+    queue = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600)
+    made.append(queue.id)
+    queue.send(b"c" * 10)
+    state = tmp_path / "trend.json"
+    argv = [sys.executable, str(Path(__file__).resolve().parents[2] / "checks" /
+                                "check_msgqueues"),
+            "--type", "sysv", "--key", hex(key), "--report-by", "total",
+            "--state-file", str(state)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(12)]
+    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read())  # type: ignore[union-attr]
+               for p in procs]
+    for code, out, err in results:
+        assert code == 0 and err == "" and out.startswith("MSGQUEUES OK: "), out
+    stored = json.loads(state.read_text())["trend"]
+    times = stored["t"]
+    # samples under a second apart were merged: whatever the spread of the runs, the
+    # kept ones are at least a second apart, and the count (1 message) is whole
+    assert 1 <= len(times) <= 12 and all(b - a >= 0.99 for a, b in zip(times, times[1:]))
+    assert stored["s"]["m"]["i"]["total"][2] == 1
