@@ -8,6 +8,7 @@ Absolute times are context only.
 
     benchmarks/run                 # everything (as root: builds queues, cleans up)
     benchmarks/run startup msgqueues
+    benchmarks/run growth          # check_msgqueues' growth history at 32,000 queues
 Results: benchmarks/RESULTS.md (rewritten each full run).
 """
 
@@ -214,6 +215,63 @@ def msgqueues() -> Section:
 
 
 # --- 4. check_zmq_hwm sockets mode against the number of connections ----------------------
+
+
+@bench("growth")
+def growth() -> Section:
+    """check_msgqueues with 32,000 System V queues and a full window of growth history
+    (12 samples, issue 14), against the same run with growth off (--trend-window 0):
+    all queues empty, then all busy (the worst case: 10,000 items per figure kept)."""
+    import shutil
+    import tempfile
+
+    import sysv_ipc
+
+    private = private_ipc_namespace()
+    if os.path.exists("/proc/sysvipc/msg"):
+        with open("/proc/sysvipc/msg") as handle:
+            existing = len(handle.read().splitlines()) - 1
+    else:
+        existing = 0
+    queues: List[sysv_ipc.MessageQueue] = []
+    state = tempfile.mkdtemp(prefix="nagios_ipc-bench-")
+    samples: Dict[str, Sample] = {}
+    sizes: Dict[str, int] = {}
+    try:
+        while len(queues) < 32000 - existing:
+            queues.append(sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, mode=0o600))
+        off = check("check_msgqueues", "--type", "sysv", "--trend-window", "0")
+        for label in ("empty", "busy"):
+            path = os.path.join(state, f"{label}.json")
+            on = check("check_msgqueues", "--type", "sysv", "--state-file", path)
+            for index in range(12):  # a full window: 12 samples over a second apart
+                if label == "busy":
+                    for queue in queues:
+                        queue.send(b"x" * (1 + index % 3), block=False)
+                run_once(on)
+                time.sleep(1.05)
+            sizes[label] = os.path.getsize(path)
+            # runs under a second apart replace the newest sample: the window stays full
+            samples.update(interleave({f"{label}: growth off": off,
+                                       f"{label}: growth on, full window": on},
+                                      rounds=max(5, ROUNDS // 3)))
+    finally:
+        for queue in queues:
+            queue.remove()
+        shutil.rmtree(state, ignore_errors=True)
+    table = [Row(name, sample.median * 1000,
+                 f"{sample.median / samples[name.split(':')[0] + ': growth off'].median:.2f}x "
+                 f"of growth off", sample.peak_rss / 1024)
+             for name, sample in samples.items()]
+    empty = samples["empty: growth on, full window"].median / samples["empty: growth off"].median
+    busy = samples["busy: growth on, full window"].median / samples["busy: growth off"].median
+    where = "a private IPC namespace" if private else "the host's IPC namespace"
+    return Section(f"check_msgqueues growth history with 32,000 System V queues in {where}",
+                   table,
+                   [verdict("32,000 empty queues, growth on / off", empty, 1.1),
+                    f"busy (worst case): growth on / off = {busy:.2f}x",
+                    f"state with a full window: {sizes['empty']} bytes (empty), "
+                    f"{sizes['busy']} bytes (busy)"])
 
 
 @bench("zmq_hwm")

@@ -157,6 +157,9 @@ def _fix(path: str, exc: Optional[OSError] = None) -> str:
 def _ensure_dir(directory: str, default: bool) -> None:
     try:
         info = os.lstat(directory)
+    except NotADirectoryError:
+        raise StateError(f"state directory {directory}: a part of the path is not a "
+                         f"directory; {_fix(directory + '/x')}") from None
     except FileNotFoundError:
         if not default:
             raise StateError(f"state directory {directory} does not exist; create it or "

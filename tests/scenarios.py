@@ -79,7 +79,14 @@ def nagios_ids() -> Tuple[int, int]:
 
 @contextlib.contextmanager
 def msgqueues(workdir: Path, netns: Any) -> Iterator[Scenario]:
-    """Real System V queues: one full, one over a message threshold, 50 owners."""
+    """Real System V queues: one full, one over a message threshold, 50 owners, and one
+    a producer fills at 10 messages (10 B) a second: full in ~27 minutes from empty, so
+    a consistent growth the default --time-to-full-warning (1h) warns about, and the
+    default critical (10 minutes) only after 17 minutes, longer than any test module
+    keeps a scenario (half the rate still warns: ~55 minutes)."""
+    import threading
+    import time
+
     import sysv_ipc
 
     base = random.randrange(3_000_000, 3_900_000, 100)  # unused uids of our own
@@ -96,9 +103,27 @@ def msgqueues(workdir: Path, netns: Any) -> Iterator[Scenario]:
         return q
 
     hang = workdir / "msgqueues-hang.fifo"
+    state = workdir / "msgqueues-state"  # every runner (the nagios user too) may write
+    state.mkdir()
+    state.chmod(0o1777)
+    stop = threading.Event()
+
+    def produce(target: sysv_ipc.MessageQueue) -> None:
+        start, tick = time.monotonic(), 0
+        # an absolute schedule: a busy test process delays a message, not the rate
+        while not stop.wait(max(start + tick * 0.1 - time.monotonic(), 0)):
+            tick += 1
+            with contextlib.suppress(sysv_ipc.BusyError, sysv_ipc.ExistentialError):
+                target.send(b"g", block=False)
+
+    producer = None
     try:
         full = queue(base, 1, size=100, limit=100)
         busy = queue(base + 1, 3)
+        filling = queue(base + 2, 0)
+        producer = threading.Thread(target=produce, args=(filling,), daemon=True)
+        producer.start()
+        filling_key = f"0x{filling.key:08x}"
         for index in range(50):
             queue(base + 10 + index, 1)
         full_key, busy_key = f"0x{full.key:08x}", f"0x{busy.key:08x}"
@@ -107,12 +132,16 @@ def msgqueues(workdir: Path, netns: Any) -> Iterator[Scenario]:
         yield Scenario(
             check="check_msgqueues", name="MSGQUEUES",
             cases=(
-                Case("full_queue", ("--type", "sysv", "--key", full_key), 2,
+                # --trend-window 0 in the snapshot cases: a runner's run and the direct
+                # run after it would differ by one growth sample (the trend case below)
+                Case("full_queue",
+                     ("--type", "sysv", "--key", full_key, "--trend-window", "0"), 2,
                      rf"^MSGQUEUES CRITICAL: 1 full queue of owner {base}: sysv key "
                      rf"{full_key} id \d+ \(1 message, 100 of 100 B, 100%\)$"),
                 Case("messages_threshold",
                      ("--type", "sysv", "--key", busy_key, "--messages-warning", "2",
-                      "--messages-critical", "5", "--bytes-critical", "1KB"), 1,
+                      "--messages-critical", "5", "--bytes-critical", "1KB",
+                      "--trend-window", "0"), 1,
                      rf"^MSGQUEUES WARNING: owner {base + 1}: 3 messages$",
                      thresholds={f"messages_{base + 1}": ("2", "5"),
                                  f"bytes_{base + 1}": ("", "1024")}),
@@ -120,21 +149,39 @@ def msgqueues(workdir: Path, netns: Any) -> Iterator[Scenario]:
                 # rest go to the long output (NRPE v2 carries 1023 bytes)
                 Case("fifty_owners",
                      ("--type", "sysv", "--owner", fifty, "--details", "always",
-                      "--fill-warning", "50"), 0,
+                      "--fill-warning", "50", "--trend-window", "0"), 0,
                      r"^MSGQUEUES OK: 50 sysv queues of 50 owners, 50 messages, 500 B "
                      r"queued, fullest 0.1% \(sysv key 0x[0-9a-f]{8} id \d+ of \d+\)$",
                      thresholds={f"fill_{base + 10}": ("50", "")}),
+                # growth between runs (issue 14): each runner's own history; from the
+                # second run on, the producer's queue is growing and full within the hour
+                Case("trend",
+                     ("--type", "sysv", "--key", filling_key, "--report-by", "total",
+                      "--growing-samples", "2", "--details", "never",
+                      "--state-file", f"{state}/trend-{{tag}}.json"), 1,
+                     rf"^MSGQUEUES WARNING: sysv key {filling_key} id \d+ of {base + 2}: "
+                     r"\d+% full, \+[\d.]+ \w+/(s|min) for [\dsmhd ]+, full in ~[\dsmhd ]+$",
+                     settled=r"time_to_full_total=\d+s"),
             ),
             hang_args=("--type", "sysv", "--proc-file", str(hang)),
             hang_says=r"timed out after 1s while reading sysv queues;",
             # ages and the host-wide slot use move while other tests make queues
             volatile=(r"unread_age_(\w+)=\d+s", r"sysv_slots=[\d.]+%", r"\([\dsmhd ]+ ago\)",
+                      # the producer's queue grows between the scheduler's run and ours
+                      r"(messages|bytes|fill|messages_growth|bytes_growth|time_to_full)"
+                      r"_total=[-\d.]+(B|%|s)?",
+                      r"\d+% full, \+[\d.]+ \w+/(s|min) for [\dsmhd ]+, full in ~[\dsmhd ]+",
                       r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r"pid \d+ \([^)]*\)",
                       r"sysv_slots [^,;]*"),
+            # shipped commands without growth: their runs by several runners (v3, v2,
+            # direct) would differ by growth samples; the trend case covers growth
             narrow=lambda command, argv: [*argv, "--type", "sysv", "--key", full_key,
-                                          "--key", busy_key],
+                                          "--key", busy_key, "--trend-window", "0"],
         )
     finally:
+        stop.set()
+        if producer is not None:
+            producer.join(timeout=5)
         for q in queues:
             with contextlib.suppress(Exception):
                 q.remove()
@@ -208,20 +255,26 @@ def mta_backlog(workdir: Path, netns: Any) -> Iterator[Scenario]:
         postfix.wait_queue(lambda queue: len(queue) == 3 and all(
             message["queue_name"] == "deferred" for message in queue))
         instance = ("--mta", "postfix", "--config-dir", str(postfix.etc))
+        # no growth history in these snapshot cases: a runner's run and the direct run
+        # after it would differ by one sample (growth: tests/integration/
+        # test_mta_growth_real.py)
+        still = ("--trend-window", "0")
         yield Scenario(
             check="check_mta_backlog", name="MTA_BACKLOG",
             cases=(
-                Case("deferred_warning", (*instance, "-w", "2", "-c", "10"), 1,
+                Case("deferred_warning", (*instance, "-w", "2", "-c", "10", *still), 1,
                      r"^MTA_BACKLOG WARNING: postfix deferred queue: 3 messages \(more than 2\), "
                      r"oldest [\dsmhd ]+, top destination example.com \(2\)$",
                      thresholds={"deferred": ("2", "10")}),
                 Case("domain_critical",
-                     (*instance, "--domain", "example.com=,1", "--details", "always"), 2,
+                     (*instance, "--domain", "example.com=,1", "--details", "always",
+                      *still), 2,
                      r"^MTA_BACKLOG CRITICAL: postfix queue: 2 messages for example.com "
                      r"\(more than 1\)$",
                      thresholds={"domain_example_com": ("", "1"),
                                  "deferred": ("100", "500")}),
-                Case("count_only", (*instance, "--count-only", "-w", "5", "-c", "10"), 0,
+                Case("count_only",
+                     (*instance, "--count-only", "-w", "5", "-c", "10", *still), 0,
                      r"^MTA_BACKLOG OK: postfix: 3 messages queued \(deferred 3\)$",
                      thresholds={"deferred": ("5", "10")}),
             ),
@@ -229,7 +282,7 @@ def mta_backlog(workdir: Path, netns: Any) -> Iterator[Scenario]:
             hang_says=re.escape(str(sleeper)) + r".*(did not finish|timed out)",
             # ages grow while the test runs
             volatile=(r"\b\d+[smhd]\b( \d+[smhd]\b)*",),
-            narrow=lambda command, argv: [*argv, *instance],
+            narrow=lambda command, argv: [*argv, *instance, *still],
             nagios_prefix=("/usr/bin/sudo", "-n"),
             host_vars={"nagios_ipc_mta": True, "mta_backlog_mta": "postfix",
                        "mta_backlog_config_dir": str(postfix.etc)},

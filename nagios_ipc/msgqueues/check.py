@@ -13,6 +13,7 @@ from collections import OrderedDict
 import nagiosplugin
 
 from .. import cli
+from ..trend import DEFAULT_GROWING, DEFAULT_WINDOW, bare_range, samples_type, window_type
 from ..units import format_number, human_duration, human_size, range_type
 from .model import ParseError, Queue
 
@@ -20,6 +21,8 @@ TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
     from typing import (Any, Callable, Dict, Generator, Iterator, List, NamedTuple, Optional,
                         Sequence, Tuple)
+
+    from .growth import Growth
 else:
     from nagios_ipc.light import NamedTuple
 
@@ -41,7 +44,14 @@ permitted; AIX, HP-UX and Solaris from 'ipcs -qa'.
 
 Defaults with no arguments: CRITICAL when any queue is full, WARNING when the
 fullest queue is over 80%, WARNING when a non-empty queue's last reader
-process is gone, WARNING/CRITICAL at 80%/95% of the system's queue limit.
+process is gone, WARNING/CRITICAL at 80%/95% of the system's queue limit,
+WARNING/CRITICAL when a queue growing for at least 3 samples will be full
+within 1 hour/10 minutes at its growth.
+
+Growth between runs: each run stores its sample in a state file (one per set
+of options under ~/.local/state/nagios_ipc/HOST/, or --state-file); growth is
+the least-squares slope over --trend-window, the first run has none (and never
+alerts on it), a reboot or an older state restarts it, a drain is never growth.
 """
 
 PERFDATA_HELP = """\
@@ -55,18 +65,28 @@ perfdata (per owner: LABEL_OWNER, for the Total: LABEL_total):
   unread_age longest time a non-empty queue has gone unread (s)
   orphaned   non-empty queues whose last reader process is gone
   nonempty   non-empty queues (Total only)
+  messages_growth  outstanding messages gained per minute: the least-squares
+             slope over --trend-window, so one burst is not a trend
+  bytes_growth     bytes gained per minute (B)
+  time_to_full     seconds until the soonest queue is full at its growth (s);
+             only while that queue grows consistently (--growing-samples)
+  The three growth items are absent (no value at all, not 0, not a huge
+  number) on the first run, after a reboot, and for time_to_full whenever no
+  queue is growing: a graph (PNP, Graphite, InfluxDB) shows a gap there.
   sysv_slots / posix_slots  queues in use of the system maximum (%):
              msgmni for System V, fs.mqueue.queues_max for POSIX
   Order: the Total, the slots, owners with a problem (worst first), then the
   other owners by bytes queued, messages and queues: what a transport that cuts
   the output keeps is what matters most. At most --max-owners owners have items
   of their own; the rest are summed in LABEL_other_owners, and other_owners
-  counts them (no thresholds there: each owner is still judged on its own).
+  counts them (no thresholds there: each owner is still judged on its own; no
+  growth items there either).
 
 examples:
   check_msgqueues                         defaults, per owner
   check_msgqueues --report-by both -w 50 -c 90 --messages-critical 1000
   check_msgqueues --owner app --unread-age-warning 10m --details always
+  check_msgqueues --report-by total --growth-warning 100 --time-to-full-warning 2h
 """
 
 
@@ -78,6 +98,7 @@ class Measure(NamedTuple):  # not a dataclass: dataclasses costs ~8 ms to import
     warning: Optional[str] = None
     critical: Optional[str] = None
     total_only: bool = False
+    bare: str = ""  # what a bare value N means: "below" N: (times), "above" ~:N (growth)
 
 
 MEASURES: Tuple[Measure, ...] = (
@@ -92,7 +113,19 @@ MEASURES: Tuple[Measure, ...] = (
     Measure("orphaned", "count", "", "non-empty queues whose last reader process is gone",
             warning="0"),
     Measure("nonempty", "count", "", "non-empty queues (Total only)", total_only=True),
+    # growth between runs (nagios_ipc/msgqueues/growth.py); no value, no item
+    Measure("messages_growth", "count", "",
+            "growth of outstanding messages per minute (least squares over --trend-window; "
+            "a bare value N means ~:N: a drain never alerts)", bare="above"),
+    Measure("bytes_growth", "size", "B",
+            "growth of queued bytes per minute (units B, KB, MB; a bare value N means ~:N)",
+            bare="above"),
+    Measure("time_to_full", "duration", "s",
+            "time until the soonest queue is full at its growth, given while it grows "
+            "consistently (units s, m, h, d; a bare value N means N:, alert below N)",
+            warning="3600:", critical="600:", bare="below"),
 )
+GROWTH_MEASURES = ("messages_growth", "bytes_growth", "time_to_full")
 SLOTS = Measure("slots", "percent", "%", "queues in use of the system maximum, in %%",
                 warning="80", critical="95")
 
@@ -256,8 +289,10 @@ class MsgQueues(nagiosplugin.Resource):
     def __init__(self, sources: Sequence[object], filters: Filters, report_by: str,
                  now: Callable[[], float] = time.time,
                  alive: Callable[[int], bool] = pid_alive,
-                 strict_types: Sequence[str] = (), max_owners: int = 20) -> None:
+                 strict_types: Sequence[str] = (), max_owners: int = 20,
+                 growth: Optional[Growth] = None) -> None:
         self.sources = sources
+        self.growth = growth
         self.max_owners = max_owners
         self.others = Group("other owners")  # owners past --max-owners (see arrange)
         self.hidden: Dict[int, Group] = {}  # id(group) -> group, perfdata in self.others
@@ -369,6 +404,11 @@ class MsgQueues(nagiosplugin.Resource):
         self.collect()
         if self.absent:
             yield nagiosplugin.Metric("absent", len(self.absent), context="absent")
+        if self.growth is not None:
+            self.doing = f"recording growth in {self.growth.state.path}"
+            self.growth.observe(self.total.queues, self.total.messages, self.total.bytes,
+                                {name: (group.messages, group.bytes)
+                                 for name, group in self.groups.items()})
         for group in self.reported():
             yield from self.group_metrics(group)
         for kind, (used, maximum) in sorted(self.slots.items()):
@@ -407,6 +447,28 @@ class MsgQueues(nagiosplugin.Resource):
             value, maximum = values[measure.name]
             yield nagiosplugin.Metric(f"{measure.name}_{label}", value, measure.uom, min=0,
                                       max=maximum, context=measure.name)
+        if self.growth is not None and self.growth.active and group is not self.others:
+            yield from self.growth_metrics(group, label)
+
+    def growth_metrics(self, group: Group, label: str) -> Iterator[nagiosplugin.Metric]:
+        """Growth per minute and time to full: absent when unknown (see PERFDATA_HELP)."""
+        assert self.growth is not None
+        messages, size = self.growth.of_group(group.name if group is not self.total
+                                              else "total")
+        for name, series in (("messages_growth", messages), ("bytes_growth", size)):
+            if series.per_minute is not None:
+                yield nagiosplugin.Metric(f"{name}_{label}", round(series.per_minute, 2),
+                                          "B" if series is size else "", context=name)
+        soonest = self.growth.soonest(self.member(group))
+        if soonest is not None:
+            yield nagiosplugin.Metric(f"time_to_full_{label}", int(soonest[0]), "s", min=0,
+                                      context="time_to_full")
+
+    def member(self, group: Group) -> Callable[[Queue], bool]:
+        if group is self.total:
+            return lambda queue: True
+        name = group.name
+        return lambda queue: queue.owner == name
 
 
 OTHERS = "other_owners"  # label part of the owners past --max-owners, summed
@@ -512,7 +574,30 @@ def describe(measure: str, metric: nagiosplugin.Metric, resource: MsgQueues) -> 
         return f"{value} queue{'s' if value != 1 else ''} of {who} with no reader{where}"
     if measure in ("bytes", "qbytes"):
         return f"{who}: {human_size(value)} {'queued' if measure == 'bytes' else 'allowed'}"
+    if measure in GROWTH_MEASURES and resource.growth is not None:
+        return describe_growth(measure, metric, group, who, resource)
     return f"{who}: {format_number(value)} {measure}"
+
+
+def describe_growth(measure: str, metric: nagiosplugin.Metric, group: Group, who: str,
+                    resource: MsgQueues) -> str:
+    """'sysv key 0x... id 5 of app: 61% full, +2.1 KiB/s for 12m, full in ~4m',
+    'owner app: +68 messages/min for 10m'."""
+    from ..trend import about, rate_text
+
+    growth = resource.growth
+    assert growth is not None
+    if measure == "time_to_full":
+        soonest = growth.soonest(resource.member(group))
+        if soonest is not None:
+            return growth.summary(soonest[1], soonest[0])
+        return f"{who}: full in ~{about(metric.value)}"
+    messages, size = growth.of_group(group.name if group is not resource.total else "total")
+    series = messages if measure == "messages_growth" else size
+    text = f"{who}: {rate_text(metric.value / 60.0, 'B' if series is size else 'messages')}"
+    if series.growing_samples:
+        text += f" for {about(series.growing_for)}"
+    return text
 
 
 OWNER_MAX = 32  # characters of an owner's name in the first line and a detail line
@@ -637,7 +722,7 @@ class QueueSummary(nagiosplugin.Summary):
         lines: List[str] = []
         size = 0
         for queue in most_interesting(queues, interest, self.limit):
-            line = queue_line(queue, resource.timestamp)
+            line = queue_line(queue, resource.timestamp, resource.growth)
             size += len(line) + 1
             if size > DETAILS_MAX:
                 break  # whole lines only, and the output stays far below NRPE's 64 KiB
@@ -651,6 +736,12 @@ class QueueSummary(nagiosplugin.Summary):
                          f"their own (problems first, then the largest); the other "
                          f"{len(resource.hidden)} summed in *_{OTHERS} (raise --max-owners)")
         lines.extend(f"note: {note}" for note in resource.notes)
+        growth = resource.growth
+        if growth is not None:
+            lines.extend(f"note: {note}" for note in growth.notes)
+            if growth.active and growth.first:
+                lines.append(f"growth: first sample in {growth.state.path}; growth and time "
+                             f"to full from the next run")
         return lines
 
 
@@ -705,7 +796,7 @@ def most_interesting(queues: List[Queue], interest: Callable[[Queue], Tuple[Any,
     return shown
 
 
-def queue_line(queue: Queue, now: float) -> str:
+def queue_line(queue: Queue, now: float, growth: Optional[Growth] = None) -> str:
     from ..procnames import process_name
 
     def event(what: str, stamp: Optional[float], pid: Optional[int]) -> str:
@@ -731,6 +822,8 @@ def queue_line(queue: Queue, now: float) -> str:
     if queue.kind == "sysv":
         line += f"; {event('sent', queue.stime, queue.lspid)}; " \
                 f"{event('received', queue.rtime, queue.lrpid)}"
+    if growth is not None:
+        line += growth.queue_text(queue)
     return line
 
 
@@ -794,15 +887,36 @@ def parser() -> cli.PluginParser:
                         metavar="RANGE", help="same as --fill-warning")
     limits.add_argument("-c", "--critical", dest="fill_critical", type=range_type("percent"),
                         metavar="RANGE", help="same as --fill-critical")
+    limits.add_argument("--growth-warning", dest="messages_growth_warning",
+                        type=bare_range("count", "above"), metavar="RANGE",
+                        help="same as --messages-growth-warning")
+    limits.add_argument("--growth-critical", dest="messages_growth_critical",
+                        type=bare_range("count", "above"), metavar="RANGE",
+                        help="same as --messages-growth-critical")
     for measure in (*MEASURES, SLOTS):
         option = measure.name.replace("_", "-")
         for level in ("warning", "critical"):
             default = getattr(measure, level)
             limits.add_argument(
                 f"--{option}-{level}", dest=f"{measure.name}_{level}",
-                type=range_type(measure.kind), metavar="RANGE",
+                type=bare_range(measure.kind, measure.bare) if measure.bare
+                else range_type(measure.kind),
+                metavar="RANGE",
                 help=f"{level} range for {measure.help}"
                      + (f" (default {default})" if default else ""))
+    growth = p.add_argument_group("growth between runs")
+    growth.add_argument("--trend-window", type=window_type, default=DEFAULT_WINDOW,
+                        metavar="DURATION",
+                        help="growth is the least-squares slope over this long (default 30m; "
+                             "1m to 1d; 0 turns growth and the state file off)")
+    growth.add_argument("--growing-samples", type=samples_type, default=DEFAULT_GROWING,
+                        metavar="N",
+                        help="samples a queue must have grown over, without falling back, "
+                             "before it has a time to full (default 3; 2 to 12)")
+    growth.add_argument("--state-file", metavar="PATH",
+                        help="where the samples are kept (default: one file per set of "
+                             "options under ~/.local/state/nagios_ipc/HOST/)")
+    p.guard("--state-file", "path")
     p.guard("--proc-file", "path")
     p.guard("--ipcs", "program")
     p.guard("--mqueue-dir", "path")
@@ -832,16 +946,31 @@ def build_sources(args: argparse.Namespace) -> Tuple[List[object], List[str]]:
     return sources, strict
 
 
+def state_key(args: argparse.Namespace) -> List[Any]:
+    """Options that change what the Total and the owners sum: each set has its own
+    history (nagios_ipc.state.default_state_path)."""
+    return ["trend", args.type, args.source, args.proc_file, args.mqueue_dir,
+            sorted(args.owner), sorted(args.exclude_owner), sorted(args.key),
+            sorted(args.exclude_key)]
+
+
 def build(args: argparse.Namespace,
           make_sources: Callable[[argparse.Namespace], Tuple[List[object], List[str]]]
           = build_sources,
           now: Callable[[], float] = time.time,
-          alive: Callable[[int], bool] = pid_alive) -> nagiosplugin.Check:
-    """Wire the check; tests replace the sources, the clock and the pid probe."""
+          alive: Callable[[int], bool] = pid_alive,
+          moment: Optional[Callable[[], Any]] = None) -> nagiosplugin.Check:
+    """Wire the check; tests replace the sources, the clocks and the pid probe."""
     sources, strict = make_sources(args)
     filters = Filters(args.owner, args.exclude_owner, args.key, args.exclude_key)
+    growth = None
+    if args.trend_window > 0:
+        from .growth import Growth
+
+        growth = Growth(args.trend_window, args.growing_samples, args.state_file,
+                        state_key(args), **({"moment": moment} if moment else {}))
     resource = MsgQueues(sources, filters, args.report_by, now=now, alive=alive,
-                         strict_types=strict, max_owners=args.max_owners)
+                         strict_types=strict, max_owners=args.max_owners, growth=growth)
     contexts = []
     for measure in (*MEASURES, SLOTS):
         warning = getattr(args, f"{measure.name}_warning")

@@ -144,7 +144,9 @@ def pair_type(kind: str, what: str) -> Callable[[str], Pair]:
 
 
 def parser() -> cli.PluginParser:
-    p = cli.PluginParser(PROG, NAME, DESCRIPTION, EPILOG)
+    from . import growth
+
+    p = cli.PluginParser(PROG, NAME, DESCRIPTION, EPILOG + "\n" + growth.HELP)
     src = p.add_argument_group("which MTA and how to read it")
     src.add_argument("--mta", choices=("auto", *NAMES), default="auto",
                      help="the MTA (default auto: the first installed of postfix, exim, ...)")
@@ -205,6 +207,7 @@ def parser() -> cli.PluginParser:
                      type=pair_type("count", "DOMAIN"), metavar="DOMAIN=WARN,CRIT",
                      help="thresholds on the messages for one recipient domain, e.g. "
                           "example.com=50,200 (repeatable)")
+    growth.add_options(p)
     p.guard("--config-dir", "path")
     p.guard("--spool-dir", "path")
     p.guard("--mta-binary", "program")
@@ -228,6 +231,7 @@ class MtaBacklog(nagiosplugin.Resource):
         self.deferred_queues: Tuple[str, ...] = ()
         self.stopped: Optional[NotRunning] = None
         self.causes: List[str] = []  # why no method could read the queue, one per method
+        self.growth: Any = None  # MtaGrowth, set by build()
         self.doing = "finding the MTA"
 
     def settings(self, now: float) -> Settings:
@@ -319,6 +323,11 @@ class MtaBacklog(nagiosplugin.Resource):
             yield nagiosplugin.Metric(f"messages_{name}", 0, min=0, context="queue")
         deferred = sum(b.queues[q].messages for q in self.deferred_queues if q in b.queues)
         yield nagiosplugin.Metric("deferred", deferred, min=0, context="deferred")
+        if self.growth is not None:  # nagios_ipc/mta/growth.py: every mode, --count-only too
+            self.doing = f"recording growth in {self.growth.state.path}"
+            self.growth.observe(self, deferred)
+            yield from self.growth.metrics([name for name in b.queues
+                                            if b.detailed or name in b.counted])
         if not b.detailed:
             return
         if b.sized:
@@ -574,6 +583,8 @@ class BacklogSummary(nagiosplugin.Summary):
         lines = [f"method: {source.method} ({source_where(source)})" + (
             f"; spool not used: {r.fallback.reason}" if r.fallback else "")]
         lines.extend(source_notes(source))
+        if r.growth is not None:
+            lines.extend(r.growth.lines(r.mta))
         for name, stats in b.queues.items():
             if not (b.detailed or name in b.counted):
                 continue
@@ -633,7 +644,8 @@ def source_where(source: Any) -> str:
 # --- wiring ----------------------------------------------------------------------------
 
 
-def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nagiosplugin.Check:
+def build(args: argparse.Namespace, now: Callable[[], float] = time.time,
+          moment: Optional[Callable[[], Any]] = None) -> nagiosplugin.Check:
     if args.top < 0:
         raise nagiosplugin.CheckError(f"--top {args.top} is negative; give 0 or more")
     if args.workers < 1:
@@ -650,7 +662,13 @@ def build(args: argparse.Namespace, now: Callable[[], float] = time.time) -> nag
                                           f"{'s' if len(wanted) == 1 else ''} the message "
                                           f"files read; drop --count-only")
     resource = MtaBacklog(args, now)
-    return nagiosplugin.Check(resource, Running(args.mta_down), *contexts_for(args),
+    extra: List[nagiosplugin.Context] = []
+    if args.trend_window > 0:
+        from . import growth
+
+        resource.growth = growth.MtaGrowth(args, **({"moment": moment} if moment else {}))
+        extra = growth.contexts(args)
+    return nagiosplugin.Check(resource, Running(args.mta_down), *contexts_for(args), *extra,
                               BacklogSummary(resource, args.top))
 
 

@@ -147,7 +147,9 @@ MEASURES: Tuple[Measure, ...] = (
 def parser() -> cli.PluginParser:
     from ..units import quantity_type
 
-    p = cli.PluginParser(PROG, NAME, DESCRIPTION, EPILOG)
+    from . import growth
+
+    p = cli.PluginParser(PROG, NAME, DESCRIPTION, EPILOG + "\n" + growth.HELP)
     s = p.add_argument_group("mode 1: the application's sockets")
     s.add_argument("--pid", type=int, action="append", default=[], metavar="PID",
                    help="the application's process id (repeatable)")
@@ -214,6 +216,7 @@ def parser() -> cli.PluginParser:
     o.add_argument("--state-file", metavar="PATH",
                    help="where to keep what this run saw for the next one (default: one "
                         "file per set of options, see below)")
+    growth.add_options(p)  # issue 14: growth between runs (nagios_ipc/zmqhwm/growth.py)
     p.guard("--pidfile", "path")
     p.guard("--stats-endpoint", "endpoint")
     p.guard("--curve-server-key-file", "path")
@@ -419,7 +422,11 @@ def contexts(args: argparse.Namespace, mode: int) -> List[MeasureContext]:
 
 
 def build(args: argparse.Namespace, **sources: Any) -> nagiosplugin.Check:
-    """The check for *args*; *sources* (kernel=, proc=, clock=) let tests replay captures."""
+    """The check for *args*; *sources* (kernel=, proc=, clock=, moment=) let tests replay
+    captures."""
+    from .growth import parts
+
+    moment = sources.pop("moment", None)
     selectors = args.pid or args.pidfile or args.process_name or args.endpoint
     if args.stats_endpoint:
         if selectors:
@@ -430,7 +437,9 @@ def build(args: argparse.Namespace, **sources: Any) -> nagiosplugin.Check:
 
         resource: Any = StatsResource(args.stats_endpoint, client_options(args),
                                       args.state_file, state_key(args))
-        return nagiosplugin.Check(resource, *contexts(args, 2), StatsSummary(resource))
+        return nagiosplugin.Check(resource, *contexts(args, 2),
+                                  *parts(args, resource, state_key(args), 2, moment),
+                                  StatsSummary(resource))
     if not selectors:
         raise nagiosplugin.CheckError("usage error: select the application with --pid, "
                                       "--pidfile, --process-name or --endpoint (mode 1), or "
@@ -447,6 +456,7 @@ def build(args: argparse.Namespace, **sources: Any) -> nagiosplugin.Check:
                        idle_state=args.idle_state, **sources)
     return nagiosplugin.Check(resource, *contexts(args, 1),
                               PresenceContext(args.absent_state, args.idle_state),
+                              *parts(args, resource, state_key(args), 1, moment),
                               SocketsSummary(resource))
 
 

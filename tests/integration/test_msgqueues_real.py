@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 import time
-from typing import Iterator, List
+from pathlib import Path
+from typing import Callable, Iterator, List
 
 import pytest
 
-from tests.helpers import run_check
+from tests.helpers import Outcome, run_check
 
 sysv_ipc = pytest.importorskip("sysv_ipc")
 
@@ -201,3 +203,177 @@ def test_defaults_on_this_host() -> None:
     assert out.code in (0, 1, 2)
     assert out.first_line.startswith("MSGQUEUES ")
     assert "sysv_slots=" in out.stdout
+
+
+# --- growth between runs (issue 14): queues filled and drained at known rates ----------------
+
+
+class Pacer:
+    """Calls *step* every *period* seconds on an absolute schedule (no drift), in a
+    thread, until stopped: a producer or consumer at a known rate."""
+
+    def __init__(self, period: float, step: Callable[[], None]) -> None:
+        import threading
+
+        self.period = period
+        self.step = step
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        tick = 0
+        while not self.stop.is_set():
+            self.step()
+            tick += 1
+            self.stop.wait(max(start + tick * self.period - time.monotonic(), 0))
+
+    def __enter__(self) -> Pacer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def sample_runs(args: List[str], count: int, gap: float = 1.15) -> List[Outcome]:
+    """*count* runs of the check *gap* seconds apart (over MIN_GAP: one sample each)."""
+    outs = []
+    for index in range(count):
+        if index:
+            time.sleep(gap)
+        outs.append(run_check("check_msgqueues", args))
+    return outs
+
+
+def number(item: str) -> float:
+    return float(item.split(";")[0].rstrip("Bs%"))
+
+
+def test_sysv_queue_filled_at_a_known_rate(made: List[int], tmp_path: Path) -> None:
+    """100 B every 0.25 s (400 B/s, 24000 B/min) into a queue of 4000 B: the growth is
+    that rate within 10 %, the time to full the truth (room / rate) within 15 %, and
+    the first line says so in the on-call engineer's words."""
+    key = new_key()
+    queue = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600)
+    made.append(queue.id)
+    queue.max_size = 4000
+    args = ["--type", "sysv", "--key", hex(key), "--report-by", "total", "--details", "always",
+            "--state-file", str(tmp_path / "trend.json")]
+
+    def send() -> None:
+        try:
+            queue.send(b"x" * 100, block=False)
+        except sysv_ipc.BusyError:
+            pass  # full: the test has failed by then, the assertions say how
+
+    with Pacer(0.25, send):
+        outs = sample_runs(args, 4)
+    first, last = outs[0], outs[-1]
+    assert first.code == 0 and "growth" not in first.summary, first.stdout
+    assert "bytes_growth_total" not in first.perfdata
+    assert "growth: first sample in " in first.stdout
+    growth = number(last.perfdata["bytes_growth_total"])
+    assert abs(growth - 24000) <= 2400, last.stdout
+    assert abs(number(last.perfdata["messages_growth_total"]) - 240) <= 24, last.stdout
+    held = number(last.perfdata["bytes_total"])
+    truth = (4000 - held) / 400.0
+    ttf = number(last.perfdata["time_to_full_total"])
+    assert abs(ttf - truth) <= max(0.15 * truth, 1.0), (ttf, truth, last.stdout)
+    print(f"sysv: growth {growth:.0f} B/min (truth 24000), time to full {ttf:.1f} s "
+          f"(truth {truth:.1f} s)")
+    assert last.code == 2, last.stdout  # full within 10 minutes: CRITICAL by default
+    assert re.match(rf"^MSGQUEUES CRITICAL: sysv key 0x{key:08x} id {queue.id} of \S+: "
+                    r"\d+% full, \+[\d.]+ B/s for \ds, full in ~\ds$", last.summary), last.summary
+    assert last.perfdata["time_to_full_total"].endswith("s;3600:;600:;0")
+
+
+def test_sysv_queue_draining_is_never_alerted_on_growth(made: List[int],
+                                                        tmp_path: Path) -> None:
+    key = new_key()
+    queue = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600)
+    made.append(queue.id)
+    for _ in range(40):
+        queue.send(b"d" * 100)
+
+    def receive() -> None:
+        try:
+            queue.receive(block=False)
+        except sysv_ipc.BusyError:
+            pass
+
+    args = ["--type", "sysv", "--key", hex(key), "--report-by", "total",
+            "--growing-samples", "2", "--growth-warning", "0",
+            "--state-file", str(tmp_path / "trend.json")]
+    with Pacer(0.25, receive):
+        outs = sample_runs(args, 3)
+    for out in outs:
+        assert out.code == 0, out.stdout  # a drain is no growth, whatever the threshold
+        assert "time_to_full_total" not in out.perfdata
+    assert abs(number(outs[-1].perfdata["bytes_growth_total"]) + 24000) <= 2400
+
+
+def test_posix_queue_filled_at_a_known_rate(mqueue_dir: str, tmp_path: Path) -> None:
+    """One message every 0.3 s into a POSIX queue of mq_maxmsg 10 (the message limit
+    binds, not the bytes): growth 200/min within 25 % (one message is a large step
+    over 2 seconds), full in (10 - n) / rate within 1 s."""
+    posix_ipc = pytest.importorskip("posix_ipc")
+    name = f"/nagios_ipc_trend_{os.getpid()}_{random.randint(0, 10**6)}"
+    queue = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, max_messages=10,
+                                   max_message_size=1000)
+
+    def send() -> None:
+        try:
+            queue.send(b"p", timeout=0)
+        except posix_ipc.BusyError:
+            pass
+
+    try:
+        args = ["--type", "posix", "--key", name, "--report-by", "total",
+                "--state-file", str(tmp_path / "trend.json")]
+        with Pacer(0.3, send):
+            outs = sample_runs(args, 3, gap=1.05)
+        last = outs[-1]
+        rate = number(last.perfdata["messages_growth_total"])
+        assert abs(rate - 200) <= 50, last.stdout
+        held = number(last.perfdata["messages_total"])
+        truth = (10 - held) / (200 / 60)
+        ttf = number(last.perfdata["time_to_full_total"])
+        assert abs(ttf - truth) <= 1.0, (ttf, truth, last.stdout)
+        print(f"posix: growth {rate:.0f}/min (truth 200), time to full {ttf:.1f} s "
+              f"(truth {truth:.1f} s)")
+        assert last.code == 2 and "full in ~" in last.summary, last.stdout
+    finally:
+        queue.close()
+        queue.unlink()
+
+
+def test_concurrent_runs_share_one_growth_history(made: List[int], tmp_path: Path) -> None:
+    """Twelve runs at once on one state file: the lock serialises them, every one
+    answers (no UNKNOWN, no traceback), and the history is whole afterwards; runs
+    under a second apart share one sample, so no rate is made of them."""
+    import json
+
+    key = new_key()
+    queue = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600)
+    made.append(queue.id)
+    queue.send(b"c" * 10)
+    state = tmp_path / "trend.json"
+    argv = [sys.executable, str(Path(__file__).resolve().parents[2] / "checks" /
+                                "check_msgqueues"),
+            "--type", "sysv", "--key", hex(key), "--report-by", "total",
+            "--state-file", str(state)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(12)]
+    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read())  # type: ignore[union-attr]
+               for p in procs]
+    for code, out, err in results:
+        assert code == 0 and err == "" and out.startswith("MSGQUEUES OK: "), out
+    stored = json.loads(state.read_text())["trend"]
+    times = stored["t"]
+    # samples under a second apart were merged: whatever the spread of the runs, the
+    # kept ones are at least a second apart, and the count (1 message) is whole
+    assert 1 <= len(times) <= 12 and all(b - a >= 0.99 for a, b in zip(times, times[1:]))
+    assert stored["s"]["m"]["i"]["total"][2] == 1

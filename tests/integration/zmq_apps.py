@@ -38,6 +38,8 @@ def sub(args: argparse.Namespace, ctx: zmq.Context) -> None:
     its subscription is never sent, so the tests use the usual PUB-binds shape.)"""
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.RCVHWM, args.hwm)
+    if args.rcvbuf:  # a small kernel buffer: the window closes at once (growth tests)
+        sock.setsockopt(zmq.RCVBUF, args.rcvbuf)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
     sock.connect(args.connect[0])
     announce()
@@ -49,12 +51,21 @@ def sub(args: argparse.Namespace, ctx: zmq.Context) -> None:
 
 
 def pub(args: argparse.Namespace, ctx: zmq.Context) -> None:
-    """A PUB that binds and publishes steadily."""
+    """A PUB that binds and publishes steadily (with --rate: that many messages a
+    second, on an absolute schedule)."""
     sock = ctx.socket(zmq.PUB)
     sock.setsockopt(zmq.SNDHWM, args.hwm)
+    if args.sndbuf:
+        sock.setsockopt(zmq.SNDBUF, args.sndbuf)
     sock.bind(args.endpoint)
     announce(endpoint=sock.getsockopt_string(zmq.LAST_ENDPOINT))
     payload = b"x" * args.size
+    if args.rate:
+        start, sent = time.monotonic(), 0
+        while True:
+            sock.send(payload)
+            sent += 1
+            time.sleep(max(start + sent / args.rate - time.monotonic(), 0))
     while True:
         for _ in range(50):
             sock.send(payload)
@@ -238,6 +249,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--read", type=int, default=0)
     parser.add_argument("--never", action="store_true")
+    parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--sndbuf", type=int, default=0)
+    parser.add_argument("--rcvbuf", type=int, default=0)
     args = parser.parse_args()
     if args.name:
         set_name(args.name)

@@ -288,3 +288,153 @@ def test_zero_limit_queue_is_full_by_definition() -> None:
     assert ("sysv key 0x00000001 id 1 owner app creator app perms 0600: 0 messages, 0 B of "
             "0 B (MSG_STAT_ANY), fill 100%, FULL (a limit of 0 B: no message fits); ") in text
     assert "full_app=1;;0;0;2" in text and "fill_app=100%;80;;0;100" in text
+
+
+# --- growth between runs (issue 14) ---------------------------------------------------
+
+BOOT_ID = "0f0e0d0c-0b0a-4908-8706-050403020100"
+
+
+def run_at(boot: float, sources: Sequence[Source], *argv: str,
+           boot_id: str = BOOT_ID) -> Tuple[int, str]:
+    """One run at *boot* seconds after boot (the trend's clock)."""
+    from nagios_ipc.trend import Moment
+
+    def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+        return check.build(args, make_sources=lambda a: (list(sources), []),
+                           now=lambda: NOW + boot, alive=lambda pid: True,
+                           moment=lambda: Moment(boot_id, boot, NOW + boot))
+
+    return cli.execute(check.parser(), build, list(argv))
+
+
+def filling(values: Sequence[Tuple[int, int]], *argv: str, key: int = 1,
+            limit: int = 16384, step: float = 60.0) -> List[Tuple[int, str]]:
+    """Runs every *step* seconds with queue *key* of owner app at (messages, bytes)."""
+    return [run_at(1000.0 + step * index, [Source([sysv(key, "app", m, b, limit=limit,
+                                                         lrpid=7, rtime=NOW)])], *argv)
+            for index, (m, b) in enumerate(values)]
+
+
+def test_first_run_has_no_growth_and_says_so() -> None:
+    code, text = filling([(40, 4000)], "--details", "always")[0]
+    assert code == 0 and "growth" not in first(text) and "time_to_full" not in text
+    assert "; growth: first sample" in text.splitlines()[1]
+    assert "growth: first sample in " in text and "from the next run" in text
+
+
+def test_consistent_growth_warns_with_time_to_full() -> None:
+    """+300 B/min for 2 minutes, 11784 B of room: full in 2357 s, within the hour."""
+    runs = filling([(40, 4000), (43, 4300), (46, 4600)], "--details", "never")
+    code, text = runs[1]
+    assert code == 0 and "messages_growth_app=3 bytes_growth_app=300B\n" in text
+    assert "time_to_full" not in text
+    code, text = runs[2]
+    assert code == 1, text
+    assert first(text) == (
+        "MSGQUEUES WARNING: sysv key 0x00000001 id 1 of app: 28% full, +5 B/s for 2m, "
+        "full in ~39m | sysv_slots=0%;80;95;0;100 queues_app=1;;;0 messages_app=46;;;0 "
+        "bytes_app=4600B;;;0;16384 qbytes_app=16384B;;;0 full_app=0;;0;0;1 "
+        "fill_app=28.08%;80;;0;100 unread_age_app=1120s;;;0 orphaned_app=0;0;;0;1 "
+        "messages_growth_app=3 bytes_growth_app=300B time_to_full_app=2356s;3600:;600:;0")
+
+
+def test_fast_growth_is_critical_and_the_detail_line_says_why() -> None:
+    runs = filling([(10, 1000), (20, 4000), (30, 7000)], "--details", "always")
+    code, text = runs[2]
+    assert code == 2, text
+    assert first(text).startswith("MSGQUEUES CRITICAL: sysv key 0x00000001 id 1 of app: 43% "
+                                  "full, +50 B/s for 2m, full in ~3m | ")
+    assert "time_to_full_app=187s;3600:;600:;0" in text
+    assert text.splitlines()[1].endswith(
+        "; growth +50 B/s, +10 messages/min over 2m (3 samples), growing for 2m, "
+        "full in ~3m")
+
+
+def test_drain_and_burst_never_alert() -> None:
+    for values in ([(90, 15000), (60, 10000), (30, 5000), (10, 1000)],
+                   [(1, 10), (1, 10), (1, 10), (1, 10), (1, 10), (80, 12000)]):
+        code, text = filling(values, "--details", "never")[-1]
+        assert code == 0 and "time_to_full" not in text, (values, text)
+        if values[-1][1] != 12000:
+            assert "messages_growth_app=-" in text
+
+
+def test_recreated_queue_starts_afresh() -> None:
+    sources = [[Source([sysv(1, "app", 10, 1000)])], [Source([sysv(1, "app", 20, 2000)])],
+               # removed and re-created (its ctime after the previous run): a new msqid
+               [Source([sysv(32769, "app", 30, 3000, ctime=NOW + 200)])],
+               [Source([sysv(32769, "app", 40, 4000, ctime=NOW + 200)])]]
+    results = [run_at(100.0 + 60 * i, s, "--details", "always") for i, s in enumerate(sources)]
+    code, text = results[3]
+    assert code == 0 and "time_to_full" not in text, text
+    assert text.splitlines()[1].endswith(
+        "; growth +16 B/s, +10 messages/min over 60s (2 samples), growing for 60s")
+
+
+def test_growth_thresholds_and_bare_time_to_full() -> None:
+    runs = filling([(10, 100), (40, 400), (70, 700)], "--growth-warning", "20",
+                   "--details", "never", "--report-by", "total")
+    code, text = runs[2]
+    assert code == 1
+    assert first(text).startswith("MSGQUEUES WARNING: all owners: +30 messages/min for 2m; "
+                                  "sysv key 0x00000001 id 1 of app: 4% full, +5 B/s for 2m, "
+                                  "full in ~52m | ")
+    assert "messages_growth_total=30;~:20 " in text
+    code, text = filling([(10, 100), (40, 400), (70, 700)], "--time-to-full-warning", "10h",
+                         "--time-to-full-critical", "none:", "--details", "never")[2]
+    assert code == 3 and "usage error" in text  # 'none:' is no duration
+    code, text = filling([(10, 100), (40, 400), (70, 700)], "--time-to-full-warning", "10h",
+                         "--time-to-full-critical", "1m", "--details", "never")[2]
+    assert code == 1 and "time_to_full_app=3136s;36000:;60:;0" in text
+
+
+def test_reboot_restarts_the_growth() -> None:
+    filling([(10, 1000), (20, 4000)])
+    code, text = run_at(30.0, [Source([sysv(1, "app", 30, 7000)])], "--details", "always",
+                        boot_id="11111111-2222-4333-8444-555555555555")
+    assert code == 0 and "growth" not in first(text) and "messages_growth" not in text
+    assert "note: trend history is from before a reboot" in text
+
+
+def test_trend_window_0_keeps_no_state(private_state_dir: Path) -> None:
+    code, text = filling([(10, 1000), (20, 4000)], "--trend-window", "0")[1]
+    assert code == 0 and "growth" not in text
+    assert not list(private_state_dir.iterdir())
+    code, text = run_at(0.0, [Source([])], "--trend-window", "30s")
+    assert code == 3 and "neither 0 (off) nor between 1m and 1d" in first(text)
+
+
+def test_state_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, text = run_at(0.0, [Source([sysv(1)])], "--state-file", str(tmp_path / "no" / "s"))
+    assert code == 3 and first(text).startswith(
+        f"MSGQUEUES UNKNOWN: state directory {tmp_path / 'no'} does not exist")
+    # the default place unusable: the snapshot is still judged, growth is off, a note says so
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("NAGIOS_IPC_STATE_DIR", str(blocked / "sub"))
+    code, text = run_at(0.0, [Source([sysv(1)])], "--details", "always")
+    assert code == 0 and "note: growth not measured: state directory " in text
+    (tmp_path / "bad.json").write_text("{not json")
+    code, text = run_at(0.0, [Source([sysv(1)])], "--details", "always", "--state-file",
+                        str(tmp_path / "bad.json"))
+    assert code == 0 and "was corrupt (JSONDecodeError) and has been replaced" in text
+
+
+def test_a_bare_growth_threshold_never_alerts_on_a_drain() -> None:
+    """The guidelines' range '0' alerts on any negative value: a bare growth threshold
+    N means ~:N here, so a drain stays OK; a full range keeps its meaning."""
+    drain = [(70, 700), (40, 400), (10, 100)]
+    code, text = filling(drain, "--growth-warning", "0", "--bytes-growth-critical", "1KB")[2]
+    assert code == 0 and "messages_growth_app=-30;~:0 bytes_growth_app=-300B;;~:1024" in text
+    code, text = filling(drain, "--growth-warning=-10:10", "--details", "never")[2]
+    assert code == 1 and first(text).startswith(
+        "MSGQUEUES WARNING: owner app: -30 messages/min | ")
+
+
+def test_a_queue_empty_at_the_previous_run_grows_from_that_zero() -> None:
+    """Empty queues keep no history (32,000 of them cost nothing), yet one that existed
+    empty at the previous run (its ctime says so) starts from that zero: three runs
+    give three samples of growth, and a time to full."""
+    code, text = filling([(0, 0), (10, 4000), (20, 8000)], "--details", "never")[2]
+    assert code == 2 and "time_to_full_app=125s;3600:;600:;0" in text, text

@@ -157,7 +157,13 @@ def run_msgqueues(owners: List[str]) -> Tuple[int, str]:
         return msgqueues.build(args, make_sources=lambda a: ([Source(queues)], []),
                                now=lambda: 1.8e9, alive=lambda pid: False)
 
-    return cli.execute(msgqueues.parser(), build, ["--details", "always", "--report-by", "both"])
+    import tempfile
+
+    # a fresh growth history per run: the two runs compared below must both be first runs
+    with tempfile.TemporaryDirectory() as state:
+        return cli.execute(msgqueues.parser(), build, ["--details", "always", "--report-by",
+                                                       "both", "--state-file",
+                                                       f"{state}/trend.json"])
 
 
 @given(st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(min_size=1, max_size=40)),
