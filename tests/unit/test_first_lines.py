@@ -65,6 +65,14 @@ def kind(line: str) -> str:
 
 
 ROWS: List[Row] = [
+    Row('MSGQUEUES UNKNOWN: state directory <tmp> does not exist; create it or give --state-file elsewhere',
+        'create it or give --state-file elsewhere', 'test_msgqueues_check.py'),
+    Row("MSGQUEUES UNKNOWN: usage error: argument --time-to-full-critical: 'none' is not a number (durations take ms, s, m, h, d, w)",
+        '', 'test_msgqueues_check.py'),
+    Row("MSGQUEUES UNKNOWN: usage error: argument --trend-window: '30s' is neither 0 (off) nor between 1m and 1d",
+        '', 'test_msgqueues_check.py'),
+    Row('MTA_BACKLOG UNKNOWN: state directory <tmp> does not exist; create it or give --state-file elsewhere',
+        'create it or give --state-file elsewhere', 'test_mta_growth.py'),
     Row("MSGQUEUES UNKNOWN: refusing to run under sudo with PYTHONWARNINGS in the environment: keep sudo's env_reset for this check (contrib/sudoers.d/nagios_ipc)",
         "keep sudo's env_reset for this check (contrib/sudoers.d/nagios_ipc)", 'test_privilege.py'),
     Row("MSGQUEUES UNKNOWN: refusing to run under sudo: <test-dir> is writable by its group (its owner could change this check's code); make it root's and not group/world-writable",
