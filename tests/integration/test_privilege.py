@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 import schedulers  # tests/ is on sys.path (tests/conftest.py)
@@ -335,23 +335,22 @@ class NagiosIcinga(schedulers.Icinga):
                 .replace("RunAsGroup=root", "RunAsGroup=nagios") for d in super().defines]
 
 
-def test_icinga2_runs_the_sudo_check_commands(nagios: pwd.struct_passwd,
-                                              netns: schedulers.Netns) -> None:
+@contextlib.contextmanager
+def nagios_icinga(nagios: pwd.struct_passwd, netns: schedulers.Netns, host: str
+                  ) -> Iterator[Callable[[str], NagiosIcinga]]:
+    """An Icinga 2 that runs as nagios (as Debian's does), with the contrib
+    CheckCommands and one host; yields start(services) -> the running instance."""
     why = schedulers.missing_tools(schedulers.ICINGA)
     if why:
         pytest.skip(why)
     workdir = schedulers.make_workdir("nagios-ipc-icinga-sudo-")
     icinga = NagiosIcinga(workdir, "icinga-sudo", schedulers.free_ports(1)[0])
-    host = "mail-host"
-    try:
+
+    def start(services: str) -> NagiosIcinga:
         icinga.pki(icinga)
         for path in [workdir, *workdir.rglob("*")]:
             os.chown(path, nagios.pw_uid, nagios.pw_gid)
-        services = "".join(
-            f'object Service "{name}" {{\n  host_name = "{host}"\n  check_command = "{name}"\n'
-            f"  check_interval = 1s\n  retry_interval = 1s\n}}\n"
-            for name in ("mta_backlog_sudo", "mta_backlog_sudo_count"))
-        config = (schedulers.ITL_INCLUDES + schedulers.icinga_includes() + f"""
+        icinga.start(netns, schedulers.ITL_INCLUDES + schedulers.icinga_includes() + f"""
 object IcingaApplication "app" {{ }}
 object CheckerComponent "checker" {{ }}
 object Endpoint "{icinga.node}" {{ }}
@@ -359,20 +358,28 @@ object Zone "{icinga.zone}" {{ endpoints = [ "{icinga.node}" ] }}
 {icinga.api_config()}
 object Host "{host}" {{ check_command = "dummy"; enable_active_checks = false }}
 """ + services)
-        with shipped_rule():
-            icinga.start(netns, config)
-            for path in workdir.rglob("*"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.chown(path, nagios.pw_uid, nagios.pw_gid)
-            results = icinga.wait_results(
-                host, lambda name, result: "MTA_BACKLOG" in result["output"],
-                ["mta_backlog_sudo", "mta_backlog_sudo_count"], timeout=120)
-        for name, result in results.items():
-            assert result["output"].startswith("MTA_BACKLOG OK: postfix"), (name, result)
-            assert result["state"] == 0
+        return icinga
+
+    try:
+        yield start
     finally:
         icinga.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_icinga2_runs_the_sudo_check_commands(nagios: pwd.struct_passwd,
+                                              netns: schedulers.Netns) -> None:
+    host = "mail-host"
+    names = ["mta_backlog_sudo", "mta_backlog_sudo_count"]
+    services = "".join(
+        f'object Service "{name}" {{\n  host_name = "{host}"\n  check_command = "{name}"\n'
+        f"  check_interval = 1s\n  retry_interval = 1s\n}}\n" for name in names)
+    with nagios_icinga(nagios, netns, host) as start, shipped_rule():
+        results = start(services).wait_results(
+            host, lambda name, result: "MTA_BACKLOG" in result["output"], names, timeout=120)
+    for name, result in results.items():
+        assert result["output"].startswith("MTA_BACKLOG OK: postfix"), (name, result)
+        assert result["state"] == 0
 
 
 # --- NRPE without the rule: readable, not "NRPE: Unable to read output" ----------------------
@@ -462,24 +469,8 @@ def test_zmq_mode1_as_the_application_user(nagios: pwd.struct_passwd,
 
 def test_icinga2_runs_zmq_hwm_sudo(nagios: pwd.struct_passwd, netns: schedulers.Netns,
                                    nobody_state: None) -> None:
-    why = schedulers.missing_tools(schedulers.ICINGA)
-    if why:
-        pytest.skip(why)
-    workdir = schedulers.make_workdir("nagios-ipc-icinga-zmq-sudo-")
-    icinga = NagiosIcinga(workdir, "icinga-zmq-sudo", schedulers.free_ports(1)[0])
     host = "app-host"
-    try:
-        icinga.pki(icinga)
-        for path in [workdir, *workdir.rglob("*")]:
-            os.chown(path, nagios.pw_uid, nagios.pw_gid)
-        config = (schedulers.ITL_INCLUDES + schedulers.icinga_includes() + f"""
-object IcingaApplication "app" {{ }}
-object CheckerComponent "checker" {{ }}
-object Endpoint "{icinga.node}" {{ }}
-object Zone "{icinga.zone}" {{ endpoints = [ "{icinga.node}" ] }}
-{icinga.api_config()}
-object Host "{host}" {{ check_command = "dummy"; enable_active_checks = false }}
-object Service "zmq feed" {{
+    service = f"""object Service "zmq feed" {{
   host_name = "{host}"
   check_command = "zmq_hwm_sudo"
   check_interval = 1s
@@ -488,17 +479,14 @@ object Service "zmq feed" {{
   vars.zmq_hwm_process_name = [ "feed" ]
   vars.zmq_hwm_timeout = 8
 }}
-""")
-        with feed_app("nobody", netns), zmq_example_rule("nobody"):
-            icinga.start(netns, config)
-            results = icinga.wait_results(
-                host, lambda name, result: result["output"].startswith("ZMQ_HWM CRITICAL"),
-                ["zmq feed"], timeout=120)
-        result = results["zmq feed"]
-        assert result["command"] == ["/usr/bin/sudo", "-n", "-u", "nobody",
-                                     f"{PLUGIN_DIR}/check_zmq_hwm", "--process-name", "feed",
-                                     "--timeout", "8"], result["command"]
-        assert result["output"].startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled"), result
-    finally:
-        icinga.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+"""
+    with nagios_icinga(nagios, netns, host) as start, feed_app("nobody", netns), \
+            zmq_example_rule("nobody"):
+        results = start(service).wait_results(
+            host, lambda name, result: result["output"].startswith("ZMQ_HWM CRITICAL"),
+            ["zmq feed"], timeout=120)
+    result = results["zmq feed"]
+    assert result["command"] == ["/usr/bin/sudo", "-n", "-u", "nobody",
+                                 f"{PLUGIN_DIR}/check_zmq_hwm", "--process-name", "feed",
+                                 "--timeout", "8"], result["command"]
+    assert result["output"].startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled"), result
