@@ -101,8 +101,9 @@ def test_curve_without_the_right_keys_is_unknown(tmp_path: Path) -> None:
         env.pop("PYTHONPATH", None)
         import subprocess
 
-        for extra in ([], ["--curve-server-key", zmq.curve_keypair()[0].decode()],
-                      ["--curve-server-key", server_public.decode()]):
+        # "--option=KEY": a Z85 key may start with '-'
+        for extra in ([], [f"--curve-server-key={zmq.curve_keypair()[0].decode()}"],
+                      [f"--curve-server-key={server_public.decode()}"]):
             proc = subprocess.run(
                 [sys.executable, str(CHECKS / "check_zmq_hwm"), "--stats-endpoint", endpoint,
                  "-t", "4", "--state-file", str(tmp_path / "s.json"), *extra],

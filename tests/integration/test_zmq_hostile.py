@@ -258,7 +258,7 @@ def test_readable_secret_key_is_refused_and_the_key_tool_writes_0600(apps: Apps,
     stats = f"tcp://127.0.0.1:{free_port()}"
     apps.start("stats", "--stats", stats, "--endpoint", f"tcp://127.0.0.1:{free_port()}",
                "--dead-port", str(free_port()), "--stats-keys", str(prefix),
-               "--allow", client_public.decode(), stdin=True)
+               f"--allow={client_public.decode()}", stdin=True)  # a key may start with '-'
     args = ["--curve-server-key-file", str(keys / "server.key"),
             "--curve-client-key-file", str(keys / "client.key_secret")]
     out = stats_check(shared / "s", stats, *args)

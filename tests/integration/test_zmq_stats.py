@@ -123,8 +123,8 @@ def test_curve_on_the_stats_endpoint(apps: Apps, tmp_path: Path,
                                      keys: Dict[str, bytes]) -> None:
     stats = f"tcp://127.0.0.1:{free_port()}"
     start_app(apps, stats, "--stats-keys", str(tmp_path / "server"),
-              "--allow", keys["client_public"].decode())
-    right = ["--curve-server-key", keys["server_public"].decode(),
+              f"--allow={keys['client_public'].decode()}")  # a key may start with '-'
+    right = [f"--curve-server-key={keys['server_public'].decode()}",
              "--curve-client-key-file", str(tmp_path / "client.key_secret")]
     out = check(tmp_path / "s1", stats, *right)
     assert out.code == 0, out.stdout
@@ -132,7 +132,7 @@ def test_curve_on_the_stats_endpoint(apps: Apps, tmp_path: Path,
     # wrong server key: the handshake fails; UNKNOWN naming the key, well before -t
     wrong_server = zmq.curve_keypair()[0].decode()
     began = time.monotonic()
-    out = check(tmp_path / "s2", stats, "-t", "6", "--curve-server-key", wrong_server,
+    out = check(tmp_path / "s2", stats, "-t", "6", f"--curve-server-key={wrong_server}",
                 "--curve-client-key-file", str(tmp_path / "client.key_secret"))
     assert time.monotonic() - began < 7
     assert out.code == 3

@@ -65,6 +65,8 @@ def kind(line: str) -> str:
 
 
 ROWS: List[Row] = [
+    Row('MTA_BACKLOG UNKNOWN: out of memory (check ulimit -v for this user)',
+        'check ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
     Row('MSGQUEUES UNKNOWN: state directory <tmp> does not exist; create it or give --state-file elsewhere',
         'create it or give --state-file elsewhere', 'test_msgqueues_check.py'),
     Row("MSGQUEUES UNKNOWN: usage error: argument --time-to-full-critical: 'none' is not a number (durations take ms, s, m, h, d, w)",
