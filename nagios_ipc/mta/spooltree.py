@@ -169,7 +169,7 @@ class _Listing:
         self._fd = fd
         try:
             self._it = os.scandir(fd)
-        except BaseException:
+        except BaseException:  # ours to close whatever went wrong; re-raised
             os.close(fd)
             raise
 
