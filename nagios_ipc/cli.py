@@ -221,9 +221,9 @@ def join_hints(results: Iterable[nagiosplugin.Result], most: int = 3) -> str:
         text = result.hint or str(result)
         if text not in hints:
             hints.append(text)
-    shown = "; ".join(hints[:most])
+    shown = " / ".join(hints[:most])
     if len(hints) > most:
-        shown += f"; and {len(hints) - most} more"
+        shown += f" / and {len(hints) - most} more"
     return shown
 
 

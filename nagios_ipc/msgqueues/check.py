@@ -765,13 +765,13 @@ def join_within(results: Sequence[nagiosplugin.Result], budget: int, most: int =
     shown: List[str] = []
     for index, hint in enumerate(hints[:most]):
         rest = len(hints) - index - 1
-        tail = len(f"; and {rest} more") if rest else 0
-        if shown and len("; ".join([*shown, hint])) + tail > budget:
+        tail = len(f" / and {rest} more") if rest else 0
+        if shown and len(" / ".join([*shown, hint])) + tail > budget:
             break
         shown.append(hint)
-    text = "; ".join(shown)
+    text = " / ".join(shown)
     if len(hints) > len(shown):
-        text += f"; and {len(hints) - len(shown)} more"
+        text += f" / and {len(hints) - len(shown)} more"
     return text
 
 

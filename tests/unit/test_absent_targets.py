@@ -40,7 +40,7 @@ QUEUES = [sysv(0x162E, owner="app", messages=3, size=30), sysv(0x162F, owner="ba
      "(checked: sysv)"),
     # an owner present and one absent: the absent one first, the rest still evaluated
     (["--owner", "app", "--owner", "web", "--absent", "warning", "--messages-critical", "2"], 2,
-     "MSGQUEUES CRITICAL: no queues of owner web: is its application running?; <app>"),
+     "MSGQUEUES CRITICAL: no queues of owner web: is its application running? / <app>"),
     # a glob that matches nothing is absent too; excluded queues do not count as present
     (["--owner", "ap?x"], 2, "MSGQUEUES CRITICAL: no queues of owner ap?x: is its application "
                              "running?"),
@@ -50,7 +50,7 @@ QUEUES = [sysv(0x162E, owner="app", messages=3, size=30), sysv(0x162F, owner="ba
 def test_msgqueues_absent_key_or_owner(argv: list, code: int, line: str) -> None:  # type: ignore[type-arg]
     got_code, text = run([Source(QUEUES)], *argv)
     got = first(text).split(" | ")[0]
-    if line.endswith("; <app>"):  # the rest is the messages finding, worded elsewhere
+    if line.endswith(" / <app>"):  # the rest is the messages finding, worded elsewhere
         assert got.startswith(line[:-len("<app>")]) and "app" in got[len(line) - 5:], got
         got = line
     assert (got_code, got) == (code, line)

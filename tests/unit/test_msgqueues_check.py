@@ -215,8 +215,8 @@ def test_owner_past_max_owners_is_still_judged() -> None:
     code, text = run([Source(queues)], "--details", "never", "--max-owners", "0",
                      "--messages-critical", "4")
     assert code == 2
-    assert first(text).startswith("MSGQUEUES CRITICAL: owner user00: 5 messages; owner "
-                                  "user01: 5 messages; owner user02: 5 messages; and 7 more")
+    assert first(text).startswith("MSGQUEUES CRITICAL: owner user00: 5 messages / owner "
+                                  "user01: 5 messages / owner user02: 5 messages / and 7 more")
     assert "queues_other_owners=11;;;0" in text and "messages_user" not in text
 
 
@@ -377,7 +377,7 @@ def test_growth_thresholds_and_bare_time_to_full() -> None:
                    "--details", "never", "--report-by", "total")
     code, text = runs[2]
     assert code == 1
-    assert first(text).startswith("MSGQUEUES WARNING: all owners: +30 messages/min for 2m; "
+    assert first(text).startswith("MSGQUEUES WARNING: all owners: +30 messages/min for 2m / "
                                   "sysv key 0x00000001 id 1 of app: 4% full, +5 B/s for 2m, "
                                   "full in ~52m | ")
     assert "messages_growth_total=30;~:20 " in text

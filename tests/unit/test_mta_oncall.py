@@ -90,7 +90,7 @@ def test_a_stopped_mta_comes_first_before_worse_states(tmp_path: Path) -> None:
     assert code == 2
     assert out.split(" | ")[0] == (
         "MTA_BACKLOG CRITICAL: postfix is not running (postqueue read the queue files); start "
-        "it: postfix start; postfix queue: 1 message in all (more than 0)")
+        "it: postfix start / postfix queue: 1 message in all (more than 0)")
 
 
 # --- the spool scan: master.pid and its lock ---------------------------------------------
