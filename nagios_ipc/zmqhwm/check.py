@@ -362,7 +362,7 @@ class SocketsSummary(nagiosplugin.Summary):
         if not any(r.metric is not None for r in results):
             return str(results.first_significant)
         bad = violations(results, skip=("stalled",))
-        return self.headline() + ("; " + ", ".join(bad) if bad else "") + self.tail()
+        return self.headline() + (" / " + ", ".join(bad) if bad else "") + self.tail()
 
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
         r = self.resource

@@ -671,7 +671,7 @@ class StatsSummary(nagiosplugin.Summary):
                      ("drops", "wouldblock", "auth_failures", "disconnects", "retries")
                      if d.get(k)]
             what = ", ".join(parts) if parts else "no drops, would-blocks or failures"
-            text += f"; worst: {worst.describe()}: {what} in the last {period_text(r.period)}"
+            text += f" / worst: {worst.describe()}: {what} in the last {period_text(r.period)}"
         fill = worst.hwm_fill()
         if fill is not None:
             text += f", pipes at {format_number(round(fill, 1))}% of HWM"
@@ -691,7 +691,7 @@ class StatsSummary(nagiosplugin.Summary):
         from .check import violations
 
         bad = violations(results)
-        return self.headline() + ("; " + ", ".join(bad) if bad else "") + self.tail()
+        return self.headline() + (" / " + ", ".join(bad) if bad else "") + self.tail()
 
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
         r = self.resource

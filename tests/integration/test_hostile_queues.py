@@ -102,7 +102,7 @@ def test_zero_limit_queue_does_not_change_other_queues(ns: IpcNamespace) -> None
     # the wrong queue
     assert (out.code, out.summary) == (2, (
         f"MSGQUEUES CRITICAL: 1 full queue of owner nobody: sysv key 0x00001111 id {victim} "
-        f"(1 message, 2048 of 2048 B, 100%); 1 full queue of owner daemon: sysv key "
+        f"(1 message, 2048 of 2048 B, 100%) / 1 full queue of owner daemon: sysv key "
         f"0x00003333 id {odd} (limit 0 B: full by definition, no message fits)"))
     perf = out.perfdata
     assert (perf["fill_nobody"], perf["qbytes_nobody"]) == ("100%;80;;0;100", "2048B;;;0")
@@ -274,7 +274,7 @@ def test_long_posix_name_cannot_hide_another_full_queue(ns: IpcNamespace) -> Non
     shown = "\\U0001f600" * 4 + "\\U00"  # with '/' and '...': 48 characters
     assert (out.code, out.summary) == (2, (
         f"MSGQUEUES CRITICAL: 1 full queue of owner daemon: posix /{shown}... (10 messages, "
-        f"81920 of 81920 B, 100%); 1 full queue of owner nobody: sysv key 0x00005555 id "
+        f"81920 of 81920 B, 100%) / 1 full queue of owner nobody: sysv key 0x00005555 id "
         f"{victim} (1 message, 64 of 64 B, 100%)"))
     detail = ns.check(["--details", "always"]).stdout.splitlines()
     assert max(len(line) for line in detail[1:-1]) < 400

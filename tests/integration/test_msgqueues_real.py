@@ -147,7 +147,7 @@ def test_orphaned_reader_and_unread_age(made: List[int]) -> None:
     assert out.code == 1
     assert out.summary.startswith(f"MSGQUEUES WARNING: a non-empty queue of owner {me} unread "
                                   f"for ")
-    assert (f"; 1 queue of owner {me} with no reader: sysv key 0x{key:08x} id {queue.id} "
+    assert (f" / 1 queue of owner {me} with no reader: sysv key 0x{key:08x} id {queue.id} "
             f"reader pid {reader_pid} gone, 2 messages waiting") in out.summary
     age = int(out.value(f"unread_age_{me}").rstrip("s"))
     assert 1 <= age <= 30

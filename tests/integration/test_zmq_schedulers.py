@@ -149,7 +149,7 @@ def test_nrpe_runs_the_shipped_commands(workdir: Path) -> None:
     code, line = results["2 check_zmq_hwm_stats"]
     assert code == "0", text
     assert re.match(rf"ZMQ_HWM OK: 3 sockets of pid {pid} \(user nagios; identity not verified: "
-                    rf"no --expect-user\); worst: socket '\w+' .* \| "
+                    rf"no --expect-user\) / worst: socket '\w+' .* \| "
                     r"drops_per_min=0;0;\d*;0 wouldblock_per_min=0;;;0 ", line), text
 
 
@@ -279,7 +279,7 @@ object Service "zmq" {{
         str(state), "--stats-endpoint", stats, "--timeout", "8"]
     assert (result["exit_status"], result["state"]) == (0, 0), result["output"]
     assert result["output"].startswith(f"ZMQ_HWM OK: 3 sockets of pid {app.pid} (user root; "
-                                       f"identity not verified: no --expect-user); worst: ")
+                                       f"identity not verified: no --expect-user) / worst: ")
     labels = [item.split("=")[0] for item in result["performance_data"]]
     assert labels == ["drops_per_min", "wouldblock_per_min", "disconnects_per_min",
                       "retries_per_min", "auth_failures_per_min", "sends"]

@@ -61,10 +61,10 @@ def test_drops_and_wouldblock_counted_exactly(apps: Apps, tmp_path: Path,
     out = check(state, stats, "--details", "always")
     assert out.code == 1, out.stdout
     assert out.summary.startswith(f"ZMQ_HWM WARNING: 3 sockets of pid {app.pid} (user root; "
-                                  f"identity not verified: no --expect-user); worst: socket "
+                                  f"identity not verified: no --expect-user) / worst: socket "
                                   f"'ticks' (XPUB tcp://127.0.0.1:")
     assert f"SNDHWM 100): {counted['again']} drops in the last " in out.summary
-    assert re.search(r"; drops_per_min \d+(\.\d+)? \(warning 0\)", out.summary), out.summary
+    assert re.search(r" / drops_per_min \d+(\.\d+)? \(warning 0\)", out.summary), out.summary
     assert out.value("sends") == f"{counted['sent'] + 3000 - counted['push_again']}c"
     assert (f"sends {counted['sent']}, drops (XPUB_NODROP refusals) {counted['again']} "
             f"(+{counted['again']} this period)") in detail(out, "ticks")

@@ -131,11 +131,11 @@ def test_endpoint_filter_and_thresholds(tmp_path: Path) -> None:
     assert code == 2
     assert out.splitlines()[0].startswith(
         "ZMQ_HWM CRITICAL: nothing listens on or connects to tcp://127.0.0.1:1 in pid 4242 "
-        "(feed) (the application is not running there?); peers 0 (critical 1:)")
+        "(feed) (the application is not running there?) / peers 0 (critical 1:)")
     code, out = run(["--pid", "4242", "--stalled-critical", "none", "--sendq-warning", "1MB"],
                     tmp_path / "t", now=1000.0)
     assert code == 1
-    assert "; sendq " in out.splitlines()[0] and "(warning 1048576)" in out.splitlines()[0]
+    assert " / sendq " in out.splitlines()[0] and "(warning 1048576)" in out.splitlines()[0]
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -64,8 +64,8 @@ def test_send_q_growing_toward_the_send_buffer(tmp_path: Path) -> None:
     assert code == 1, text
     first = text.splitlines()[0]
     assert first.startswith("ZMQ_HWM WARNING: 1 of 2 peers stalled, worst: tcp ")
-    assert f"; time_to_full {ttf // 60}m {ttf % 60}s (warning 600:)" in first or \
-        f"; time_to_full {ttf}s (warning 600:)" in first, first
+    assert f" / time_to_full {ttf // 60}m {ttf % 60}s (warning 600:)" in first or \
+        f" / time_to_full {ttf}s (warning 600:)" in first, first
     assert first.endswith(f" sendq_growth=600000B time_to_full={ttf}s;600:;;0"), first
 
 
