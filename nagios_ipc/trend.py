@@ -338,8 +338,9 @@ class History:
                     history = self._old_values(row)
                     since = None if row[0] is None else float(row[0])
                     rises = int(row[1])
-                    if since is not None and not (since <= now and rises >= 1):
-                        raise ValueError("growth from the future")
+                    if since is not None and not (math.isfinite(since) and since <= now
+                                                  and rises >= 1):
+                        raise ValueError("growth from the future (or no time at all)")
                 except (ValueError, TypeError, IndexError, OverflowError):
                     history, since, rises = [], None, 0
             if (not history and row is None and born is not None and len(times) > 1

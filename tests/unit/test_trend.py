@@ -245,6 +245,7 @@ json_st = st.recursive(
 
 
 @given(json_st, st.dictionaries(st.sampled_from(["q", "s1", "s2", "/a"]), json_st))
+@example(None, {"q": [-math.inf, True, False]})  # found by Debian's hypothesis: growing_for inf
 def test_any_stored_shape_gives_a_result_never_an_exception(junk: object,
                                                             series: dict) -> None:
     """Forged or damaged files: whatever the JSON, the run goes on (figures restart)."""
