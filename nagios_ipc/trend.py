@@ -466,17 +466,20 @@ def samples_type(text: str) -> int:
     return number
 
 
-def bare_range(kind: str, bare: str) -> Callable[[str], Any]:
+def bare_range(kind: str, bare: str, none: bool = False) -> Callable[[str], Any]:
     """A range where a bare value N means N: ("below": alert below N) or ~:N ("above":
     alert above N): 'warn when full within an hour' is --time-to-full-warning 1h, not
     the guidelines' 0..1h, and a growth threshold of 100 must not alert on a drain
-    (the guidelines' 100 alerts on any negative value). Full ranges work as always."""
+    (the guidelines' 100 alerts on any negative value). Full ranges work as always.
+    With *none*, 'none' gives "none": it switches a default threshold off."""
     from .units import range_type
 
     convert = range_type(kind)
 
     def parse(text: str) -> Any:
         text = text.strip()
+        if none and text.lower() == "none":
+            return "none"
         if ":" in text or text.startswith("@"):
             return convert(text)
         return convert(text + ":" if bare == "below" else "~:" + text)

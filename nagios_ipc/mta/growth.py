@@ -77,21 +77,13 @@ def add_options(p: argparse.ArgumentParser) -> None:
             ("--time-to-full-critical", "ttf_critical", "duration", "below",
              "time until all messages reach --capacity", "10m")):
         level = "WARNING" if option.endswith("warning") else "CRITICAL"
-        parse = trend.bare_range(kind, bare)
+        parse = trend.bare_range(kind, bare, none=True)
         g.add_argument(option, dest=dest, metavar="RANGE",
-                       type=_or_none(parse),
+                       type=parse,
                        help=f"{level} on the {text}"
                             + (f" (default {default}; 'none' switches it off)"
                                if default else ""))
     p.guard("--state-file", "path")  # type: ignore[attr-defined]
-
-
-def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        return "none" if text.strip().lower() == "none" else parse(text)
-
-    convert.__name__ = getattr(parse, "__name__", "range")
-    return convert
 
 
 def state_key(args: argparse.Namespace) -> List[Any]:

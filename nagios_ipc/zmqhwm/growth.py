@@ -57,19 +57,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
             ("--time-to-full-critical", "ttf_critical", "duration", "below",
              "time until a peer's Send-Q fills its send buffer", None)):
         level = "WARNING" if option.endswith("warning") else "CRITICAL"
-        parse = trend.bare_range(kind, bare)
-        g.add_argument(option, dest=dest, metavar="RANGE", type=_or_none(parse),
+        parse = trend.bare_range(kind, bare, none=True)
+        g.add_argument(option, dest=dest, metavar="RANGE", type=parse,
                        help=f"{level} on the {text}"
                             + (f" (default {default} with --trend-window; 'none' switches "
                                f"it off)" if default else ""))
-
-
-def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        return "none" if text.strip().lower() == "none" else parse(text)
-
-    convert.__name__ = getattr(parse, "__name__", "range")
-    return convert
 
 
 class Growth(nagiosplugin.Resource):

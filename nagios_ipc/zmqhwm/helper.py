@@ -361,7 +361,7 @@ class StatsServer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((host, 0 if port in ("*", "0") else int(port)))
                 sock.listen(MAX_CLIENTS)
-            except BaseException:
+            except BaseException:  # ours to close whatever went wrong; re-raised
                 sock.close()
                 raise
             bound = sock.getsockname()
@@ -395,12 +395,12 @@ class StatsServer:
                     if self.ipc_mode is not None:
                         os.chmod(tmp, self.ipc_mode)
                     os.rename(tmp, path)
-                except BaseException:
+                except BaseException:  # no half-made endpoint left behind; re-raised
                     os.unlink(tmp)
                     raise
                 self._ipc_path = path
             sock.listen(MAX_CLIENTS)
-        except BaseException:
+        except BaseException:  # ours to close whatever went wrong; re-raised
             sock.close()
             raise
         return sock
