@@ -376,8 +376,10 @@ def exim_id(when: int, serial: int) -> str:
     return f"{b62(when, 6)}-{b62(serial, 6)}-{b62(serial % 3844, 2)}"
 
 
-def fill_exim_spool(spool: Path, count: int, now: float, seed: int = 1) -> None:
-    """*count* queued messages (-H, -D, msglog) as Exim 4.96 writes them."""
+def fill_exim_spool(spool: Path, count: int, now: float, seed: int = 1,
+                    first: int = 0) -> None:
+    """*count* queued messages (-H, -D, msglog) as Exim 4.96 writes them; *first*: how
+    many this spool has already (their ids are not made again)."""
     import random
 
     rng = random.Random(seed)
@@ -388,7 +390,7 @@ def fill_exim_spool(spool: Path, count: int, now: float, seed: int = 1) -> None:
         os.chmod(spool / top, 0o750)
     for i in range(count):
         when = int(now - rng.uniform(60, 3 * 86400))
-        message_id = exim_id(when, 100000 + i)
+        message_id = exim_id(when, 100000 + first + i)
         domain = DOMAINS[min(int(rng.expovariate(0.25)), len(DOMAINS) - 1)]
         rcpt = f"user{rng.randrange(1000)}@{domain}"
         sender = "" if rng.random() < 0.05 else f"app{rng.randrange(20)}@probe.localdomain"
