@@ -113,9 +113,9 @@ DASHBOARDS = (
                   f"messages_{OWNER}", "short"),
             Panel("Bytes queued", "bytes_OWNER: bytes in outstanding messages; qbytes_OWNER: "
                   "the sum of the queues' byte limits", f"(bytes|qbytes)_{OWNER}", "bytes"),
-            Panel("Full and orphaned queues", "full_OWNER: queues at their limit; "
-                  "orphaned_OWNER: non-empty queues whose last reader is gone",
-                  f"(full|orphaned)_{OWNER}", "short", bars=True),
+            Panel("Queues: all, full, orphaned", "queues_OWNER: queues of the owner; "
+                  "full_OWNER: queues at their limit; orphaned_OWNER: non-empty queues whose "
+                  "last reader is gone", f"(queues|full|orphaned)_{OWNER}", "short"),
             Panel("Queue slots in use", "sysv_slots / posix_slots: queues in use of the "
                   "system maximum (msgmni, fs.mqueue.queues_max)", "(sysv|posix)_slots",
                   "percent", ("value", "warn", "crit"), maximum=100),
@@ -151,6 +151,7 @@ DASHBOARDS = (
                   "hold, Exim frozen", "(bounces|held)", "short"),
             Panel("Per domain", "domain_DOMAIN: messages for each --domain",
                   "domain_($domain)", "short", ("value", "warn", "crit")),
+            Panel("All queues", "messages: messages in all queues", "messages", "short"),
             Panel("Bytes queued", "bytes: all queues", "bytes", "bytes"),
         ),
     ),
