@@ -121,10 +121,11 @@ DASHBOARDS = (
                   "percent", ("value", "warn", "crit"), maximum=100),
             Panel("Oldest unread", "unread_age_OWNER: longest time a non-empty queue has "
                   "gone unread", f"unread_age_{OWNER}", "s"),
-            Panel("Growth per minute", "messages_growth_OWNER, bytes_growth_OWNER: gained "
-                  "per minute (least-squares slope over --trend-window); a gap on the first "
-                  "run and after a reboot", f"(messages|bytes)_growth_{OWNER}", "short",
-                  minimum=None),
+            Panel("Message growth per minute", "messages_growth_OWNER: messages gained per "
+                  "minute (least-squares slope over --trend-window); a gap on the first run "
+                  "and after a reboot", f"messages_growth_{OWNER}", "short", minimum=None),
+            Panel("Byte growth per minute", "bytes_growth_OWNER: bytes gained per minute",
+                  f"bytes_growth_{OWNER}", "bytes", minimum=None),
             Panel("Time to full", "time_to_full_OWNER: seconds until the soonest queue is "
                   "full at its growth; only while a queue grows consistently",
                   f"time_to_full_{OWNER}", "s", ("value", "warn", "crit")),

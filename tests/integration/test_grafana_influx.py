@@ -125,6 +125,11 @@ class Fed:
     influxd: Influxd
     results: Results         # service name -> its last check result
     commands: Dict[str, str]  # service name -> CheckCommand (the measurement)
+    units: Dict[Tuple[str, str], str]  # (service, label) -> the unit field Icinga wrote
+
+
+# Icinga 2.13 writes a normalised unit ("B" as bytes); Grafana's unit for each
+GRAFANA_UNIT = {"bytes": "bytes", "percent": "percent", "seconds": "s", None: "short"}
 
 
 # Beside the scenario cases, two services the scenario table has no case for: mode 2 of
@@ -224,7 +229,11 @@ object InfluxdbWriter "influxdb" {{
         commands = {name: schedulers.check_commands()[check].name
                     for name, check in [*((n, sc.check) for n, (sc, _) in services.items()),
                                         *EXTRAS.items()]}
-        yield Fed(influxd, results, commands)
+        (series,) = influxd.select(['SELECT last("unit") FROM /.*/ WHERE time > now() - 1h '
+                                    'GROUP BY "service", "metric"'])
+        units = {(item["tags"]["service"], item["tags"]["metric"]): item["values"][-1][1]
+                 for item in series}
+        yield Fed(influxd, results, commands, units)
     finally:
         icinga.stop()
         apps.stop_all()
@@ -372,6 +381,9 @@ def test_every_panel_returns_the_series_the_check_printed(
             for (name, label), item in got.items():
                 assert item["tags"]["hostname"] == HOST
                 assert item["name"] in commands, item["name"]
+                unit = fed.units.get((name, label))
+                assert panel["fieldConfig"]["defaults"]["unit"] == GRAFANA_UNIT[unit], (
+                    path.name, panel["title"], label, unit)
                 latest = dict(zip(item["columns"], item["values"][-1]))
                 perf = perfdata(results[name])[label]
                 assert latest.get("value") == perf.value, (name, label, latest, perf)
