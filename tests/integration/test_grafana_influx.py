@@ -154,6 +154,19 @@ def extra_services(state: Path, stats: str) -> str:
     return "".join(text)
 
 
+def quiet_results(icinga: Icinga) -> Results:
+    """The last results once checks are off: a check started before the switch may
+    still report, so until two reads a second apart agree."""
+    deadline = time.monotonic() + 30
+    before = icinga.results(HOST)
+    while True:
+        time.sleep(1)
+        now = icinga.results(HOST)
+        if now == before or time.monotonic() > deadline:
+            return now
+        before = now
+
+
 def run_now(icinga: Icinga) -> Results:
     """One check of each extra service, started now (asked for; they check hourly), in
     a second of its own: the writer's timestamps are whole seconds, and a later point
@@ -223,8 +236,7 @@ object InfluxdbWriter "influxdb" {{
         run_now(icinga)  # after: quiet again
         icinga.api("/v1/objects/icingaapplications/app",
                    {"attrs": {"enable_service_checks": False}})
-        time.sleep(1.5)  # a check started before the switch may still report
-        results = icinga.results(HOST)
+        results = quiet_results(icinga)
         wait_flushed(influxd, results)
         commands = {name: schedulers.check_commands()[check].name
                     for name, check in [*((n, sc.check) for n, (sc, _) in services.items()),
