@@ -154,6 +154,21 @@ DASHBOARDS = (
                   "domain_($domain)", "short", ("value", "warn", "crit")),
             Panel("All queues", "messages: messages in all queues", "messages", "short"),
             Panel("Bytes queued", "bytes: all queues", "bytes", "bytes"),
+            # the trend figures (--trend-window, on by default): a gap, not a 0, on the
+            # first run, after a reboot and while a time is not known
+            Panel("Growth per minute", "messages_growth: messages gained per minute in all "
+                  "queues; deferred_growth: deferred messages (what --growth-warning judges); "
+                  "least-squares slopes over --trend-window, negative while draining",
+                  "(messages|deferred)_growth", "short", minimum=None),
+            Panel("Growth per queue per minute", "messages_growth_QUEUE: messages gained per "
+                  "minute in each queue", "messages_growth_.+", "short", minimum=None),
+            Panel("Oldest deferred: ageing per minute", "deferred_age_growth: seconds the "
+                  "oldest deferred message ages per minute; 60 with a flat deferred count is "
+                  "mail that is stuck, not slow", "deferred_age_growth", "s", minimum=None),
+            Panel("Time to CRITICAL and to capacity", "time_to_critical: until the deferred "
+                  "count reaches the -c bound; time_to_full: until all messages reach "
+                  "--capacity; only while growing consistently (--growing-samples)",
+                  "time_to_(critical|full)", "s", ("value", "warn", "crit")),
         ),
     ),
     Dashboard(
@@ -180,6 +195,16 @@ DASHBOARDS = (
                   "refusals; wouldblock_per_min: sends that returned zmq.Again; "
                   "disconnects and connect retries", "(drops|wouldblock|disconnects|retries)"
                   "_per_min", "short", bars=True),
+            # the trend figures, with --trend-window (off by default)
+            Panel("Send-Q growth per minute", "sendq_growth: the fastest-growing peer's "
+                  "Send-Q, bytes per minute (least squares over --trend-window)",
+                  "sendq_growth", "bytes", minimum=None),
+            Panel("Time to a full send buffer", "time_to_full: until the soonest peer's "
+                  "Send-Q reaches its send buffer, while it grows consistently "
+                  "(--growing-samples)", "time_to_full", "s", ("value", "warn", "crit")),
+            Panel("Drop and would-block trend (mode 2)", "drops_trend, wouldblock_trend: "
+                  "per minute, least squares over --trend-window (steadier than the "
+                  "per-run rates)", "(drops|wouldblock)_trend", "short"),
         ),
     ),
     Dashboard(

@@ -75,6 +75,67 @@ print(json.dumps(out))
 """
 
 
+class StateIcinga(Icinga):
+    """An Icinga whose plugins keep their default-located state under *state*
+    ($NAGIOS_IPC_STATE_DIR: Icinga hands its environment on to the plugins). The
+    ZeroMQ growth history has no option of its own: without this it would land in
+    root's home, one file per test run."""
+
+    def __init__(self, root: Path, node: str, port: int, state: Path) -> None:
+        super().__init__(root, node, port)
+        self.state = state
+
+    def start(self, netns: Netns, text: str) -> None:
+        checked = self.validate(text)
+        if checked.returncode != 0:
+            raise RuntimeError("icinga2 daemon -C refused the test config:\n"
+                               + schedulers.errors_of(checked.stdout + checked.stderr))
+        self.proc = netns.start(["/usr/bin/env", f"NAGIOS_IPC_STATE_DIR={self.state}",
+                                 schedulers.ICINGA, "daemon", "-c", str(self.config),
+                                 *self.defines], self.root / "log" / "stdout.log")
+        self.netns = netns
+
+
+class Postfix:
+    """The scenario table's Postfix instance (tests/scenarios.py), by its config dir:
+    mail is added to it as the scenario does (sendmail -C), and removed after."""
+
+    def __init__(self, etc: str) -> None:
+        self.etc = etc
+        self.added: List[str] = []
+
+    def listing(self) -> List[Dict[str, Any]]:
+        done = subprocess.run(["/usr/sbin/postqueue", "-c", self.etc, "-j"],
+                              capture_output=True, text=True, check=True, timeout=30,
+                              env=schedulers.CLEAN_ENV)
+        return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+    def add(self, count: int) -> int:
+        """*count* messages for GROWTH_DOMAIN, once all of them are deferred (the relay
+        refuses): the deferred count then."""
+        before = {m["queue_id"] for m in self.listing()}
+        for number in range(count):
+            subprocess.run(["/usr/sbin/sendmail", "-C", self.etc, "-f", "app@probe.localdomain",
+                            f"user{number}@{GROWTH_DOMAIN}"],
+                           input=f"Subject: growth {number}\n\ngrowth\n", text=True,
+                           check=True, timeout=30, env=schedulers.CLEAN_ENV)
+        deadline = time.monotonic() + 20
+        while True:
+            queue = self.listing()
+            new = [m for m in queue if m["queue_id"] not in before]
+            if len(new) == count and all(m["queue_name"] == "deferred" for m in new):
+                self.added += [m["queue_id"] for m in new]
+                return sum(m["queue_name"] == "deferred" for m in queue)
+            assert time.monotonic() < deadline, f"the added mail was not deferred: {queue}"
+            time.sleep(0.1)
+
+    def remove(self) -> None:
+        for queue_id in self.added:  # ours only: the scenario's three stay
+            subprocess.run(["/usr/sbin/postsuper", "-c", self.etc, "-d", queue_id],
+                           capture_output=True, timeout=30, env=schedulers.CLEAN_ENV)
+        self.added = []
+
+
 class Influxd:
     """A private influxd: its own config, meta/data/wal dirs, HTTP on 127.0.0.1."""
 
@@ -132,17 +193,23 @@ class Fed:
 GRAFANA_UNIT = {"bytes": "bytes", "percent": "percent", "seconds": "s", None: "short"}
 
 
-# Beside the scenario cases, two services the scenario table has no case for: mode 2 of
-# check_zmq_hwm (an application's stats endpoint: drops and would-blocks) and a reboot
-# (for the uptime dashboard's annotations). They check only when asked (1h interval).
-EXTRAS = {"zmq_hwm-stats": "check_zmq_hwm", "host_uptime-reboot": "check_host_uptime"}
+# Beside the scenario cases, services the scenario table has no case for: mode 2 of
+# check_zmq_hwm (an application's stats endpoint: drops and would-blocks, and their
+# trends), a reboot (for the uptime dashboard's annotations), and the growth figures
+# (the scenario cases run without them): check_mta_backlog on the scenario's Postfix
+# while mail is added between runs, check_zmq_hwm mode 1 on a slow consumer whose
+# Send-Q grows. They check only when asked (1h interval).
+EXTRAS = {"zmq_hwm-stats": "check_zmq_hwm", "host_uptime-reboot": "check_host_uptime",
+          "mta_backlog-trend": "check_mta_backlog", "zmq_hwm-trend": "check_zmq_hwm"}
+TREND = ("--trend-window", "10m", "--growing-samples", "2")
+GROWTH_DOMAIN = "growth.example.net"  # the mail added between runs goes there
+ADDED = 4                             # messages added before each of runs 2, 3 and 4
+CAPACITY = 1000                       # mta_backlog-trend's --capacity: a time_to_full
+SLOW_RATE = 20 * 1000                 # bytes a second the slow consumer's PUB sends
 
 
-def extra_services(state: Path, stats: str) -> str:
+def extra_services(argv: Dict[str, List[str]]) -> str:
     commands = schedulers.check_commands()
-    argv = {"zmq_hwm-stats": ["--stats-endpoint", stats, "--state-file",
-                              f"{state}/zmq-stats.json"],
-            "host_uptime-reboot": ["--state-file", f"{state}/reboot.json"]}
     text = []
     for name, check in EXTRAS.items():
         command = commands[check]
@@ -184,9 +251,11 @@ def run_now(icinga: Icinga) -> Results:
 
 @pytest.fixture(scope="module")
 def fed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario], netns: Netns) -> Iterator[Fed]:
-    """Icinga has run every case until settled and written it to influxd, and the two
-    extra services before, at and after a burst of drops and a reboot; then checks
-    stop, so the last result of each service is the last point of its series."""
+    """Icinga has run every case until settled and written it to influxd, and the
+    extra services four times: first, quiet, at a burst of drops and a reboot, quiet
+    again, with mail added to the Postfix before each of the last three and the slow
+    consumer's Send-Q growing all along; then checks stop, so the last result of each
+    service is the last point of its series."""
     why = schedulers.missing_tools(schedulers.ICINGA, INFLUXD, "/usr/bin/unshare",
                                    "/usr/bin/nsenter")
     if why:
@@ -195,8 +264,10 @@ def fed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario], netns: Netns) 
     state = workdir / "state"
     state.mkdir()
     influxd: Optional[Influxd] = None
-    icinga = Icinga(workdir / "icinga", "icinga-influx", schedulers.free_ports(1)[0])
+    icinga = StateIcinga(workdir / "icinga", "icinga-influx", schedulers.free_ports(1)[0],
+                         state)
     apps = Apps()
+    postfix = Postfix(str(scenarios["check_mta_backlog"].host_vars["mta_backlog_config_dir"]))
     try:
         influxd = Influxd(netns, workdir / "influxd")
         # an application with the stats helper: an XPUB_NODROP whose one subscriber never
@@ -209,11 +280,28 @@ def fed(plugins: Dict[str, Path], scenarios: Dict[str, Scenario], netns: Netns) 
         apps.start("sub", "--connect", app.info["endpoint"], "--never", "--hwm", "10",
                    prefix=netns.argv([]))
         app.wait_line("subscribed")
+        # a slow consumer: a PUB sending 20 kB a second to a SUB that never reads (a
+        # one-message pipe, a 4 KiB receive buffer): its Send-Q grows at that rate,
+        # toward a send buffer that TCP autotunes up to 4 MiB (minutes away)
+        slow = f"tcp://127.0.0.1:{schedulers.free_ports(1)[0]}"
+        feed = apps.start("pub", "--endpoint", slow, "--hwm", "1000000", "--rate",
+                          str(SLOW_RATE // 1000), "--size", "1000", prefix=netns.argv([]))
+        apps.start("sub", "--connect", slow, "--never", "--hwm", "1", "--rcvbuf", "4096",
+                   prefix=netns.argv([]))
+        mta = ["--mta", "postfix", "--config-dir", postfix.etc]
+        argv = {"zmq_hwm-stats": ["--stats-endpoint", stats, *TREND, "--state-file",
+                                  f"{state}/zmq-stats.json"],
+                "host_uptime-reboot": ["--state-file", f"{state}/reboot.json"],
+                "mta_backlog-trend": [*mta, *TREND, "--capacity", str(CAPACITY), "--domain",
+                                      f"{GROWTH_DOMAIN}=50,100", "--state-file",
+                                      f"{state}/mta-trend.json"],
+                "zmq_hwm-trend": ["--pid", str(feed.pid), *TREND, "--state-file",
+                                  f"{state}/zmq-trend.json"]}
         icinga.pki(icinga)
         text, services = case_services(scenarios, "influx")
         # the writer's default templates (measurement: the check command; tags
         # hostname, service; metric per label), as the README tells an admin to keep
-        icinga.start(netns, local_config(icinga, text + extra_services(state, stats), extra=f"""
+        icinga.start(netns, local_config(icinga, text + extra_services(argv), extra=f"""
 object InfluxdbWriter "influxdb" {{
   host = "127.0.0.1"
   port = {influxd.port}
@@ -223,8 +311,10 @@ object InfluxdbWriter "influxdb" {{
 }}
 """))
         icinga.wait_results(HOST, settled(services), list(services), timeout=45)
-        run_now(icinga)  # first runs: no rates, no period yet
+        run_now(icinga)  # first runs: no rates, no period, no growth yet
+        postfix.add(ADDED)
         run_now(icinga)  # quiet: rates and period 0
+        postfix.add(ADDED)
         app.send("burst 3000")
         app.wait_line("burst")
         saved = json.loads((state / "reboot.json").read_text())
@@ -233,7 +323,9 @@ object InfluxdbWriter "influxdb" {{
         spike = run_now(icinga)
         assert "reboots=1;0;;0" in spike["host_uptime-reboot"]["performance_data"], spike
         assert perfdata(spike["zmq_hwm-stats"])["drops_per_min"].value > 0, spike
-        run_now(icinga)  # after: quiet again
+        deferred = postfix.add(ADDED)
+        last = run_now(icinga)  # after: quiet again
+        assert perfdata(last["mta_backlog-trend"])["deferred"].value == deferred, last
         icinga.api("/v1/objects/icingaapplications/app",
                    {"attrs": {"enable_service_checks": False}})
         results = quiet_results(icinga)
@@ -248,6 +340,7 @@ object InfluxdbWriter "influxdb" {{
         yield Fed(influxd, results, commands, units)
     finally:
         icinga.stop()
+        postfix.remove()
         apps.stop_all()
         if influxd is not None:
             influxd.stop()
@@ -429,10 +522,51 @@ def test_mode_2_panel_shows_the_burst_and_the_quiet_after(fed: Fed) -> None:
     """The drops and would-blocks of the one burst: a bar between zeros."""
     board = json.loads((GRAFANA / "check_zmq_hwm.json").read_text())
     chosen = resolved(fed.influxd, board)
-    (panel,) = [p for p in board["panels"] if "mode 2" in p["title"]]
+    (panel,) = [p for p in board["panels"] if "per minute (mode 2)" in p["title"]]
     (series,) = fed.influxd.select([interpolate(panel["targets"][0]["query"], chosen)])
     shown = {item["tags"]["metric"]: [row[1] for row in item["values"]] for item in series}
     for label in ("drops_per_min", "wouldblock_per_min"):
         values = shown[label]
         assert len(values) == 3 and values[0] == 0 and values[1] > 0 and values[2] == 0, (
             label, values)
+
+
+# the trend figures each growing service printed last, and the board that draws them
+TRENDS: Dict[str, Dict[str, Tuple[str, ...]]] = {
+    "check_mta_backlog.json": {"mta_backlog-trend": (
+        "messages_growth", "deferred_growth", "messages_growth_deferred",
+        "deferred_age_growth", "time_to_critical", "time_to_full")},
+    "check_zmq_hwm.json": {"zmq_hwm-trend": ("sendq_growth", "time_to_full"),
+                           "zmq_hwm-stats": ("drops_trend", "wouldblock_trend")},
+}
+
+
+@pytest.mark.parametrize("board_name", sorted(TRENDS))
+def test_trend_panels_show_the_growth(board_name: str, fed: Fed) -> None:
+    """Mail added between runs, a Send-Q that grows, a burst of drops: each growth
+    figure was printed, above 0, and a panel of the board shows it as its latest."""
+    board = json.loads((GRAFANA / board_name).read_text())
+    chosen = resolved(fed.influxd, board)
+    shown: Dict[Tuple[str, str], Tuple[str, Any]] = {}
+    for panel in board["panels"]:
+        text = interpolate(panel["targets"][0]["query"], chosen)
+        (series,) = fed.influxd.select([text])
+        for item in series:
+            latest = dict(zip(item["columns"], item["values"][-1]))
+            shown[(item["tags"]["service"], item["tags"]["metric"])] = (
+                panel["title"], latest["value"])
+    for service, labels in TRENDS[board_name].items():
+        printed = perfdata(fed.results[service])
+        for label in labels:
+            assert label in printed, (service, label, fed.results[service]["output"],
+                                      sorted(printed))
+            value = printed[label].value
+            assert value > 0, (service, label, value)
+            assert (service, label) in shown, (service, label, "on no panel")
+            title, latest = shown[(service, label)]
+            assert latest == value, (service, label, title, latest, value)
+            print(f"{service} {label} = {value}{printed[label].uom} on {title!r}")
+    if "zmq_hwm-trend" in TRENDS[board_name]:
+        # the slow consumer's Send-Q takes all the PUB sends: 20 x 1000 B a second
+        growth = perfdata(fed.results["zmq_hwm-trend"])["sendq_growth"].value
+        assert abs(growth - SLOW_RATE * 60) <= 0.25 * SLOW_RATE * 60, growth
