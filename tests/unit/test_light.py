@@ -53,7 +53,8 @@ def test_a_field_without_default_after_one_with_is_refused():
             b: int
 
 
-EXPENSIVE = ("typing", "ctypes", "dataclasses", "hashlib", "posix_ipc", "zmq", "psutil")
+EXPENSIVE = ("typing", "ctypes", "dataclasses", "hashlib", "posix_ipc", "zmq", "psutil",
+             "locale")  # locale: argparse's gettext imported it (nagios_ipc/cli.py)
 
 
 @pytest.mark.parametrize("check, args", [
