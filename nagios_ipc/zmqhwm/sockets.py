@@ -135,7 +135,10 @@ class Sockets(nagiosplugin.Resource):
         if want_unix:
             self.doing = "reading unix sockets (netlink unix_diag)"
             if inodes is not None:
-                conns.extend(self.kernel.unix(wanted=inodes))
+                # unix_diag is asked inode by inode: not for those just found as TCP
+                # (10,000 TCP connections were 10,000 "no such socket" answers)
+                conns.extend(self.kernel.unix(wanted=inodes.difference(
+                    c.inode for c in conns)))
             else:
                 conns.extend(self.kernel.unix(names={e.path for e in self.selection.endpoints
                                                      if e.transport == "ipc"}))
