@@ -54,6 +54,9 @@ UNIX_MSG = struct.Struct("=BBBBI8s")         # family, type, state, pad, ino, co
 TCP_INFO = struct.Struct("=xxBBB19xI16xI52xI")
 BYTES_ACKED = struct.Struct("=Q")
 MEMINFO_HEAD = struct.Struct("=4I")          # rmem_alloc, rcvbuf, wmem_alloc, sndbuf
+INET_INODE = struct.Struct("=I")             # INET_MSG's last field, at INET_MSG_INODE
+INET_MSG_INODE = INET_MSG.size - 4
+NLMSG_LEN_TYPE = struct.Struct("=IH")
 
 INET_DIAG_INFO = 2
 INET_DIAG_SKMEMINFO = 7
@@ -213,6 +216,7 @@ def parse_inet(data: bytes,
     conns: List[Conn] = []
     header = NLMSG_HDR.unpack_from
     message = INET_MSG.unpack_from
+    inode_of = INET_INODE.unpack_from  # the others cost a header and an inode, no copy
     offset = 0
     total = len(data)
     while offset < total:
@@ -229,9 +233,8 @@ def parse_inet(data: bytes,
             if length - NLMSG_HDR.size < INET_MSG.size:
                 raise DiagError(f"inet_diag: message of {length - NLMSG_HDR.size} bytes is "
                                 f"too short")
-            fields = message(data, body)
-            if wanted is None or fields[9] in wanted:
-                conns.append(inet_conn(fields, data[body:offset + length]))
+            if wanted is None or inode_of(data, body + INET_MSG_INODE)[0] in wanted:
+                conns.append(inet_conn(message(data, body), data[body:offset + length]))
         elif kind == NLMSG_ERROR:
             check_error(kind, data[body:offset + length])
         else:
@@ -577,9 +580,12 @@ def _ends_dump(chunk: bytes) -> bool:
     """Whether the last netlink message of a recv() is NLMSG_DONE or an error."""
     offset = 0
     last = -1
-    while offset + NLMSG_HDR.size <= len(chunk):
-        length, kind = struct.unpack_from("=IH", chunk, offset)
-        if length < NLMSG_HDR.size:
+    size = NLMSG_HDR.size
+    end = len(chunk) - size
+    unpack = NLMSG_LEN_TYPE.unpack_from  # every message of every chunk: names local
+    while offset <= end:
+        length, kind = unpack(chunk, offset)
+        if length < size:
             return True  # malformed: stop reading, the parser names it
         last = kind
         offset += (length + 3) & ~3
