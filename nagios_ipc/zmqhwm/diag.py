@@ -49,6 +49,14 @@ INET_MSG = struct.Struct("=BBBB48sIIIII")    # family, state, timer, retrans, id
 SOCKID = struct.Struct(">HH16s16sI8s")       # sport, dport (big endian), src, dst, if, cookie
 UNIX_REQ = struct.Struct("=BBHIII8s")        # family, protocol, pad, states, ino, show, cookie
 UNIX_MSG = struct.Struct("=BBBBI8s")         # family, type, state, pad, ino, cookie
+# struct tcp_info: retransmits probes backoff (bytes 2-4), unacked (24), last_data_sent
+# (44), total_retrans (100); bytes_acked (120) where the kernel sends 128 bytes or more
+TCP_INFO = struct.Struct("=xxBBB19xI16xI52xI")
+BYTES_ACKED = struct.Struct("=Q")
+MEMINFO_HEAD = struct.Struct("=4I")          # rmem_alloc, rcvbuf, wmem_alloc, sndbuf
+INET_INODE = struct.Struct("=I")             # INET_MSG's last field, at INET_MSG_INODE
+INET_MSG_INODE = INET_MSG.size - 4
+NLMSG_LEN_TYPE = struct.Struct("=IH")
 
 INET_DIAG_INFO = 2
 INET_DIAG_SKMEMINFO = 7
@@ -131,13 +139,16 @@ def attributes(payload: bytes, start: int) -> Dict[int, bytes]:
     attrs: Dict[int, bytes] = {}
     offset = start
     total = len(payload)
-    while offset + RTATTR.size <= total:
-        length, kind = RTATTR.unpack_from(payload, offset)
-        if length < RTATTR.size or offset + length > total:
+    unpack = RTATTR.unpack_from  # once per connection, six attributes each: names local
+    size = RTATTR.size
+    while offset + size <= total:
+        length, kind = unpack(payload, offset)
+        end = offset + length
+        if length < size or end > total:
             raise DiagError(f"netlink: attribute length {length} at byte {offset} does not "
                             f"fit the {total}-byte message")
-        attrs[kind & 0x3FFF] = payload[offset + RTATTR.size:offset + length]
-        offset += (length + 3) & ~3
+        attrs[kind & 0x3FFF] = payload[offset + size:end]
+        offset = (end + 3) & ~3
     return attrs
 
 
@@ -151,25 +162,36 @@ def check_error(kind: int, payload: bytes) -> None:
                             f"{os.strerror(code) if 0 < code < 4096 else code}")
 
 
+_HOSTS: Dict[Tuple[int, bytes], str] = {}  # see format_inet
+HOSTS_MAX = 4096
+
+
 def format_inet(family: int, raw: bytes, port: int) -> str:
-    if family == socket.AF_INET:
-        return f"{socket.inet_ntop(socket.AF_INET, raw[:4])}:{port}"
-    if family == socket.AF_INET6:
-        address = socket.inet_ntop(socket.AF_INET6, raw)
-        if address.startswith("::ffff:") and "." in address:
-            return f"{address[7:]}:{port}"  # v4-mapped: as ZeroMQ users write it
-        return f"[{address}]:{port}"
-    raise DiagError(f"inet_diag: unexpected address family {family}")
+    # thousands of connections share a few addresses (every accepted one has the
+    # listener's): each raw address is formatted once per run
+    host = _HOSTS.get((family, raw))
+    if host is None:
+        if family == socket.AF_INET:
+            host = socket.inet_ntop(socket.AF_INET, raw[:4])
+        elif family == socket.AF_INET6:
+            address = socket.inet_ntop(socket.AF_INET6, raw)
+            if address.startswith("::ffff:") and "." in address:
+                host = address[7:]  # v4-mapped: as ZeroMQ users write it
+            else:
+                host = f"[{address}]"
+        else:
+            raise DiagError(f"inet_diag: unexpected address family {family}")
+        if len(_HOSTS) < HOSTS_MAX:
+            _HOSTS[family, raw] = host
+    return f"{host}:{port}"
 
 
 def parse_tcp_info(raw: bytes) -> TcpInfo:
     if len(raw) < 104:  # up to tcpi_total_retrans: every kernel since 2.6
         raise DiagError(f"inet_diag: tcp_info of {len(raw)} bytes is too short (< 104)")
-    _state, _ca, retransmits, probes, backoff = struct.unpack_from("=5B", raw, 0)
-    unacked, = struct.unpack_from("=I", raw, 24)
-    last_data_sent, = struct.unpack_from("=I", raw, 44)
-    total_retrans, = struct.unpack_from("=I", raw, 100)
-    bytes_acked = struct.unpack_from("=Q", raw, 120)[0] if len(raw) >= 128 else None
+    retransmits, probes, backoff, unacked, last_data_sent, total_retrans = \
+        TCP_INFO.unpack_from(raw)
+    bytes_acked = BYTES_ACKED.unpack_from(raw, 120)[0] if len(raw) >= 128 else None
     return TcpInfo(retransmits, probes, backoff, unacked, last_data_sent, total_retrans,
                    bytes_acked)
 
@@ -180,7 +202,7 @@ def parse_meminfo(raw: bytes) -> Tuple[Optional[int], Optional[int]]:
         return None, None
     if len(raw) < 16 or len(raw) % 4:
         raise DiagError(f"sock_diag: meminfo of {len(raw)} bytes is malformed")
-    values = struct.unpack_from(f"={len(raw) // 4}I", raw)
+    values = MEMINFO_HEAD.unpack_from(raw)  # the two wanted are among the first four
     return values[SK_MEMINFO_SNDBUF], values[SK_MEMINFO_RCVBUF]
 
 
@@ -194,6 +216,7 @@ def parse_inet(data: bytes,
     conns: List[Conn] = []
     header = NLMSG_HDR.unpack_from
     message = INET_MSG.unpack_from
+    inode_of = INET_INODE.unpack_from  # the others cost a header and an inode, no copy
     offset = 0
     total = len(data)
     while offset < total:
@@ -210,9 +233,8 @@ def parse_inet(data: bytes,
             if length - NLMSG_HDR.size < INET_MSG.size:
                 raise DiagError(f"inet_diag: message of {length - NLMSG_HDR.size} bytes is "
                                 f"too short")
-            fields = message(data, body)
-            if wanted is None or fields[9] in wanted:
-                conns.append(inet_conn(fields, data[body:offset + length]))
+            if wanted is None or inode_of(data, body + INET_MSG_INODE)[0] in wanted:
+                conns.append(inet_conn(message(data, body), data[body:offset + length]))
         elif kind == NLMSG_ERROR:
             check_error(kind, data[body:offset + length])
         else:
@@ -224,9 +246,27 @@ def parse_inet(data: bytes,
 def inet_conn(fields: Tuple[Any, ...], payload: bytes) -> Conn:
     (family, state, timer, _retrans, sockid, _expires, rqueue, wqueue, _uid, inode) = fields
     sport, dport, src, dst, _if, _cookie = SOCKID.unpack(sockid)
-    attrs = attributes(payload, INET_MSG.size)
-    info = parse_tcp_info(attrs[INET_DIAG_INFO]) if INET_DIAG_INFO in attrs else None
-    sndbuf, rcvbuf = parse_meminfo(attrs.get(INET_DIAG_SKMEMINFO, b""))
+    # attributes() inlined, keeping the two wanted of the six: once per connection
+    raw_info: Optional[bytes] = None
+    raw_mem = b""
+    unpack = RTATTR.unpack_from
+    size = RTATTR.size
+    offset = INET_MSG.size
+    total = len(payload)
+    while offset + size <= total:
+        length, kind = unpack(payload, offset)
+        end = offset + length
+        if length < size or end > total:
+            raise DiagError(f"netlink: attribute length {length} at byte {offset} does not "
+                            f"fit the {total}-byte message")
+        kind &= 0x3FFF
+        if kind == INET_DIAG_INFO:
+            raw_info = payload[offset + size:end]
+        elif kind == INET_DIAG_SKMEMINFO:
+            raw_mem = payload[offset + size:end]
+        offset = (end + 3) & ~3
+    info = parse_tcp_info(raw_info) if raw_info is not None else None
+    sndbuf, rcvbuf = parse_meminfo(raw_mem)
     return Conn("tcp", inode, TCP_STATES.get(state, str(state)),
                 format_inet(family, src, sport), format_inet(family, dst, dport),
                 wqueue, rqueue, sndbuf, rcvbuf, timer == TIMER_PERSIST, info)
@@ -540,9 +580,12 @@ def _ends_dump(chunk: bytes) -> bool:
     """Whether the last netlink message of a recv() is NLMSG_DONE or an error."""
     offset = 0
     last = -1
-    while offset + NLMSG_HDR.size <= len(chunk):
-        length, kind = struct.unpack_from("=IH", chunk, offset)
-        if length < NLMSG_HDR.size:
+    size = NLMSG_HDR.size
+    end = len(chunk) - size
+    unpack = NLMSG_LEN_TYPE.unpack_from  # every message of every chunk: names local
+    while offset <= end:
+        length, kind = unpack(chunk, offset)
+        if length < size:
             return True  # malformed: stop reading, the parser names it
         last = kind
         offset += (length + 3) & ~3

@@ -1,0 +1,137 @@
+"""Issue 15's short cuts in check_zmq_hwm's sockets mode give what the long way gave.
+
+At 10,000 connections the per-connection work decides the run's cost, so the probe
+skips judge() for an empty queue without a persist timer, worst() finds the peer to
+name without a key tuple per peer, inet_conn walks the attributes itself, and
+parse_inet reads only the inode of a socket it does not want. Each is checked here
+against the general code it stands in for, on any input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nagios_ipc.zmqhwm.diag import (INET_MSG, NLMSG_HDR, SOCK_DIAG_BY_FAMILY, SOCKID,
+                                    TCP_STATES, TIMER_PERSIST, Conn, DiagError, TcpInfo,
+                                    attributes, format_inet, inet_conn, parse_inet,
+                                    parse_meminfo, parse_tcp_info)
+from nagios_ipc.zmqhwm.sockets import Peer, Sockets, judge
+
+CAPTURE = Path(__file__).resolve().parent.parent / "fixtures" / "zmq" / "linux-6.18_pub-slow-sub"
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=6)
+
+
+@given(st.one_of(st.none(), st.dictionaries(st.sampled_from(["q", "since", "acked"]),
+                                            json_values)),
+       st.sampled_from([None, TcpInfo(0, 0, 0, 0, 0, 0, 5), TcpInfo(0, 0, 0, 0, 0, 0, None)]),
+       st.integers(0, 2 ** 31))
+def test_an_empty_queue_without_persist_timer_is_what_judge_says(
+        previous: object, info: object, stall_bytes: int) -> None:
+    """The probe's short cut: not stalled, no since, nothing kept; whatever the state
+    file held for the connection."""
+    conn = Conn("tcp", 7, "ESTABLISHED", "127.0.0.1:5555", "127.0.0.1:40000", 0, 123,
+                87040, 131072, False, info)  # type: ignore[arg-type]
+    stalled, since, record = judge(conn, previous if isinstance(previous, dict) else None,
+                                   1000.0, stall_bytes)
+    assert (stalled, since) == (False, None)
+    assert record["since"] is None and not conn.send_q  # so probe() stores no record
+
+
+def reference_worst(peers: list) -> object:
+    """worst() as it was before issue 15: one key tuple per peer."""
+    if not peers:
+        return None
+    return max(peers, key=lambda p: (p.stalled, -(p.since or 0) if p.stalled else 0,
+                                     p.conn.send_q, p.conn.recv_q))
+
+
+peer_strategy = st.builds(
+    lambda index, stalled, since, send_q, recv_q: Peer(
+        Conn("tcp", index, "ESTABLISHED", "a", f"b{index}", send_q, recv_q, 100, 100,
+             False), 1, stalled, since if stalled else None),
+    st.integers(0, 10 ** 6), st.booleans(), st.one_of(st.none(), st.floats(0, 100)),
+    st.integers(0, 3), st.integers(0, 3))
+
+
+@given(st.lists(peer_strategy, max_size=30))
+def test_worst_is_the_reference_peer(peers: list) -> None:
+    """The same peer, not only an equal one: the first of equals, as max() gives."""
+    sockets = Sockets.__new__(Sockets)
+    sockets.peers = peers
+    assert sockets.worst() is reference_worst(peers)
+
+
+def reference_inet_conn(fields: tuple, payload: bytes) -> Conn:
+    """inet_conn as it was before issue 15, through attributes()."""
+    (family, state, timer, _retrans, sockid, _expires, rqueue, wqueue, _uid, inode) = fields
+    sport, dport, src, dst, _if, _cookie = SOCKID.unpack(sockid)
+    attrs = attributes(payload, INET_MSG.size)
+    info = parse_tcp_info(attrs[2]) if 2 in attrs else None
+    sndbuf, rcvbuf = parse_meminfo(attrs.get(7, b""))
+    return Conn("tcp", inode, TCP_STATES.get(state, str(state)),
+                format_inet(family, src, sport), format_inet(family, dst, dport),
+                wqueue, rqueue, sndbuf, rcvbuf, timer == TIMER_PERSIST, info)
+
+
+def messages(data: bytes) -> list:
+    out = []
+    offset = 0
+    while offset + NLMSG_HDR.size <= len(data):
+        length, kind, *_ = NLMSG_HDR.unpack_from(data, offset)
+        if length < NLMSG_HDR.size:
+            break
+        if kind == SOCK_DIAG_BY_FAMILY:
+            out.append(data[offset + NLMSG_HDR.size:offset + length])
+        offset += (length + 3) & ~3
+    return out
+
+
+PAYLOADS = messages((CAPTURE / "inet_diag_v4.bin").read_bytes()) + messages(
+    (CAPTURE / "inet_diag_v6.bin").read_bytes())
+
+
+def test_the_capture_has_connections_with_both_attributes() -> None:
+    conns, done = parse_inet((CAPTURE / "inet_diag_v4.bin").read_bytes())
+    assert done and len(PAYLOADS) >= 2
+    assert any(c.info is not None and c.sndbuf for c in conns)
+
+
+@given(st.sampled_from(PAYLOADS), st.integers(0, 600), st.binary(max_size=12),
+       st.integers(0, 12))
+def test_inet_conn_decodes_as_through_attributes(payload: bytes, at: int, insert: bytes,
+                                                 drop: int) -> None:
+    """Real inet_diag messages, spliced: the same connection or a DiagError from both."""
+    mutated = payload[:at] + insert + payload[at + drop:]
+    if len(mutated) < INET_MSG.size:
+        return
+    fields = INET_MSG.unpack_from(mutated)
+    try:
+        expected = reference_inet_conn(fields, mutated)
+    except DiagError:
+        expected = None
+    try:
+        got = inet_conn(fields, mutated)
+    except DiagError:
+        got = None
+    assert got == expected
+
+
+CAPTURED = [(CAPTURE / name).read_bytes() for name in ("inet_diag_v4.bin", "inet_diag_v6.bin")]
+
+
+@given(st.sampled_from(CAPTURED), st.data())
+def test_a_wanted_set_keeps_what_the_full_decode_keeps(data: bytes, draw: st.DataObject) -> None:
+    """parse_inet reads only the inode of a socket not wanted (a busy host's dump is
+    mostly other applications' sockets): the same connections as decoding all."""
+    every, done = parse_inet(data)
+    inodes = [*sorted({c.inode for c in every}), 0, 1, 2 ** 32 - 1]
+    wanted = set(draw.draw(st.lists(st.sampled_from(inodes), max_size=len(inodes))))
+    assert parse_inet(data, wanted) == ([c for c in every if c.inode in wanted], done)
