@@ -1,0 +1,423 @@
+"""contrib/icingaweb2-graphite drawn from real data: a real Icinga 2 runs every service
+of the scenario table (tests/scenarios.py) plus growth and ZeroMQ mode 2 services, its
+GraphiteWriter feeds a real carbon-cache (Debian graphite-carbon) that writes whisper
+files, and a real graphite-web (Debian, 1.1.8) answers the queries that Icinga Web 2's
+graphite module would send for each template (tests/graphite_module.py builds them the
+module's way). Everything runs in a private network namespace with only loopback.
+
+The PNGs of the run are kept under results/graphs/ (ignored by git) for a person to
+look at; the test prints where.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import graphite_module as gm
+import pytest
+import schedulers
+from plugin_output import parse_perf
+from scenarios import Case, Scenario
+from schedulers import Icinga, Netns
+from test_icinga2 import HOST, case_services, local_config, settled, unquoted
+
+RESULTS = schedulers.ROOT / "results" / "graphs"
+FIXTURE = schedulers.ROOT / "tests" / "fixtures" / "graphite" / "perfdata.txt"
+CARBON_CACHE = "/usr/bin/carbon-cache"
+GRAPHITE_WEB = Path("/usr/lib/python3/dist-packages/graphite")
+DATA_SECONDS = 25  # of check results drawn
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# graphite-web's Django application behind the standard library's WSGI server (the
+# Debian package ships it for Apache's mod_wsgi only); its own settings module and
+# storage: nothing of /etc/graphite or /var/lib/graphite is used.
+SERVE = """\
+import os, sys
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+sys.path.insert(0, sys.argv[2])
+os.environ["DJANGO_SETTINGS_MODULE"] = "graphite.settings"
+os.environ["GRAPHITE_SETTINGS_MODULE"] = "nagios_ipc_graphite_settings"
+import django
+from django.core.management import call_command
+django.setup()
+call_command("migrate", verbosity=0, interactive=False)
+from django.core.wsgi import get_wsgi_application
+class Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+httpd = make_server("127.0.0.1", int(sys.argv[1]), get_wsgi_application(),
+                    server_class=Server, handler_class=Quiet)
+print("serving", flush=True)
+httpd.serve_forever()
+"""
+
+# Many requests in one process inside the namespace: [{"url", "save"?}] -> [{"status",
+# "body" (text) or "size"/"head" (saved to "save")}]
+FETCH = """\
+import base64, json, sys, urllib.error, urllib.request
+out = []
+for item in json.load(open(sys.argv[1])):
+    try:
+        with urllib.request.urlopen(item["url"], timeout=30) as answer:
+            status, body = answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    except Exception as exc:
+        status, body = 0, repr(exc).encode()
+    if item.get("save"):
+        open(item["save"], "wb").write(body)
+        out.append({"status": status, "size": len(body),
+                    "head": base64.b64encode(body[:24]).decode()})
+    else:
+        out.append({"status": status, "body": body.decode("utf-8", "replace")})
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+
+class Graphite:
+    """carbon-cache and graphite-web of our own, in the namespace."""
+
+    def __init__(self, root: Path, netns: Netns) -> None:
+        self.root = root
+        self.netns = netns
+        self.line_port, self.pickle_port, self.query_port, self.web_port = \
+            schedulers.free_ports(4)
+        self.storage = root / "storage"
+        for sub in ("storage/whisper", "storage/log/webapp", "conf", "log", "run", "py"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "conf" / "carbon.conf").write_text(f"""\
+[cache]
+STORAGE_DIR = {self.storage}/
+LOCAL_DATA_DIR = {self.storage}/whisper/
+CONF_DIR = {root}/conf/
+LOG_DIR = {root}/log/
+PID_DIR = {root}/run/
+DATABASE = whisper
+ENABLE_LOGROTATION = False
+MAX_CACHE_SIZE = inf
+MAX_UPDATES_PER_SECOND = inf
+# every metric gets its whisper file at once (Debian's 50 a minute would hold back
+# most of the fifty-owner service's items for minutes)
+MAX_CREATES_PER_MINUTE = inf
+LINE_RECEIVER_INTERFACE = 127.0.0.1
+LINE_RECEIVER_PORT = {self.line_port}
+ENABLE_UDP_LISTENER = False
+PICKLE_RECEIVER_INTERFACE = 127.0.0.1
+PICKLE_RECEIVER_PORT = {self.pickle_port}
+CACHE_QUERY_INTERFACE = 127.0.0.1
+CACHE_QUERY_PORT = {self.query_port}
+WHISPER_FALLOCATE_CREATE = False
+LOG_LISTENER_CONN_SUCCESS = False
+""")
+        # a point every 2 seconds, kept 15 minutes: the test's checks run every second,
+        # a little late at times; with 1 s points those seconds would be gaps in the
+        # graphs. Of two results in one point, carbon keeps the later: Icinga's last.
+        (root / "conf" / "storage-schemas.conf").write_text(
+            "[everything]\npattern = .*\nretentions = 2s:15m\n")
+        (root / "py" / "nagios_ipc_graphite_settings.py").write_text(f"""\
+SECRET_KEY = "nagios-ipc-test-only"
+STORAGE_DIR = "{self.storage}"
+LOG_DIR = "{self.storage}/log/webapp"
+# graphite-web reads points not yet written to whisper from carbon-cache itself
+CARBONLINK_HOSTS = ["127.0.0.1:{self.query_port}:a"]
+TIME_ZONE = "UTC"
+""")
+        self.procs: List[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        self.procs.append(self.netns.start(
+            [CARBON_CACHE, f"--config={self.root}/conf/carbon.conf", "--nodaemon",
+             f"--pidfile={self.root}/run/carbon.pid", "--logfile=-", "start"],
+            self.root / "log" / "carbon.out"))
+        self.procs.append(self.netns.start(
+            ["/usr/bin/python3", "-c", SERVE, str(self.web_port), str(self.root / "py")],
+            self.root / "log" / "web.out"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            listening = self.netns.run(["ss", "-Htln"]).stdout
+            if all(f"127.0.0.1:{port} " in listening
+                   for port in (self.line_port, self.query_port, self.web_port)):
+                return
+            for proc in self.procs:
+                assert proc.poll() is None, self.logs()
+            time.sleep(0.3)
+        raise AssertionError("carbon-cache or graphite-web did not listen:\n" + self.logs())
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}"
+                         for path in sorted((self.root / "log").glob("*.out")))
+
+    def url(self, path: str, params: Sequence[Tuple[str, str]]) -> str:
+        return f"http://127.0.0.1:{self.web_port}{path}?{urllib.parse.urlencode(params)}"
+
+    def fetch(self, items: List[Dict[str, str]]) -> List[Dict[str, Any]]:
+        if not items:
+            return []
+        ask, answer = self.root / "ask.json", self.root / "answer.json"
+        ask.write_text(json.dumps(items))
+        done = self.netns.run(["/usr/bin/python3", "-c", FETCH, str(ask), str(answer)],
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        answers: List[Dict[str, Any]] = json.loads(answer.read_text())
+        return answers
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            schedulers.stop(proc)
+
+
+def extra_scenarios(scenarios: Dict[str, Scenario], workdir: Path,
+                    stats_endpoint: str) -> Dict[str, Scenario]:
+    """Services the scenario table does not have but the templates draw: growth of the
+    MTA queue (the table's MTA cases turn growth off) and ZeroMQ mode 2 (the helper's
+    counters through --stats-endpoint)."""
+    mta = scenarios["check_mta_backlog"]
+    base = list(mta.cases[0].args)
+    at = base.index("--trend-window")
+    del base[at:at + 2]
+    state = workdir / "extra-state"
+    state.mkdir(exist_ok=True)
+    zmq = scenarios["check_zmq_hwm"]
+    return {
+        "check_mta_backlog": Scenario(**{**vars(mta), "cases": (Case(
+            "growth", (*base, "--state-file", f"{state}/mta-growth.json"), 1, r"^MTA_BACKLOG",
+            settled=r"deferred_growth="),)}),
+        "check_zmq_hwm": Scenario(**{**vars(zmq), "cases": (Case(
+            "mode2", ("--stats-endpoint", stats_endpoint, "--state-file",
+                      f"{state}/zmq-mode2.json"), 0, r"^ZMQ_HWM",
+            settled=r"wouldblock_per_min=[1-9]"),)}),
+    }
+
+
+Run = Tuple[Graphite, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]],
+            Dict[str, str], int, int]
+
+
+@pytest.fixture(scope="module")
+def run(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
+        netns: Netns) -> Iterator[Run]:
+    """(graphite, services, Icinga's last results, service -> check command, first
+    and last second of the data)."""
+    why = schedulers.missing_tools(schedulers.ICINGA, CARBON_CACHE, gm.PHP,
+                                   "/usr/bin/unshare", "/usr/bin/nsenter")
+    for path in (GRAPHITE_WEB / "settings.py", gm.MODULE_DIR / "library"):
+        if not why and not path.exists():
+            why = f"{path} is not installed (tests/debian-packages/graphs-graphite.txt)"
+    if why:
+        pytest.skip(why)
+    from tests.integration.zmqtools import Apps
+
+    workdir = schedulers.make_workdir("nagios-ipc-graphite-")
+    graphite = Graphite(workdir / "graphite", netns)
+    api_port, stats_port = schedulers.free_ports(2)
+    icinga = Icinga(workdir / "icinga", "icinga-graphite", api_port)
+    apps = Apps()
+    stop = threading.Event()
+    burster: Optional[threading.Thread] = None
+    try:
+        graphite.start()
+        # an application with the stats helper: its PUSH has no peer, so every send
+        # would block; bursts of sends between checks give mode 2 rates above 0
+        stats = f"tcp://127.0.0.1:{stats_port}"
+        app = apps.start("stats", "--stats", stats, "--endpoint", "tcp://127.0.0.1:*",
+                         stdin=True, prefix=netns.argv([]))
+
+        def burst() -> None:
+            while not stop.wait(1.0):
+                try:
+                    app.send("burst 50")
+                except (BrokenPipeError, ValueError):
+                    return
+                app.wait_line("burst", timeout=10)
+
+        burster = threading.Thread(target=burst, daemon=True)
+        burster.start()
+        icinga.pki(icinga)
+        text, services = case_services(scenarios, "graphite")
+        extra_text, extra = case_services(extra_scenarios(scenarios, workdir, stats),
+                                          "graphite")
+        services.update(extra)
+        commands = schedulers.check_commands()
+        command_of = {name: commands[scenario.check].name
+                      for name, (scenario, _case) in services.items()}
+        icinga.start(netns, local_config(icinga, text + extra_text, extra=f"""
+object GraphiteWriter "graphite" {{
+  host = "127.0.0.1"
+  port = {graphite.line_port}
+  enable_send_thresholds = true
+}}
+"""))
+        icinga.wait_results(HOST, settled(services), list(services), timeout=45)
+        # the graphs begin a little before every service settled (the first seconds
+        # after Icinga's start have no results yet: an empty left half to look at)
+        first = int(time.time()) - 5
+        time.sleep(max(first + DATA_SECONDS - time.time(), 0))
+        # no new results from here on: Icinga's last result is the latest point
+        icinga.api("/v1/objects/icingaapplications/app",
+                   {"attrs": {"enable_service_checks": False}})
+        time.sleep(2.5)  # a check already running when checks were turned off
+        results = icinga.results(HOST)
+        last = int(time.time()) + 1
+        yield graphite, services, results, command_of, first, last
+    finally:
+        stop.set()
+        icinga.stop()
+        apps.stop_all()
+        if burster is not None:
+            burster.join(timeout=15)
+        graphite.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def perf_by_label(result: Dict[str, Any]) -> Dict[str, Any]:
+    return {perf.label: perf for perf in
+            (parse_perf(unquoted(item)) for item in result["performance_data"] or [])}
+
+
+def expected_of(metric: str, results: Dict[str, Dict[str, Any]]) -> float:
+    """What the check printed for a metric path icinga2.HOST.services.SERVICE.COMMAND.
+    perfdata.LABEL.FIELD (Icinga's last result: the same text, tests/integration/
+    test_icinga2.py proves it against a direct run)."""
+    path = metric.split(".")
+    service, label, part = path[3], ".".join(path[6:-1]), path[-1]
+    perf = perf_by_label(results[service])[label]
+    return float(perf.value if part == "value" else getattr(perf, part))
+
+
+def latest(series: Dict[str, Any]) -> Optional[float]:
+    points = [value for value, _when in series["datapoints"] if value is not None]
+    return points[-1] if points else None
+
+
+def legend_of(target: str) -> str:
+    found = re.search(r"alias\(.*,\s*'([^']*)'\)\s*$", target)
+    assert found, f"no legend (alias) in {target}"
+    return found.group(1)
+
+
+def png_size(head: bytes) -> Tuple[int, int]:
+    assert head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR", head
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def test_every_template_draws_what_the_checks_printed(run: Run) -> None:
+    graphite, _services, results, command_of, start, until = run
+    templates = gm.load_templates()
+    # first the module's /metrics/expand queries (all at once), then its charts
+    queries = sorted({full.resolve({"host.name": gm.escape_step(HOST),
+                                    "service.name": gm.escape_step(name),
+                                    "service.check_command": gm.escape_step(command)}, "*")
+                      for name, command in command_of.items()
+                      for template in gm.templates_for(templates, command)
+                      for full in template.full_curves.values()})
+    answers = graphite.fetch([{"url": graphite.url("/metrics/expand", [("query", query)])}
+                              for query in queries])
+    expanded: Dict[str, List[str]] = {}
+    for query, answer in zip(queries, answers):
+        assert answer["status"] == 200, (query, answer)
+        expanded[query] = json.loads(answer["body"])["results"]
+    drawn: Dict[str, List[Tuple[str, gm.Chart]]] = {name: [] for name in templates}
+    for name, command in sorted(command_of.items()):
+        for template in gm.templates_for(templates, command):
+            for chart in gm.charts(template, HOST, name, command, expanded.__getitem__):
+                drawn[template.name].append((name, chart))
+    missing = sorted(name for name, found in drawn.items() if not found)
+    assert not missing, f"templates that drew nothing for any service: {missing}"
+
+    # format=json of every chart: one series per curve, named by its legend, whose
+    # latest point is what the check printed (times the template's scale())
+    every = [(name, chart) for found in drawn.values() for name, chart in found]
+    answers = graphite.fetch([{"url": graphite.url("/render", [
+        *[(key, value) for key, value in chart.params(start, until)
+          if key not in ("width", "height")], ("format", "json")])} for _, chart in every])
+    series_count = 0
+    for (name, chart), answer in zip(every, answers):
+        assert answer["status"] == 200, (chart.template.name, name, answer)
+        series = json.loads(answer["body"])
+        targets = chart.targets()
+        assert [item["target"] for item in series] == [legend_of(t) for _, t in targets], (
+            chart.template.name, name, answer["body"][:500])
+        for (curve, target), item in zip(targets, series):
+            value = latest(item)
+            want = expected_of(chart.metrics[curve], results) \
+                * gm.scale_of(target)
+            assert value is not None and math.isclose(value, want, rel_tol=1e-6,
+                                                      abs_tol=1e-9), (
+                chart.template.name, name, chart.metrics[curve], value, want)
+            series_count += 1
+
+    # format=png, the module's size, one chart per template and service (the Total
+    # where there are owners): an image, kept for a person to look at
+    if RESULTS.exists():
+        shutil.rmtree(RESULTS)
+    RESULTS.mkdir(parents=True)
+    pngs: List[Tuple[str, str, Dict[str, str]]] = []
+    for template_name, found in sorted(drawn.items()):
+        seen = set()
+        for name, chart in sorted(found, key=lambda sc: (
+                sc[0], sc[1].variables().get("owner") != "total")):
+            if name in seen:
+                continue
+            seen.add(name)
+            path = RESULTS / f"{template_name}--{name}.png"
+            pngs.append((template_name, name, {
+                "url": graphite.url("/render", chart.params(start, until)),
+                "save": str(path)}))
+    answers = graphite.fetch([item for _, _, item in pngs])
+    sizes = []
+    for (template_name, name, _item), answer in zip(pngs, answers):
+        assert answer["status"] == 200, (template_name, name, answer)
+        # the module's 350x200, or a larger height the template asks for (Graphs.php)
+        asked = templates[template_name].urlparams.get("height")
+        height = max(200, int(asked.original)) if asked else 200
+        assert png_size(base64.b64decode(answer["head"])) == (350, height), template_name
+        assert answer["size"] > 2000, (template_name, name, answer["size"])
+        sizes.append(answer["size"])
+    print(f"\n{len(every)} charts of {len(templates)} templates, {series_count} series; "
+          f"{len(pngs)} PNGs ({min(sizes)}..{max(sizes)} bytes) in {RESULTS}")
+
+
+def normal_label(label: str) -> str:
+    """A label with the scenario's own names (random uids, the test domain) as words."""
+    return re.sub(r"(?<=_)\d{5,}$", "OWNER", label)
+
+
+def test_the_label_fixture_is_what_the_checks_print_now(run: Run) -> None:
+    """tests/fixtures/graphite/perfdata.txt (the unit tests check the templates
+    against it) holds the labels of this run's services: it has not drifted."""
+    _graphite, _services, results, command_of, _start, _until = run
+    live = sorted({f"{command_of[name]} {normal_label(label)}"
+                   for name, result in results.items() if name in command_of
+                   for label in perf_by_label(result)})
+    if os.environ.get("NAGIOS_IPC_WRITE_FIXTURES") == "1":
+        FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+        FIXTURE.write_text(FIXTURE_HEADER + "\n".join(live) + "\n")
+    recorded = [line for line in FIXTURE.read_text().splitlines()
+                if line and not line.startswith("#")]
+    assert recorded == live, (sorted(set(recorded) ^ set(live)), sys.argv)
+
+
+FIXTURE_HEADER = """\
+# Perfdata labels of every service of tests/integration/test_graphite_graphs.py, as
+# CheckCommand and label (owner uids, random per run, written OWNER). Captured from a
+# real run (Debian 12, Icinga 2.13, the scenario table of tests/scenarios.py plus the
+# test's MTA growth and ZeroMQ mode 2 services); that test fails when the checks print
+# other labels, NAGIOS_IPC_WRITE_FIXTURES=1 rewrites this file.
+"""
