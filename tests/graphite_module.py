@@ -323,6 +323,11 @@ def functions_of(target: str) -> List[str]:
     return re.findall(r"([A-Za-z]+)\(", target)
 
 
+def is_anchor(function: str) -> bool:
+    """A curve drawn as gaps only, there to anchor the chart's macros (msgqueues.ini)."""
+    return re.search(r"removeAboveValue\([^()]*,\s*-1\s*\)", function) is not None
+
+
 def scale_of(target: str) -> float:
     """The product of the target's scale() factors: what it multiplies the value by."""
     factor = 1.0

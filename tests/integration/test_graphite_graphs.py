@@ -356,6 +356,9 @@ def test_every_template_draws_what_the_checks_printed(run: Run) -> None:
             chart.template.name, name, answer["body"][:500])
         for (curve, target), item in zip(targets, series):
             value = latest(item)
+            if gm.is_anchor(target):
+                assert item["datapoints"] and value is None, (chart.template.name, item)
+                continue
             want = expected_of(chart.metrics[curve], results) \
                 * gm.scale_of(target)
             assert value is not None and math.isclose(value, want, rel_tol=1e-6,

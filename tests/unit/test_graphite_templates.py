@@ -31,8 +31,9 @@ RENDER_PARAMS = {
     "uniqueLegend", "vtitleRight", "yDivisors", "connectedLimit", "hideXAxis",
     "hideNullFromLegend"}
 # Graphite functions the templates may use; none of them changes a value except scale()
-# (the integration test multiplies by its factor)
-FUNCTIONS = {"alias", "color", "dashed", "scale", "drawAsInfinite"}
+# (the integration test multiplies by its factor) and removeAboveValue(x, -1), which
+# makes an anchor curve all gaps (msgqueues.ini says why)
+FUNCTIONS = {"alias", "color", "dashed", "scale", "drawAsInfinite", "removeAboveValue"}
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +185,10 @@ def test_functions_colours_legends_and_parameters(
             used = set(gm.functions_of(text))
             assert used <= FUNCTIONS, (template.name, curve, used - FUNCTIONS)
             assert text.count("$metric$") == 1, (template.name, curve)
+            if gm.is_anchor(text):
+                assert curve == next(iter(template.curves)), (template.name, curve)
+                assert template.urlparams["hideNullFromLegend"].original == "true"
+                continue
             legends.append(legend(function))
             colour = re.search(r"color\([^']*,\s*'([^']*)'\)", text)
             assert colour, f"{template.name} {curve}: no color()"
@@ -209,3 +214,16 @@ def test_functions_colours_legends_and_parameters(
         if template.urlparams.get("areaMode", gm.Macro("")).original == "stacked":
             # one line per queue: the template asks the module for a taller image
             assert int(template.urlparams["height"].original) >= 300, template.name
+
+
+def test_the_readme_says_where_the_files_go_and_what_each_template_draws(
+        templates: Dict[str, gm.Template]) -> None:
+    readme = (gm.ROOT / "README.md").read_text()
+    section = readme.split("### Icinga Web 2 with Graphite\n", 1)[1].split("\n## ", 1)[0]
+    assert "/etc/icingaweb2/modules/graphite/templates/" in section
+    assert "enable_send_thresholds = true" in section
+    rows = re.findall(r"^\| (`[\w.]+`)? *\| (.*?) \| (.+) \|$", section, re.M)
+    named = {name for _file, names, _what in rows for name in re.findall(r"`([\w-]+)`", names)}
+    assert named == set(templates), sorted(named ^ set(templates))
+    files = {name.strip("`") for name, _names, _what in rows if name}
+    assert files == {path.name for path in gm.TEMPLATE_DIR.glob("*.ini")}
