@@ -32,7 +32,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = ROOT / "contrib" / "icingaweb2-graphite"
@@ -342,3 +342,44 @@ def labels_in_filter(metric_filter: str) -> str:
     label = metric_filter.split(".perfdata.", 1)[1].rsplit(".", 1)[0]
     return "".join(".+" if index % 2 else re.escape(part)
                    for index, part in enumerate(label.split("$")))
+
+
+# --- the module itself (PHP), through tests/graphite_charts.php --------------------------
+
+CHARTS_PHP = ROOT / "tests" / "graphite_charts.php"
+
+
+def module_config(directory: Path) -> Path:
+    """An Icinga Web 2 config directory with the graphite module (and monitoring, whose
+    Macro class resolves the service's columns) enabled: ICINGAWEB_CONFIGDIR."""
+    (directory / "enabledModules").mkdir(parents=True, exist_ok=True)
+    for module in ("graphite", "monitoring"):
+        link = directory / "enabledModules" / module
+        if not link.is_symlink():
+            link.symlink_to(MODULE_DIR.parent / module)
+    return directory
+
+
+def module_argv(template_dir: Path, graphite: str, png_dir: Path, start: int, until: int,
+                services: Path) -> List[str]:
+    return [PHP, str(CHARTS_PHP), str(template_dir), graphite, str(png_dir), str(start),
+            str(until), str(services)]
+
+
+def module_charts_from_paths(workdir: Path, paths: Sequence[str],
+                             services: Sequence[Dict[str, str]],
+                             template_dir: Path = TEMPLATE_DIR) -> List[Dict[str, Any]]:
+    """The charts the module itself makes of *services* when graphite has *paths*
+    (no graphite-web: the module's metric queries are answered from the list)."""
+    listed = workdir / "paths.txt"
+    listed.write_text("".join(f"{path}\n" for path in paths))
+    asked = workdir / "services.json"
+    asked.write_text(json.dumps(list(services)))
+    done = subprocess.run(module_argv(template_dir, f"file:{listed}", workdir, 0, 1, asked),
+                          capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL,
+                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+                               "ICINGAWEB_CONFIGDIR": str(module_config(workdir / "web"))})
+    if done.returncode != 0 or done.stderr.strip():
+        raise ChartError(f"the graphite module failed: {done.stdout[-2000:]}{done.stderr}")
+    return [json.loads(line) for line in done.stdout.splitlines()]

@@ -11,7 +11,6 @@ look at; the test prints where.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
@@ -67,10 +66,9 @@ print("serving", flush=True)
 httpd.serve_forever()
 """
 
-# Many requests in one process inside the namespace: [{"url", "save"?}] -> [{"status",
-# "body" (text) or "size"/"head" (saved to "save")}]
+# Many requests in one process inside the namespace: [{"url"}] -> [{"status", "body"}]
 FETCH = """\
-import base64, json, sys, urllib.error, urllib.request
+import json, sys, urllib.error, urllib.request
 out = []
 for item in json.load(open(sys.argv[1])):
     try:
@@ -80,12 +78,7 @@ for item in json.load(open(sys.argv[1])):
         status, body = exc.code, exc.read()
     except Exception as exc:
         status, body = 0, repr(exc).encode()
-    if item.get("save"):
-        open(item["save"], "wb").write(body)
-        out.append({"status": status, "size": len(body),
-                    "head": base64.b64encode(body[:24]).decode()})
-    else:
-        out.append({"status": status, "body": body.decode("utf-8", "replace")})
+    out.append({"status": status, "body": body.decode("utf-8", "replace")})
 json.dump(out, open(sys.argv[2], "w"))
 """
 
@@ -317,10 +310,28 @@ def png_size(head: bytes) -> Tuple[int, int]:
     return int(width), int(height)
 
 
-def test_every_template_draws_what_the_checks_printed(run: Run) -> None:
-    graphite, _services, results, command_of, start, until = run
+def module_charts(graphite: Graphite, command_of: Dict[str, str], start: int,
+                  until: int) -> List[Dict[str, Any]]:
+    """The module's own charts (tests/graphite_charts.php) for every service, their
+    PNGs rendered by graphite-web into the work directory."""
+    pngs = graphite.root / "png"
+    pngs.mkdir(exist_ok=True)
+    services = graphite.root / "services.json"
+    services.write_text(json.dumps([{"host": HOST, "service": name, "command": command}
+                                    for name, command in sorted(command_of.items())]))
+    config = gm.module_config(graphite.root / "icingaweb2")
+    done = graphite.netns.run(
+        gm.module_argv(gm.TEMPLATE_DIR, f"http://127.0.0.1:{graphite.web_port}/", pngs,
+                       start, until, services), timeout=300,
+        env={**schedulers.CLEAN_ENV, "ICINGAWEB_CONFIGDIR": str(config)})
+    assert done.returncode == 0 and not done.stderr.strip(), done.stdout[-3000:] + done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def mirror_charts(graphite: Graphite, command_of: Dict[str, str]) -> Dict[
+        Tuple[str, str, Tuple[Tuple[str, str], ...]], gm.Chart]:
+    """The same charts by tests/graphite_module.py (what the unit tests rely on)."""
     templates = gm.load_templates()
-    # first the module's /metrics/expand queries (all at once), then its charts
     queries = sorted({full.resolve({"host.name": gm.escape_step(HOST),
                                     "service.name": gm.escape_step(name),
                                     "service.check_command": gm.escape_step(command)}, "*")
@@ -333,68 +344,75 @@ def test_every_template_draws_what_the_checks_printed(run: Run) -> None:
     for query, answer in zip(queries, answers):
         assert answer["status"] == 200, (query, answer)
         expanded[query] = json.loads(answer["body"])["results"]
-    drawn: Dict[str, List[Tuple[str, gm.Chart]]] = {name: [] for name in templates}
-    for name, command in sorted(command_of.items()):
-        for template in gm.templates_for(templates, command):
-            for chart in gm.charts(template, HOST, name, command, expanded.__getitem__):
-                drawn[template.name].append((name, chart))
-    missing = sorted(name for name, found in drawn.items() if not found)
-    assert not missing, f"templates that drew nothing for any service: {missing}"
+    return {(name, template.name, tuple(chart.metrics.items())): chart
+            for name, command in sorted(command_of.items())
+            for template in gm.templates_for(templates, command)
+            for chart in gm.charts(template, HOST, name, command, expanded.__getitem__)}
 
-    # format=json of every chart: one series per curve, named by its legend, whose
-    # latest point is what the check printed (times the template's scale())
-    every = [(name, chart) for found in drawn.values() for name, chart in found]
-    answers = graphite.fetch([{"url": graphite.url("/render", [
-        *[(key, value) for key, value in chart.params(start, until)
-          if key not in ("width", "height")], ("format", "json")])} for _, chart in every])
+
+def test_every_template_draws_what_the_checks_printed(run: Run) -> None:
+    graphite, _services, results, command_of, start, until = run
+    templates = gm.load_templates()
+    began = time.monotonic()
+    charts = module_charts(graphite, command_of, start, until)
+    module_seconds = time.monotonic() - began
+    drawn = {chart["template"] for chart in charts}
+    assert drawn == set(templates), f"templates that drew nothing: {set(templates) - drawn}"
+
+    # tests/graphite_module.py finds the same charts and builds the same /render query
+    mirrored = mirror_charts(graphite, command_of)
+    keyed = {(chart["service"], chart["template"], tuple(chart["metrics"].items())): chart
+             for chart in charts}
+    assert set(keyed) == set(mirrored), sorted(set(keyed) ^ set(mirrored))[:5]
+    for key, chart in keyed.items():
+        query = urllib.parse.parse_qsl(urllib.parse.urlsplit(chart["url"]).query,
+                                       keep_blank_values=True)
+        height = next(value for name, value in query if name == "height")
+        params = mirrored[key].params(start, until, height=int(height))
+        assert ([item for item in query if item[0] != "_salt"]
+                == [item for item in params if item[0] != "_salt"]), (key, query, params)
+
+    # format=json of every chart, the module's query: one series per curve, named by
+    # its legend, whose latest point is what the check printed (times its scale())
+    answers = graphite.fetch([{"url": chart["url"] + "&format=json"} for chart in charts])
     series_count = 0
-    for (name, chart), answer in zip(every, answers):
-        assert answer["status"] == 200, (chart.template.name, name, answer)
+    for chart, answer in zip(charts, answers):
+        where = (chart["template"], chart["service"], chart["variables"].get("owner"))
+        assert answer["status"] == 200, (where, answer)
         series = json.loads(answer["body"])
-        targets = chart.targets()
-        assert [item["target"] for item in series] == [legend_of(t) for _, t in targets], (
-            chart.template.name, name, answer["body"][:500])
-        for (curve, target), item in zip(targets, series):
+        targets = [value for name, value in urllib.parse.parse_qsl(
+            urllib.parse.urlsplit(chart["url"]).query) if name == "target"]
+        assert [item["target"] for item in series] == [legend_of(t) for t in targets], (
+            where, answer["body"][:500])
+        for (curve, metric), target, item in zip(chart["metrics"].items(), targets, series):
             value = latest(item)
             if gm.is_anchor(target):
-                assert item["datapoints"] and value is None, (chart.template.name, item)
+                assert item["datapoints"] and value is None, (where, curve, item)
                 continue
-            want = expected_of(chart.metrics[curve], results) \
-                * gm.scale_of(target)
+            want = expected_of(metric, results) * gm.scale_of(target)
             assert value is not None and math.isclose(value, want, rel_tol=1e-6,
-                                                      abs_tol=1e-9), (
-                chart.template.name, name, chart.metrics[curve], value, want)
+                                                      abs_tol=1e-9), (where, metric, value, want)
             series_count += 1
 
-    # format=png, the module's size, one chart per template and service (the Total
-    # where there are owners): an image, kept for a person to look at
+    # format=png: the image the module got, at the module's size (350x200, or the larger
+    # height a template asks for), kept for a person to look at
     if RESULTS.exists():
         shutil.rmtree(RESULTS)
     RESULTS.mkdir(parents=True)
-    pngs: List[Tuple[str, str, Dict[str, str]]] = []
-    for template_name, found in sorted(drawn.items()):
-        seen = set()
-        for name, chart in sorted(found, key=lambda sc: (
-                sc[0], sc[1].variables().get("owner") != "total")):
-            if name in seen:
-                continue
-            seen.add(name)
-            path = RESULTS / f"{template_name}--{name}.png"
-            pngs.append((template_name, name, {
-                "url": graphite.url("/render", chart.params(start, until)),
-                "save": str(path)}))
-    answers = graphite.fetch([item for _, _, item in pngs])
     sizes = []
-    for (template_name, name, _item), answer in zip(pngs, answers):
-        assert answer["status"] == 200, (template_name, name, answer)
-        # the module's 350x200, or a larger height the template asks for (Graphs.php)
-        asked = templates[template_name].urlparams.get("height")
+    for chart in charts:
+        image = Path(chart["png"]).read_bytes()
+        asked = templates[chart["template"]].urlparams.get("height")
         height = max(200, int(asked.original)) if asked else 200
-        assert png_size(base64.b64decode(answer["head"])) == (350, height), template_name
-        assert answer["size"] > 2000, (template_name, name, answer["size"])
-        sizes.append(answer["size"])
-    print(f"\n{len(every)} charts of {len(templates)} templates, {series_count} series; "
-          f"{len(pngs)} PNGs ({min(sizes)}..{max(sizes)} bytes) in {RESULTS}")
+        assert png_size(image[:24]) == (350, height), chart["template"]
+        assert len(image) > 2000, (chart["template"], chart["service"], len(image))
+        sizes.append(len(image))
+        instance = "".join(f"--{chart['variables'][macro]}" for macro in (
+            "owner", "domain", "type") if macro in chart["variables"])
+        (RESULTS / f"{chart['template']}--{chart['service']}{instance}.png").write_bytes(image)
+    print(f"\n{len(charts)} charts of {len(templates)} templates ({module_seconds:.1f} s in "
+          f"the module), {series_count} series with values; PNGs {min(sizes)}..{max(sizes)} "
+          f"bytes in {RESULTS}")
 
 
 def normal_label(label: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import Callable, Dict, List, Set
+from typing import Callable, Dict, List, Set, Tuple
 
 import graphite_module as gm
 import pytest
@@ -164,6 +164,64 @@ def test_the_module_combines_the_recorded_labels_into_charts(
                for label in recorded[commands[command]] if "OWNER" in label):
             owners = {chart.variables().get("owner") for chart in drawn}
             assert set(OWNERS) <= owners, (template.name, owners)
+
+
+def services_and_paths() -> Tuple[List[Dict[str, str]], List[str]]:
+    """A service per CheckCommand and the metric paths its check's recorded labels give
+    (two owners for OWNER, every field Icinga may send)."""
+    recorded = recorded_labels()
+    services: List[Dict[str, str]] = []
+    paths: List[str] = []
+    for command, plugin in sorted(plugin_of_commands().items()):
+        service = f"svc-{command}"
+        services.append({"host": "host", "service": service, "command": command})
+        paths += [path.replace("services.svc.", f"services.{service}.")
+                  for path in fake_tree(recorded[plugin], command)]
+    return services, paths
+
+
+def test_the_module_itself_makes_the_same_charts_of_the_recorded_labels(
+        templates: Dict[str, gm.Template], tmp_path: Path) -> None:
+    """Icinga Web 2's graphite module (its PHP, tests/graphite_charts.php) combines the
+    recorded labels into charts without an error, for every CheckCommand; every
+    template draws, and tests/graphite_module.py finds exactly the same charts."""
+    services, paths = services_and_paths()
+    made = gm.module_charts_from_paths(tmp_path, paths, services)
+    assert {chart["template"] for chart in made} == set(templates)
+    expand = glob_expand(paths)
+    mirrored = {(service["service"], template.name, tuple(chart.metrics.items()))
+                for service in services
+                for template in gm.templates_for(templates, service["command"])
+                for chart in gm.charts(template, "host", service["service"],
+                                       service["command"], expand)}
+    assert {(chart["service"], chart["template"], tuple(chart["metrics"].items()))
+            for chart in made} == mirrored
+
+
+AMBIGUOUS = """\
+[naive.graph]
+check_command = "msgqueues"
+[naive.metrics_filters]
+messages.value = "$service_name_template$.perfdata.messages_$owner$.value"
+queues.value = "$service_name_template$.perfdata.queues_$owner$.value"
+[naive.urlparams]
+title = "Messages"
+"""
+
+
+def test_a_curve_that_matches_growth_items_first_breaks_the_module(tmp_path: Path) -> None:
+    """Why msgqueues.ini anchors its per-owner charts: messages_$owner$ as the first
+    curve also matches messages_growth_total, which has no queues_ partner; the module
+    then reads an undefined array key, an exception in Icinga Web 2. Both the module
+    and tests/graphite_module.py fail on it."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "naive.ini").write_text(AMBIGUOUS)
+    services, paths = services_and_paths()
+    with pytest.raises(gm.ChartError, match="Undefined array key"):
+        gm.module_charts_from_paths(tmp_path, paths, services, tmp_path / "templates")
+    (template,) = gm.load_templates(tmp_path / "templates").values()
+    with pytest.raises(gm.ChartError, match="no partner"):
+        gm.charts(template, "host", "svc-msgqueues", "msgqueues", glob_expand(paths))
 
 
 def legend(function: gm.Macro) -> str:
