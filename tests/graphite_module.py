@@ -331,7 +331,7 @@ def is_anchor(function: str) -> bool:
 def scale_of(target: str) -> float:
     """The product of the target's scale() factors: what it multiplies the value by."""
     factor = 1.0
-    for number in re.findall(r"scale\([^()]*?,\s*([-\d.]+)\s*\)", target):
+    for number in re.findall(r"scale\((?:[^()]|\([^()]*\))*?,\s*([-\d.]+)\s*\)", target):
         factor *= float(number)
     return factor
 

@@ -243,6 +243,11 @@ def run(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
         burster.start()
         icinga.pki(icinga)
         text, services = case_services(scenarios, "graphite")
+        # the reboot service below checks every 3 s: of two results in one 2 s point
+        # carbon keeps the later, and the one run that saw the reboot must stay a point
+        text, changed = re.subn(r'(object Service "check_host_uptime-period" \{[^}]*?'
+                                r'check_interval = )1s', r"\g<1>3s", text)
+        assert changed == 1, text[:2000]
         extra_text, extra = case_services(extra_scenarios(scenarios, workdir, stats),
                                           "graphite")
         services.update(extra)
@@ -260,6 +265,13 @@ object GraphiteWriter "graphite" {{
         # the graphs begin a little before every service settled (the first seconds
         # after Icinga's start have no results yet: an empty left half to look at)
         first = int(time.time()) - 5
+        time.sleep(8)
+        # a reboot, for the reboots chart: the period service's state file names
+        # another boot, so its next run reports one (reboots=1), the runs after it none
+        period = next(case for scenario, case in services.values()
+                      if scenario.check == "check_host_uptime" and case.id == "period")
+        argv = period.argv("graphite")
+        pretend_reboot(Path(argv[argv.index("--state-file") + 1]))
         time.sleep(max(first + DATA_SECONDS - time.time(), 0))
         # no new results from here on: Icinga's last result is the latest point
         icinga.api("/v1/objects/icingaapplications/app",
@@ -276,6 +288,25 @@ object GraphiteWriter "graphite" {{
             burster.join(timeout=15)
         graphite.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pretend_reboot(state_file: Path) -> None:
+    """Another boot id in a check_host_uptime state file, under the check's own lock
+    (nagios_ipc/state.py: flock on PATH.lock, the file replaced by a rename): a run
+    at the same moment reads the old file or the new one, never half of it."""
+    import fcntl
+
+    lock = os.open(f"{state_file}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = json.loads(state_file.read_text())
+        saved["boot_id"] = "00000000-0000-4000-8000-000000000000"
+        temporary = state_file.with_name(state_file.name + ".graphite-test")
+        temporary.write_text(json.dumps(saved))
+        temporary.chmod(0o600)
+        temporary.replace(state_file)
+    finally:
+        os.close(lock)  # releases the flock
 
 
 def perf_by_label(result: Dict[str, Any]) -> Dict[str, Any]:
@@ -389,6 +420,10 @@ def test_every_template_draws_what_the_checks_printed(run: Run) -> None:
             if gm.is_anchor(target):
                 assert item["datapoints"] and value is None, (where, curve, item)
                 continue
+            if chart["template"] == "host_uptime-reboots" and curve == "reboots.value" \
+                    and chart["service"].endswith("-period"):
+                # the reboot the fixture pretended: one run said so, a vertical line
+                assert 1.0 in [point for point, _when in item["datapoints"]], (where, item)
             want = expected_of(metric, results) * gm.scale_of(target)
             assert value is not None and math.isclose(value, want, rel_tol=1e-6,
                                                       abs_tol=1e-9), (where, metric, value, want)

@@ -32,8 +32,10 @@ RENDER_PARAMS = {
     "hideNullFromLegend"}
 # Graphite functions the templates may use; none of them changes a value except scale()
 # (the integration test multiplies by its factor) and removeAboveValue(x, -1), which
-# makes an anchor curve all gaps (msgqueues.ini says why)
-FUNCTIONS = {"alias", "color", "dashed", "scale", "drawAsInfinite", "removeAboveValue"}
+# makes an anchor curve all gaps (msgqueues.ini says why); keepLastValue() and
+# transformNull() fill gaps only
+FUNCTIONS = {"alias", "color", "dashed", "scale", "drawAsInfinite", "removeAboveValue",
+             "keepLastValue", "transformNull"}
 
 
 @pytest.fixture(scope="module")
