@@ -11,6 +11,8 @@ look at; the test prints where.
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
 import os
@@ -22,6 +24,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -30,6 +33,7 @@ import pytest
 import schedulers
 from plugin_output import parse_perf
 from scenarios import Case, Scenario
+from director import MARIADB, MARIADBD, PHP_CONF_D, Director
 from schedulers import Icinga, Netns
 from test_icinga2 import HOST, case_services, local_config, settled, unquoted
 
@@ -37,6 +41,9 @@ RESULTS = schedulers.ROOT / "results" / "graphs"
 FIXTURE = schedulers.ROOT / "tests" / "fixtures" / "graphite" / "perfdata.txt"
 CARBON_CACHE = "/usr/bin/carbon-cache"
 GRAPHITE_WEB = Path("/usr/lib/python3/dist-packages/graphite")
+IDO_SCHEMA = Path("/usr/share/icinga2-ido-mysql/schema/mysql.sql")
+ICINGACLI = "/usr/bin/icingacli"
+CHROMIUM = "/usr/bin/chromium"
 DATA_SECONDS = 25  # of check results drawn
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -66,9 +73,10 @@ print("serving", flush=True)
 httpd.serve_forever()
 """
 
-# Many requests in one process inside the namespace: [{"url"}] -> [{"status", "body"}]
+# Many requests in one process inside the namespace: [{"url"}] -> [{"status", "body",
+# "head" (the first 24 bytes, base64: an image's signature and size), "size"}]
 FETCH = """\
-import json, sys, urllib.error, urllib.request
+import base64, json, sys, urllib.error, urllib.request
 out = []
 for item in json.load(open(sys.argv[1])):
     try:
@@ -78,7 +86,8 @@ for item in json.load(open(sys.argv[1])):
         status, body = exc.code, exc.read()
     except Exception as exc:
         status, body = 0, repr(exc).encode()
-    out.append({"status": status, "body": body.decode("utf-8", "replace")})
+    out.append({"status": status, "body": body.decode("utf-8", "replace"), "size": len(body),
+                "head": base64.b64encode(body[:24]).decode()})
 json.dump(out, open(sys.argv[2], "w"))
 """
 
@@ -198,18 +207,27 @@ def extra_scenarios(scenarios: Dict[str, Scenario], workdir: Path,
     }
 
 
-Run = Tuple[Graphite, Dict[str, Tuple[Scenario, Case]], Dict[str, Dict[str, Any]],
-            Dict[str, str], int, int]
+@dataclass
+class Run:
+    graphite: Graphite
+    services: Dict[str, Tuple[Scenario, Case]]
+    results: Dict[str, Dict[str, Any]]  # Icinga's last result of each service
+    command_of: Dict[str, str]  # service -> CheckCommand
+    start: int  # the first and last second of the graphs
+    until: int
+    ido: Director  # the MariaDB of Icinga's IDO (Icinga Web 2's monitoring backend)
+    root: Path
 
 
 @pytest.fixture(scope="module")
 def run(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
         netns: Netns) -> Iterator[Run]:
-    """(graphite, services, Icinga's last results, service -> check command, first
-    and last second of the data)."""
-    why = schedulers.missing_tools(schedulers.ICINGA, CARBON_CACHE, gm.PHP,
+    """Icinga 2 with every service, its results in graphite (and in an IDO database
+    for Icinga Web 2), the checks stopped: the latest points are the last results."""
+    why = schedulers.missing_tools(schedulers.ICINGA, CARBON_CACHE, gm.PHP, ICINGACLI,
+                                   CHROMIUM, MARIADBD, "/usr/bin/mariadb-install-db",
                                    "/usr/bin/unshare", "/usr/bin/nsenter")
-    for path in (GRAPHITE_WEB / "settings.py", gm.MODULE_DIR / "library"):
+    for path in (GRAPHITE_WEB / "settings.py", gm.MODULE_DIR / "library", IDO_SCHEMA):
         if not why and not path.exists():
             why = f"{path} is not installed (tests/debian-packages/graphs-graphite.txt)"
     if why:
@@ -218,6 +236,8 @@ def run(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
 
     workdir = schedulers.make_workdir("nagios-ipc-graphite-")
     graphite = Graphite(workdir / "graphite", netns)
+    (workdir / "ido").mkdir()
+    ido = Director(netns, workdir / "ido")  # its MariaDB part only
     api_port, stats_port = schedulers.free_ports(2)
     icinga = Icinga(workdir / "icinga", "icinga-graphite", api_port)
     apps = Apps()
@@ -225,6 +245,13 @@ def run(plugins: Dict[str, Path], scenarios: Dict[str, Scenario],
     burster: Optional[threading.Thread] = None
     try:
         graphite.start()
+        ido.start_server()
+        ido.sql("CREATE DATABASE icinga; CREATE USER icinga@localhost IDENTIFIED BY 'icinga';"
+                " GRANT ALL ON icinga.* TO icinga@localhost;")
+        with open(IDO_SCHEMA) as schema:
+            subprocess.run([MARIADB, "--no-defaults", f"--socket={ido.socket}", "-u", "root",
+                            "icinga"], stdin=schema, check=True, timeout=120,
+                           capture_output=True, env=schedulers.CLEAN_ENV)
         # an application with the stats helper: its PUSH has no peer, so every send
         # would block; bursts of sends between checks give mode 2 rates above 0
         stats = f"tcp://127.0.0.1:{stats_port}"
@@ -260,6 +287,13 @@ object GraphiteWriter "graphite" {{
   port = {graphite.line_port}
   enable_send_thresholds = true
 }}
+library "db_ido_mysql"
+object IdoMysqlConnection "ido" {{
+  socket_path = "{ido.socket}"
+  user = "icinga"
+  password = "icinga"
+  database = "icinga"
+}}
 """))
         icinga.wait_results(HOST, settled(services), list(services), timeout=45)
         # the graphs begin a little before every service settled (the first seconds
@@ -279,10 +313,11 @@ object GraphiteWriter "graphite" {{
         time.sleep(2.5)  # a check already running when checks were turned off
         results = icinga.results(HOST)
         last = int(time.time()) + 1
-        yield graphite, services, results, command_of, first, last
+        yield Run(graphite, services, results, command_of, first, last, ido, workdir)
     finally:
         stop.set()
         icinga.stop()
+        ido.stop()
         apps.stop_all()
         if burster is not None:
             burster.join(timeout=15)
@@ -382,7 +417,8 @@ def mirror_charts(graphite: Graphite, command_of: Dict[str, str]) -> Dict[
 
 
 def test_every_template_draws_what_the_checks_printed(run: Run) -> None:
-    graphite, _services, results, command_of, start, until = run
+    graphite, results, command_of = run.graphite, run.results, run.command_of
+    start, until = run.start, run.until
     templates = gm.load_templates()
     began = time.monotonic()
     charts = module_charts(graphite, command_of, start, until)
@@ -450,6 +486,95 @@ def test_every_template_draws_what_the_checks_printed(run: Run) -> None:
           f"bytes in {RESULTS}")
 
 
+# services whose detail view is opened: the two with most graphs (each view costs two
+# Chromium starts, a few seconds each on a busy 2-core machine)
+SHOWN = ("check_msgqueues-trend", "check_mta_backlog-deferred_warning")
+
+
+def icingaweb_config(run: Run) -> Path:
+    """Icinga Web 2 as the README installs the templates: the monitoring module on the
+    IDO database, the graphite module on our graphite-web, the templates in
+    modules/graphite/templates/ of the config directory (/etc/icingaweb2/...);
+    whoever the web server names (REMOTE_USER) is logged in, with every permission."""
+    web = gm.module_config(run.root / "icingaweb2")
+    (web / "config.ini").write_text('[global]\nconfig_backend = "ini"\n'
+                                    '[logging]\nlog = "none"\n')
+    (web / "authentication.ini").write_text('[autologin]\nbackend = "external"\n')
+    (web / "roles.ini").write_text('[admins]\nusers = "admin"\npermissions = "*"\n')
+    (web / "resources.ini").write_text(
+        '[icinga_ido]\ntype = "db"\ndb = "mysql"\nhost = "localhost"\ndbname = "icinga"\n'
+        'username = "icinga"\npassword = "icinga"\ncharset = "utf8"\n')
+    (web / "modules" / "monitoring").mkdir(parents=True, exist_ok=True)
+    (web / "modules" / "monitoring" / "backends.ini").write_text(
+        '[icinga]\ntype = "ido"\nresource = "icinga_ido"\n')
+    graphite = web / "modules" / "graphite"
+    graphite.mkdir(parents=True, exist_ok=True)
+    # the last minute: the test's half minute of data, not a sliver of the default hour
+    (graphite / "config.ini").write_text(
+        f'[graphite]\nurl = "http://127.0.0.1:{run.graphite.web_port}/"\n'
+        '[ui]\ndefault_time_range = "1"\ndefault_time_range_unit = "minutes"\n')
+    shutil.copytree(gm.TEMPLATE_DIR, graphite / "templates", dirs_exist_ok=True)
+    php = run.root / "php-ini"
+    php.mkdir(exist_ok=True)
+    (php / "99-nagios-ipc-ido.ini").write_text(
+        f"pdo_mysql.default_socket = {run.ido.socket}\n")
+    return web
+
+
+def test_icinga_web_2_shows_the_graphs_in_the_service_detail_view(run: Run) -> None:
+    """Debian's Icinga Web 2 (icingacli web serve: PHP's own web server) with the
+    templates installed, headless Chromium opening a service's detail view: the page
+    has a graph per template that draws for the service, each graph's image is a PNG,
+    and the screenshot is kept for a person to look at."""
+    web = icingaweb_config(run)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    port = schedulers.free_ports(1)[0]
+    env = {**schedulers.CLEAN_ENV, "ICINGAWEB_CONFIGDIR": str(web), "REMOTE_USER": "admin",
+           "PHP_INI_SCAN_DIR": ":".join([*map(str, PHP_CONF_D), str(run.root / "php-ini")])}
+    log = run.root / "web.out"
+    with open(log, "ab") as out:
+        server = subprocess.Popen(run.graphite.netns.argv([ICINGACLI, "web", "serve",
+                                                           f"--listen=127.0.0.1:{port}"]),
+                                  stdout=out, stderr=subprocess.STDOUT, env=env,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while f"127.0.0.1:{port} " not in run.graphite.netns.run(["ss", "-Htln"]).stdout:
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        mirrored = mirror_charts(run.graphite, {name: run.command_of[name] for name in SHOWN})
+        for name in SHOWN:
+            # graphs_limit=-1: what the page's "Load all N graphs" link asks for
+            url = (f"http://127.0.0.1:{port}/monitoring/service/show?"
+                   + urllib.parse.urlencode({"host": HOST, "service": name,
+                                             "graphs_limit": "-1"}))
+            shot = RESULTS / f"icingaweb2--{name}.png"
+            browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                       "--hide-scrollbars", "--window-size=1280,3000",
+                       "--virtual-time-budget=8000", f"--user-data-dir={run.root}/chromium"]
+            done = run.graphite.netns.run([*browser, f"--screenshot={shot}", url], timeout=120)
+            assert done.returncode == 0, done.stderr[-2000:]
+            dom = run.graphite.netns.run([*browser, "--dump-dom", url], timeout=120).stdout
+            images = [html.unescape(src) for src in re.findall(
+                r'<img [^>]*class="[^"]*graphiteImg[^"]*"[^>]*>', dom)]
+            drawn = {found for image in images
+                     for found in re.findall(r"[?&;]template=([\w-]+)", image)}
+            wanted = {template for service, template, _metrics in mirrored if service == name}
+            assert wanted and drawn == wanted, (name, sorted(drawn), sorted(wanted),
+                                                dom[-3000:], log.read_text()[-2000:])
+            sources = [re.search(r'data-actualimageurl="([^"]+)"', image) for image in images]
+            answers = run.graphite.fetch([
+                {"url": f"http://127.0.0.1:{port}" + html.unescape(found.group(1))}
+                for found in sources if found])
+            assert len(answers) == len(images), name
+            for answer in answers:
+                assert answer["status"] == 200 and answer["size"] > 2000, answer["body"][:300]
+                assert base64.b64decode(answer["head"])[:8] == PNG_SIGNATURE, answer
+            assert png_size(shot.read_bytes()[:24]) == (1280, 3000), name
+    finally:
+        schedulers.stop(server)
+
+
 def normal_label(label: str) -> str:
     """A label with the scenario's own names (random uids, the test domain) as words."""
     return re.sub(r"(?<=_)\d{5,}$", "OWNER", label)
@@ -458,7 +583,7 @@ def normal_label(label: str) -> str:
 def test_the_label_fixture_is_what_the_checks_print_now(run: Run) -> None:
     """tests/fixtures/graphite/perfdata.txt (the unit tests check the templates
     against it) holds the labels of this run's services: it has not drifted."""
-    _graphite, _services, results, command_of, _start, _until = run
+    results, command_of = run.results, run.command_of
     live = sorted({f"{command_of[name]} {normal_label(label)}"
                    for name, result in results.items() if name in command_of
                    for label in perf_by_label(result)})
