@@ -61,6 +61,16 @@ class Director:
                 "PHP_INI_SCAN_DIR": ":".join([*map(str, PHP_CONF_D), str(self.php_ini)])}
 
     def start(self) -> None:
+        self.start_server()
+        self.sql("CREATE DATABASE director CHARACTER SET utf8mb4; "
+                 "CREATE USER director@localhost IDENTIFIED BY 'director'; "
+                 "GRANT ALL ON director.* TO director@localhost;")
+        self.write_config()
+        self.cli(["director", "migration", "run"])
+
+    def start_server(self) -> None:
+        """MariaDB alone, answering on its socket (tests/integration/
+        test_graphite_graphs.py uses it for Icinga's IDO database)."""
         shutil.chown(self.root, "mysql", "mysql")  # mariadbd (as mysql) reaches its files
         self.root.chmod(0o755)
         for directory in (self.data, self.run_dir):
@@ -86,11 +96,6 @@ class Director:
             time.sleep(0.2)
         else:
             raise RuntimeError("mariadbd did not answer in 60 s: " + self.log_tail())
-        self.sql("CREATE DATABASE director CHARACTER SET utf8mb4; "
-                 "CREATE USER director@localhost IDENTIFIED BY 'director'; "
-                 "GRANT ALL ON director.* TO director@localhost;")
-        self.write_config()
-        self.cli(["director", "migration", "run"])
 
     def log_tail(self) -> str:
         log = self.root / "mysqld.log"

@@ -214,7 +214,8 @@ def test_layout(built: Build) -> None:
         assert f"{NAGIOS_CONFIG}/{cfg.name}" in files, cfg.name
     for example in [*sorted((ROOT / "contrib" / "nrpe").glob("*")),
                     *sorted((ROOT / "contrib" / "sudoers.d").glob("*")),
-                    *sorted((ROOT / "contrib" / "grafana").glob("*"))]:
+                    *sorted((ROOT / "contrib" / "grafana").glob("*")),
+                    *sorted((ROOT / "contrib" / "icingaweb2-graphite").glob("*"))]:
         assert f"{DOC}/examples/{example.parent.name}/{example.name}" in files, example
     for doc in ("copyright", "changelog.gz"):
         assert f"{DOC}/{doc}" in files
