@@ -33,6 +33,8 @@ TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
     from typing import Dict, Iterator, List, Optional, Tuple
 
+    from .spooltree import Directory
+
 NAME = "exim"
 METHODS = ("spool", "command")
 QUEUES = ("queued", "frozen")
@@ -349,24 +351,36 @@ class EximSpool:
         """Per queue, frozen apart: each -H file is read for its flags (one small read a
         message, ~2 us; the message's body and log are not), so that the deferred count
         means the same as in a full run."""
+        from .spooltree import Directory
+
         for named, input_dir, _msglog in self._queue_dirs():
             queued = frozen = 0
-            for sub, message_id in self._headers(input_dir):
-                path = f"{input_dir}/{sub}/{message_id}-H" if sub \
-                    else f"{input_dir}/{message_id}-H"
-                try:
-                    data = _read(path)
-                except PermissionError:
-                    from .postfix import _user
+            current: Optional[str] = None
+            inputs = None
+            try:
+                for sub, message_id in self._headers(input_dir):
+                    if sub != current or inputs is None:
+                        if inputs is not None:
+                            inputs.close()
+                        current = sub
+                        inputs = Directory(self.tree, f"{input_dir}/{sub}" if sub
+                                           else input_dir)
+                    try:
+                        data = _read_in(inputs, message_id + "-H")
+                    except PermissionError:
+                        from .postfix import _user
 
-                    raise Unavailable(f"{path} not readable by {_user()}",
-                                      f"{SUDO_FIX}; or {LIST_FIX}") from None
-                if data is None:
-                    continue  # delivered since the directory was read
-                if header_frozen(data):
-                    frozen += 1
-                else:
-                    queued += 1
+                        raise Unavailable(f"{inputs.path}/{message_id}-H not readable by "
+                                          f"{_user()}", f"{SUDO_FIX}; or {LIST_FIX}") from None
+                    if data is None:
+                        continue  # delivered since the directory was read
+                    if header_frozen(data):
+                        frozen += 1
+                    else:
+                        queued += 1
+            finally:
+                if inputs is not None:
+                    inputs.close()
             yield QueueCount(queue_label(named, False), queued)
             yield QueueCount(queue_label(named, True), frozen)
 
@@ -375,41 +389,62 @@ class EximSpool:
             yield from self._messages(named, input_dir, msglog)
 
     def _messages(self, named: str, top: str, msglog: str) -> Iterator[Message]:
-        want_reasons = self.settings.reasons
-        for sub, message_id in self._headers(top):
-            base = f"{top}/{sub}/{message_id}" if sub else f"{top}/{message_id}"
-            try:
-                data = _read(base + "-H")
-            except PermissionError:
-                from .postfix import _user
+        from .spooltree import Directory
 
-                raise Unavailable(f"{base}-H not readable by {_user()}",
-                                  f"{SUDO_FIX}; or {LIST_FIX}") from None
-            if data is None:
-                continue  # delivered since the directory was read
-            try:
-                arrival, sender, rcpts, frozen, header_bytes = parse_header_file(
-                    data.decode("utf-8", "surrogateescape"), message_id)
-            except ParseError as exc:
-                raise ParseError(f"{base}-H: {exc}") from None
-            size: Optional[int] = None
-            try:
-                size = (header_bytes + self.tree.lstat(base + "-D").st_size
-                        - (len(message_id) + 3) + 1)
-            except FileNotFoundError:
-                pass
-            reasons: Tuple[str, ...] = ()
-            if want_reasons and not frozen:
+        want_reasons = self.settings.reasons
+        tree = self.tree
+        current: Optional[str] = None
+        inputs = logs = None
+        try:
+            for sub, message_id in self._headers(top):
+                if sub != current or inputs is None:
+                    # the files of one directory come together: one descriptor for each
+                    # of its input and msglog directories while they are read
+                    if inputs is not None:
+                        inputs.close()
+                    if logs is not None:
+                        logs.close()
+                        logs = None
+                    current = sub
+                    inputs = Directory(tree, f"{top}/{sub}" if sub else top)
+                    if want_reasons:
+                        logs = Directory(tree, f"{msglog}/{sub}" if sub else msglog)
                 try:
-                    log = _read(f"{msglog}/{sub}/{message_id}" if sub
-                                else f"{msglog}/{message_id}", tail=True)
+                    data = _read_in(inputs, message_id + "-H")
                 except PermissionError:
-                    log = None  # reasons are detail: the counts stand without them
-                if log:
-                    by_rcpt = parse_msglog(log.decode("utf-8", "replace"))
-                    reasons = tuple(by_rcpt[r] for r in rcpts if r in by_rcpt)
-            yield Message(queue_label(named, frozen), message_id, arrival, size, sender,
-                          tuple(rcpts), reasons, frozen)
+                    from .postfix import _user
+
+                    raise Unavailable(f"{inputs.path}/{message_id}-H not readable by "
+                                      f"{_user()}", f"{SUDO_FIX}; or {LIST_FIX}") from None
+                if data is None:
+                    continue  # delivered since the directory was read
+                try:
+                    arrival, sender, rcpts, frozen, header_bytes = parse_header_file(
+                        data.decode("utf-8", "surrogateescape"), message_id)
+                except ParseError as exc:
+                    raise ParseError(f"{inputs.path}/{message_id}-H: {exc}") from None
+                size: Optional[int] = None
+                try:
+                    size = (header_bytes + inputs.lstat(message_id + "-D").st_size
+                            - (len(message_id) + 3) + 1)
+                except FileNotFoundError:
+                    pass
+                reasons: Tuple[str, ...] = ()
+                if logs is not None and not frozen:
+                    try:
+                        log = _read_in(logs, message_id, tail=True)
+                    except PermissionError:
+                        log = None  # reasons are detail: the counts stand without them
+                    if log:
+                        by_rcpt = parse_msglog(log.decode("utf-8", "replace"))
+                        reasons = tuple(by_rcpt[r] for r in rcpts if r in by_rcpt)
+                yield Message(queue_label(named, frozen), message_id, arrival, size, sender,
+                              tuple(rcpts), reasons, frozen)
+        finally:
+            if inputs is not None:
+                inputs.close()
+            if logs is not None:
+                logs.close()
 
 
 def _read(path: str, tail: bool = False) -> Optional[bytes]:
@@ -418,8 +453,16 @@ def _read(path: str, tail: bool = False) -> Optional[bytes]:
     from .spooltree import tree_of
 
     fd = tree_of(path).open(path)  # PermissionError: the callers say what it means
-    if fd is None:
-        return None
+    return None if fd is None else _read_fd(fd, tail)
+
+
+def _read_in(directory: Directory, name: str, tail: bool = False) -> Optional[bytes]:
+    """_read of *name* in an open spool directory."""
+    fd = directory.open(name)  # PermissionError: the callers say what it means
+    return None if fd is None else _read_fd(fd, tail)
+
+
+def _read_fd(fd: int, tail: bool) -> bytes:
     try:
         data = os.read(fd, 65536)
         if len(data) == 65536:
