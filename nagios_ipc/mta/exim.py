@@ -45,7 +45,10 @@ BINARIES = ("exim4", "exim")
 DEFAULT_SPOOLS = ("/var/spool/exim4", "/var/spool/exim")
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
-_HEADER_LENGTH = re.compile(r"^(\d{3})[A-Za-z* ] ", re.M)
+# a header line: "NNNf " at the start of a line (searched with its newline as a literal
+# prefix, which the regex engine finds with a fast scan: a ^ under re.M is tried at
+# every position, 1.6 us an -H file of four headers against 0.9)
+_HEADER_LENGTH = re.compile(r"\n(\d{3})[A-Za-z* ] ")
 
 SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
 LIST_FIX = "set queue_list_requires_admin = false"
@@ -217,7 +220,10 @@ def parse_header_file(text: str, message_id: str = ""
                 pass
         index += 1
     done: List[str] = []
-    index = _read_tree(lines, index, done)
+    if lines[index:index + 1] and lines[index].startswith("XX"):
+        index += 1  # no recipient done yet: the tree is empty (most messages)
+    else:
+        index = _read_tree(lines, index, done)
     try:
         count = int(lines[index])
     except (ValueError, IndexError):
@@ -231,8 +237,9 @@ def parse_header_file(text: str, message_id: str = ""
             recipients.append(line)
     if index + 1 + count > len(lines):
         raise ParseError("header file ends inside the recipient list")
-    # the headers follow the blank line after the recipients: "NNNf text" (NNN its length)
-    header_bytes = sum(map(int, _HEADER_LENGTH.findall(text, end + 2))) if end >= 0 else 0
+    # the headers follow the blank line after the recipients: "NNNf text" (NNN its length);
+    # from the blank line's own newline, so that the first header line is found too
+    header_bytes = sum(map(int, _HEADER_LENGTH.findall(text, end + 1))) if end >= 0 else 0
     return arrival, sender, recipients, frozen, header_bytes
 
 
