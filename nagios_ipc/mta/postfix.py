@@ -304,6 +304,7 @@ class PostfixSpool:
 
     mta = NAME
     method = "spool"
+    reasons_apart = True  # deferral reasons cost a file of their own per message
 
     def __init__(self, root: str, settings: Settings) -> None:
         from .spooltree import confine
