@@ -336,7 +336,7 @@ class MtaBacklog(nagiosplugin.Resource):
         that reads them at once; only the reason tally is kept from it)."""
         source = self.source
         self.reasons_later = False
-        source.settings = source.settings._replace(reasons=True)
+        source.settings = source.settings._replace(reasons=True, envelopes=False)
         self.doing = f"{getattr(source, 'doing', 'reading the queue')} for deferral reasons"
         try:
             again = self.read(source, self.backlog.now, tuple(self.backlog.queues), True)

@@ -445,6 +445,7 @@ class PostfixSpool:
         from .spooltree import Directory
 
         want_reasons = self.settings.reasons
+        envelopes = self.settings.envelopes
         root = self.root
         tree = self.tree
         parse = parse_queue_file
@@ -453,6 +454,8 @@ class PostfixSpool:
         try:
             for queue in QUEUES:
                 defer_top = f"{root}/defer" if queue in ("deferred", "hold") else None
+                if not envelopes and (defer_top is None or not want_reasons):
+                    continue  # only deferred and held mail have defer logs
                 strict = queue in ("active", "deferred", "hold")
                 held = queue == "hold"
                 for directory, sub, queue_id in self._entries(queue):
@@ -468,6 +471,12 @@ class PostfixSpool:
                         files = Directory(tree, directory)
                         if want_reasons and defer_top is not None and sub:
                             logs = Directory(tree, f"{defer_top}/{sub}")
+                    if not envelopes:  # the defer log alone (the queue file was read before)
+                        log = (_read_in(logs, queue_id) if logs is not None
+                               else self._find_defer_log(defer_top or root, queue_id))
+                        yield Message(queue, queue_id, reasons=defer_reasons(log) if log else (),
+                                      held=held)
+                        continue
                     path = f"{directory}/{queue_id}"
                     if queue == "corrupt":
                         yield Message(queue, queue_id, size=self._size(path))
