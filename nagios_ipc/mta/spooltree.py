@@ -179,8 +179,8 @@ class Directory:
         self.fd: Optional[int] = None
         try:
             self.fd = tree._again(lambda: tree._fresh(path))
-        except OSError:  # OddFile, vanished, no permission: the per-file calls say it
-            pass
+        except (OSError, OddFile):  # vanished, no permission, a symlink: the per-file
+            pass                    # calls say it, when (and if) a file is read
 
     def open(self, name: str) -> Optional[int]:
         """Tree.open(path/name)."""
