@@ -53,7 +53,10 @@ Check:
   the head of each -H file, for its frozen flag): message counts per queue,
   nothing else. Otherwise each queue file is read as far as the
   envelope (arrival, size, sender, recipients), and with --top > 0 the deferral
-  reasons too (Postfix defer logs, Exim msglog).
+  reasons too (Postfix defer logs, Exim msglog) when the long output shows them:
+  never with --details never; with --details problem a Postfix or Exim spool
+  within the deferred thresholds is read without them first, and again for them
+  only if the state is not OK.
   Defaults with no arguments: WARNING above 100 deferred messages, CRITICAL
   above 500; WARNING when the oldest deferred message is older than 4h,
   CRITICAL older than 1d. 'none' switches a default off.
