@@ -209,11 +209,15 @@ def parse_header_file(text: str, message_id: str = ""
         raise ParseError(f"bad arrival line {lines[3][:40]!r}") from None
     frozen = False
     index = 4
-    while index < len(lines) and lines[index].startswith("-"):
+    size = len(lines)
+    while index < size:
         option = lines[index]
-        if option.startswith("-frozen"):
+        if option[:1] != "-":
+            break
+        kind = option[1:2]  # one comparison for most flags, not two startswith() calls
+        if kind == "f" and option.startswith("-frozen"):
             frozen = True
-        elif option.startswith("-received_time_usec "):
+        elif kind == "r" and option.startswith("-received_time_usec "):
             try:
                 arrival += float(option.split()[1])
             except (ValueError, IndexError):
