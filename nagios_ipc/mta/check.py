@@ -53,7 +53,10 @@ Check:
   the head of each -H file, for its frozen flag): message counts per queue,
   nothing else. Otherwise each queue file is read as far as the
   envelope (arrival, size, sender, recipients), and with --top > 0 the deferral
-  reasons too (Postfix defer logs, Exim msglog).
+  reasons too (Postfix defer logs, Exim msglog) when the long output shows them:
+  never with --details never; with --details problem a Postfix or Exim spool
+  within the deferred thresholds is read without them first, and again for them
+  only if the state is not OK.
   Defaults with no arguments: WARNING above 100 deferred messages, CRITICAL
   above 500; WARNING when the oldest deferred message is older than 4h,
   CRITICAL older than 1d. 'none' switches a default off.
@@ -233,16 +236,17 @@ class MtaBacklog(nagiosplugin.Resource):
         self.causes: List[str] = []  # why no method could read the queue, one per method
         self.growth: Any = None  # MtaGrowth, set by build()
         self.doing = "finding the MTA"
+        self.reasons_later = False  # collect() left the deferral reasons for read_reasons()
+        self.queued: Optional[int] = None  # messages in the queue from directory entries
 
     def settings(self, now: float) -> Settings:
         a = self.args
         return Settings(spool_dir=a.spool_dir, config_dir=a.config_dir, binary=a.mta_binary,
                         config_file=a.mta_config, timeout=max(float(a.timeout or 10) - 1.0, 0.5),
-                        now=now, reasons=a.top > 0)
+                        now=now, reasons=a.top > 0 and a.details != "never")
 
     def collect(self) -> None:
         from . import registry
-        from .backlog import Backlog
 
         now = self.now()
         settings = self.settings(now)
@@ -255,29 +259,24 @@ class MtaBacklog(nagiosplugin.Resource):
         self.doing = getattr(source, "doing", f"reading the {module.NAME} queue")
         queues = tuple(getattr(module, "QUEUES", ()))
         self.deferred_queues = tuple(getattr(module, "DEFERRED_QUEUES", queues))
-        def make() -> Backlog:
-            return Backlog(now, [d for d, _, _ in self.args.domain_limits],
-                           want_domains=self.args.top > 0, want_reasons=self.args.top > 0,
-                           queues=queues)
-
-        backlog = make()
-        workers = self.args.workers
+        self.queued = None
+        reasons = settings.reasons
         try:
             if self.args.count_only:
+                backlog = self.make(now, queues, reasons)
                 backlog.add_counts(source.counts())
-            elif (workers > 1 and hasattr(source, "partitions")
-                  and _queued(source) >= PARALLEL_FROM):
-                from .backlog import collect_parallel
-
-                backlog = collect_parallel(source.partitions(workers), make)
             else:
-                stream = source.messages()
-                try:
-                    backlog.add_messages(stream)
-                finally:
-                    close = getattr(stream, "close", None)
-                    if close is not None:
-                        close()
+                if (reasons and self.args.details == "problem"
+                        and getattr(source, "reasons_apart", False)
+                        and self._looks_ok(self._queue_size(source))):
+                    # reasons are long output, printed only if the state is not OK: a
+                    # queue within the deferred thresholds is read without them first
+                    # (they cost a file per message, half a Postfix scan's time);
+                    # BacklogCheck reads them after all if the state is not OK
+                    self.reasons_later = True
+                    reasons = False
+                    self.source.settings = settings._replace(reasons=False)
+                backlog = self.read(source, now, queues, reasons)
         except NotRunning:
             raise  # news in itself, whatever method was tried before
         except Unavailable as exc:
@@ -293,6 +292,74 @@ class MtaBacklog(nagiosplugin.Resource):
         if pick is not None:  # queue names known only once read (sendmail dirs, channels)
             self.deferred_queues = tuple(pick(tuple(backlog.queues)))
 
+    def _queue_size(self, source: Any) -> int:
+        if self.queued is None:
+            self.queued = _queued(source)
+        return self.queued
+
+    def _looks_ok(self, queued: int) -> bool:
+        """Whether a queue of *queued* messages is within the deferred thresholds (a
+        guess of the state: the other measures, and Exim's frozen messages, may say
+        otherwise; BacklogCheck then reads the reasons after all)."""
+        ranges = [limit_of(self.args, "deferred", level) for level in ("warning", "critical")]
+        return all(rng is None or rng.match(queued) for rng in ranges)
+
+    def make(self, now: float, queues: Tuple[str, ...], reasons: bool) -> Any:
+        from .backlog import Backlog
+
+        return Backlog(now, [d for d, _, _ in self.args.domain_limits],
+                       want_domains=self.args.top > 0, want_reasons=reasons, queues=queues)
+
+    def read(self, source: Any, now: float, queues: Tuple[str, ...],
+             reasons: bool) -> Any:
+        """A Backlog of every message of *source* (in parallel with --workers on a
+        large spool); deferral reasons tallied when *reasons*."""
+        def make() -> Any:
+            return self.make(now, queues, reasons)
+
+        workers = self.args.workers
+        if (workers > 1 and hasattr(source, "partitions")
+                and self._queue_size(source) >= PARALLEL_FROM):
+            from .backlog import collect_parallel
+
+            return collect_parallel(source.partitions(workers), make)
+        backlog = make()
+        stream = source.messages()
+        try:
+            backlog.add_messages(stream)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        return backlog
+
+    def read_reasons(self) -> None:
+        """The deferral reasons left out by collect(): the queue read again with them
+        (the whole read, so that each message's reasons are taken exactly as in a run
+        that reads them at once; only the reason tally is kept from it)."""
+        source = self.source
+        self.reasons_later = False
+        source.settings = source.settings._replace(reasons=True, envelopes=False)
+        self.doing = f"{getattr(source, 'doing', 'reading the queue')} for deferral reasons"
+        try:
+            again = self.read(source, self.backlog.now, tuple(self.backlog.queues), True)
+        except Unavailable as exc:
+            if self.fallback is None:
+                raise
+            from . import registry
+
+            raise registry.merge(self.mta, [self.fallback, exc]) from None
+        self.backlog.reasons = again.reasons
+
+    def failed(self, exc: Exception) -> nagiosplugin.CheckError:
+        """The UNKNOWN of a queue that could not be read."""
+        if isinstance(exc, Unavailable):
+            fix = exc.fix.replace("; or ", ", or ")
+            self.causes = list(exc.details)  # the long output (BacklogSummary.verbose)
+            return nagiosplugin.CheckError(f"{exc.reason}" + (f"; fix: {fix}" if fix else ""))
+        return nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}; fix: if "
+                                       f"{self.mta} wrote that, report it to nagios_ipc")
+
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         try:
             self.collect()
@@ -300,15 +367,8 @@ class MtaBacklog(nagiosplugin.Resource):
             self.stopped = exc  # nothing listed: the stopped daemon is the whole finding
             yield nagiosplugin.Metric("running", 0, context="running")
             return
-        except Unavailable as exc:
-            fix = exc.fix.replace("; or ", ", or ")
-            self.causes = list(exc.details)  # the long output (BacklogSummary.verbose)
-            raise nagiosplugin.CheckError(f"{exc.reason}" + (f"; fix: {fix}" if fix else "")
-                                          ) from None
-        except ParseError as exc:
-            raise nagiosplugin.CheckError(f"cannot parse the {self.mta} queue: {exc}; fix: if "
-                                          f"{self.mta} wrote that, report it to nagios_ipc"
-                                          ) from None
+        except (Unavailable, ParseError) as exc:
+            raise self.failed(exc) from None
         b = self.backlog
         absent = self.watched_absent()
         self.stopped = getattr(self.source, "stopped", None)
@@ -468,15 +528,19 @@ def _age_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
     return f"oldest {resource.mta} {queue or 'deferred'} message {human_duration(metric.value)} old"
 
 
+def limit_of(args: argparse.Namespace, name: str, level: str) -> Optional[nagiosplugin.Range]:
+    """The range of a measure's threshold: given, its default, or None ('none')."""
+    value = getattr(args, f"{name}_{level}")
+    if value == "none":
+        return None
+    if value is None and f"{name}_{level}" in DEFAULTS:
+        return parse_range(DEFAULTS[f"{name}_{level}"], "duration" if name == "age" else "count")
+    return value  # type: ignore[no-any-return]
+
+
 def contexts_for(args: argparse.Namespace) -> List[nagiosplugin.Context]:
     def limit(name: str, level: str) -> Optional[nagiosplugin.Range]:
-        value = getattr(args, f"{name}_{level}")
-        if value == "none":
-            return None
-        if value is None and f"{name}_{level}" in DEFAULTS:
-            return parse_range(DEFAULTS[f"{name}_{level}"],
-                               "duration" if name == "age" else "count")
-        return value  # type: ignore[no-any-return]
+        return limit_of(args, name, level)
 
     simple = {
         "total": lambda m, r: f"{r.mta} queue: {_plural(int(m.value), 'message')} in all",
@@ -644,6 +708,30 @@ def source_where(source: Any) -> str:
 # --- wiring ----------------------------------------------------------------------------
 
 
+class BacklogCheck(nagiosplugin.Check):
+    """A Check that reads the deferral reasons after the evaluation when collect() left
+    them out and the long output will show them (state not OK, --details problem):
+    still inside the check's timeout, which render() is not."""
+
+    def __call__(self) -> None:
+        super().__call__()
+        resource = self.resources[0]
+        if not (isinstance(resource, MtaBacklog) and resource.reasons_later
+                and resource.backlog is not None and self.exitcode != 0):
+            return
+        try:
+            resource.read_reasons()
+        except (Unavailable, ParseError) as exc:
+            # what a run reading them at once says: UNKNOWN with the cause, no figures
+            error = resource.failed(exc)
+            resource.backlog = None
+            resource.stopped = None
+            self.results = nagiosplugin.Results()
+            self.results.add(nagiosplugin.Result(nagiosplugin.Unknown, str(error)))
+            self.perfdata = []
+
+
+
 def build(args: argparse.Namespace, now: Callable[[], float] = time.time,
           moment: Optional[Callable[[], Any]] = None) -> nagiosplugin.Check:
     if args.top < 0:
@@ -668,8 +756,8 @@ def build(args: argparse.Namespace, now: Callable[[], float] = time.time,
 
         resource.growth = growth.MtaGrowth(args, **({"moment": moment} if moment else {}))
         extra = growth.contexts(args)
-    return nagiosplugin.Check(resource, Running(args.mta_down), *contexts_for(args), *extra,
-                              BacklogSummary(resource, args.top))
+    return BacklogCheck(resource, Running(args.mta_down), *contexts_for(args), *extra,
+                        BacklogSummary(resource, args.top))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

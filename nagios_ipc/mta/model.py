@@ -75,6 +75,9 @@ class Settings(NamedTuple):
     now: float = 0.0                   # epoch seconds of this run (ages are measured against it)
     reasons: bool = True               # messages() reads deferral reasons (an extra log file per
                                        # message for some MTAs: False when no measure needs them)
+    envelopes: bool = True             # False: only each message's queue and reasons are used
+                                       # (the check's second pass for reasons); a source may then
+                                       # skip what only the envelope gives
 
 
 class Unavailable(Exception):

@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
     from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-    from .spooltree import Tree
+    from .spooltree import Directory, Tree
 
 NAME = "postfix"
 METHODS = ("spool", "command")
@@ -282,11 +282,29 @@ def _read_file(path: str) -> Optional[bytes]:
         os.close(fd)
 
 
+def _read_in(directory: Directory, name: str) -> Optional[bytes]:
+    """_read_file of *name* in an open queue directory."""
+    try:
+        fd = directory.open(name)
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        raise Unavailable(f"{directory.path}/{name} not readable by {_user()}",
+                          f"{SUDO_FIX}; or {MAILQ_FIX}") from None
+    if fd is None:
+        return None
+    try:
+        return os.read(fd, READ_CHUNK)
+    finally:
+        os.close(fd)
+
+
 class PostfixSpool:
     """Reads the queue directory; needs read access (root or postfix)."""
 
     mta = NAME
     method = "spool"
+    reasons_apart = True  # deferral reasons cost a file of their own per message
 
     def __init__(self, root: str, settings: Settings) -> None:
         from .spooltree import confine
@@ -424,41 +442,72 @@ class PostfixSpool:
             return None
 
     def messages(self) -> Iterator[Message]:
+        from .spooltree import Directory
+
         want_reasons = self.settings.reasons
+        envelopes = self.settings.envelopes
         root = self.root
-        read_file = _read_file
+        tree = self.tree
         parse = parse_queue_file
-        for queue in QUEUES:
-            defer_top = f"{root}/defer" if queue in ("deferred", "hold") else None
-            strict = queue in ("active", "deferred", "hold")
-            held = queue == "hold"
-            for directory, sub, queue_id in self._entries(queue):
-                path = f"{directory}/{queue_id}"
-                if queue == "corrupt":
-                    yield Message(queue, queue_id, size=self._size(path))
-                    continue
-                data = read_file(path)
-                if data is None:
-                    continue  # delivered or moved since the directory was read
-                try:
-                    arrival, size, sender, rcpts, _complete = parse(
-                        data, _reader(path, self.tree) if len(data) >= READ_CHUNK else None)
-                except ParseError as exc:
-                    if strict:
-                        raise ParseError(f"{path}: {exc}") from None
-                    arrival, size, sender, rcpts = None, None, None, []
-                if queue == "maildrop" and size is None:
-                    size = self._size(path)
-                reasons: Tuple[str, ...] = ()
-                if want_reasons and defer_top is not None:
-                    if sub:  # defer/ is hashed like deferred/ (hash_queue_names)
-                        log = read_file(f"{defer_top}/{sub}/{queue_id}")
-                    else:    # hold/ is flat: find the log in whichever hash dir it is
-                        log = self._find_defer_log(defer_top, queue_id)
-                    if log:
-                        reasons = defer_reasons(log)
-                yield Message(queue, queue_id, arrival, size, sender, tuple(rcpts), reasons,
-                              held)
+        current: Optional[str] = None
+        files = logs = None
+        try:
+            for queue in QUEUES:
+                defer_top = f"{root}/defer" if queue in ("deferred", "hold") else None
+                if not envelopes and (defer_top is None or not want_reasons):
+                    continue  # only deferred and held mail have defer logs
+                strict = queue in ("active", "deferred", "hold")
+                held = queue == "hold"
+                for directory, sub, queue_id in self._entries(queue):
+                    if directory != current or files is None:
+                        # the files of one directory come together: one descriptor for
+                        # it (and for its defer log directory) while they are read
+                        if files is not None:
+                            files.close()
+                        if logs is not None:
+                            logs.close()
+                            logs = None
+                        current = directory
+                        files = Directory(tree, directory)
+                        if want_reasons and defer_top is not None and sub:
+                            logs = Directory(tree, f"{defer_top}/{sub}")
+                    if not envelopes:  # the defer log alone (the queue file was read before)
+                        log = (_read_in(logs, queue_id) if logs is not None
+                               else self._find_defer_log(defer_top or root, queue_id))
+                        yield Message(queue, queue_id, reasons=defer_reasons(log) if log else (),
+                                      held=held)
+                        continue
+                    path = f"{directory}/{queue_id}"
+                    if queue == "corrupt":
+                        yield Message(queue, queue_id, size=self._size(path))
+                        continue
+                    data = _read_in(files, queue_id)
+                    if data is None:
+                        continue  # delivered or moved since the directory was read
+                    try:
+                        arrival, size, sender, rcpts, _complete = parse(
+                            data, _reader(path, tree) if len(data) >= READ_CHUNK else None)
+                    except ParseError as exc:
+                        if strict:
+                            raise ParseError(f"{path}: {exc}") from None
+                        arrival, size, sender, rcpts = None, None, None, []
+                    if queue == "maildrop" and size is None:
+                        size = self._size(path)
+                    reasons: Tuple[str, ...] = ()
+                    if want_reasons and defer_top is not None:
+                        if logs is not None:  # defer/ is hashed like deferred/
+                            log = _read_in(logs, queue_id)
+                        else:    # hold/ is flat: find the log in whichever hash dir it is
+                            log = self._find_defer_log(defer_top, queue_id)
+                        if log:
+                            reasons = defer_reasons(log)
+                    yield Message(queue, queue_id, arrival, size, sender, tuple(rcpts), reasons,
+                                  held)
+        finally:
+            if files is not None:
+                files.close()
+            if logs is not None:
+                logs.close()
 
 
 def master_stopped(root: str) -> bool:

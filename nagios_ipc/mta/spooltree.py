@@ -162,6 +162,60 @@ class Tree:
         return handle
 
 
+class Directory:
+    """One directory below a tree's root, held by a descriptor of its own while many
+    files in it are read: opening a name is then one openat() and one fstat(), not the
+    path-to-descriptor mapping of Tree.open per file (a third of a full spool scan's
+    CPU time at 100,000 messages). Anything but a plain success (a symlink, a FIFO, a
+    vanished file, no permission, no descriptors left) is handed to Tree.open or
+    Tree.lstat with the whole path, so the answer, refusal or exception is theirs.
+    When the directory itself cannot be opened this way, every call takes that path."""
+
+    __slots__ = ("fd", "path", "tree")
+
+    def __init__(self, tree: Tree, path: str) -> None:
+        self.tree = tree
+        self.path = path
+        self.fd: Optional[int] = None
+        try:
+            self.fd = tree._again(lambda: tree._fresh(path))
+        except (OSError, OddFile):  # vanished, no permission, a symlink: the per-file
+            pass                    # calls say it, when (and if) a file is read
+
+    def open(self, name: str) -> Optional[int]:
+        """Tree.open(path/name)."""
+        if self.fd is not None:
+            try:
+                handle = os.open(name, O_FILE, dir_fd=self.fd)
+            except OSError:
+                pass
+            else:
+                if stat.S_ISREG(os.fstat(handle).st_mode):
+                    return handle
+                os.close(handle)
+        return self.tree.open(f"{self.path}/{name}")
+
+    def lstat(self, name: str) -> os.stat_result:
+        """Tree.lstat(path/name)."""
+        if self.fd is not None:
+            try:
+                return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+            except OSError:
+                pass
+        return self.tree.lstat(f"{self.path}/{name}")
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> Directory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _Listing:
     """os.scandir over a descriptor of our own, closed with the iterator."""
 
