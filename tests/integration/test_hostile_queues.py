@@ -10,11 +10,13 @@ NRPE runs it.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator, List, Sequence
 
@@ -37,6 +39,10 @@ class IpcNamespace:
                                       script], stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.pid = int(self.proc.stdout.readline())
+        # growth history of its own: another run's (same options, other queue ids) in the
+        # user's default state directory would add findings to the first lines compared here
+        self.state = tempfile.mkdtemp(prefix="nagios-ipc-hostile-", dir="/var/tmp")
+        os.chmod(self.state, 0o711)  # each user's directory below is its own, 0700
 
     def argv(self, argv: Sequence[str]) -> List[str]:
         return ["nsenter", "-t", str(self.pid), "--ipc", "--mount", "--", *argv]
@@ -52,7 +58,13 @@ class IpcNamespace:
     def check(self, args: Sequence[str], user: str = "nagios") -> Outcome:
         argv = ["runuser", "-u", user, "--", sys.executable, str(CHECKS / "check_msgqueues"),
                 *args]
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+        state = os.path.join(self.state, user)
+        if not os.path.isdir(state):
+            os.mkdir(state, 0o700)
+            account = pwd.getpwnam(user)
+            os.chown(state, account.pw_uid, account.pw_gid)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
+               "NAGIOS_IPC_STATE_DIR": state}
         done = subprocess.run(self.argv(argv), capture_output=True, text=True, timeout=60,
                               env=env, stdin=subprocess.DEVNULL)
         return Outcome(done.returncode, done.stdout, done.stderr)
@@ -60,6 +72,7 @@ class IpcNamespace:
     def close(self) -> None:
         os.kill(self.pid, 15)  # the sleep we started; the namespaces and queues go with it
         self.proc.wait(timeout=30)
+        shutil.rmtree(self.state, ignore_errors=True)
 
 
 @pytest.fixture
