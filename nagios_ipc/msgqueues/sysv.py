@@ -90,17 +90,46 @@ _NEEDED = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "
 _INT32_MAX_TEXT = b"2147483647"
 
 
-def split_table(raw: bytes, ints: Sequence[str] = ()
-                ) -> Optional[Tuple[List[str], List[bytes], int, Dict[str, List[int]]]]:
-    """/proc/sysvipc/msg as its header, its tokens, its row count and the columns
-    named in *ints* converted, converting nothing else: the tokens of row r are at
-    r * (width + 1) up to a b";" that ends the row.
+class Table:
+    """split_table's reading of /proc/sysvipc/msg: the header, the row count, the
+    columns asked for as ints (*ints*), as their tokens (*kept*), and as the rows
+    where they are not 0 (*nonzero*); any row's values on demand (row)."""
+
+    def __init__(self, header: List[str], raw: bytes) -> None:
+        self.header = header
+        self.count = 0
+        self.ints: Dict[str, List[int]] = {}
+        self.kept: Dict[str, List[bytes]] = {}
+        self.nonzero: Dict[str, List[int]] = {}
+        self._raw = raw
+        self._firsts: List[int] = []  # the first row of each chunk
+        self._chunks: List[Tuple[int, int]] = []  # its bytes in raw
+        self._lines: Dict[int, List[bytes]] = {}
+
+    def row(self, row: int) -> List[int]:
+        """The values of *row*, as parse_proc_rows gives them."""
+        chunk = bisect.bisect_right(self._firsts, row) - 1
+        lines = self._lines.get(chunk)
+        if lines is None:
+            start, stop = self._chunks[chunk]
+            lines = self._lines[chunk] = self._raw[start:stop].split(b"\n")
+        return list(map(int, lines[row - self._firsts[chunk]].split()))
+
+
+_CHUNK = 1 << 16  # bytes of /proc/sysvipc/msg split at a time (whole lines)
+
+
+def split_table(raw: bytes, ints: Sequence[str] = (), kept: Sequence[str] = (),
+                nonzero: Sequence[str] = ()) -> Optional[Table]:
+    """/proc/sysvipc/msg read without converting it all: only the columns named
+    are kept (see Table); the text is split a chunk at a time, so that what is not
+    kept is freed as it goes (a host with 32,000 queues has 448,000 numbers there).
 
     Only for the kernel's plain table: every line of the header's width, every
     token a decimal integer that parse_proc_rows would take as it is (within int32,
     so no column needs its bounds checked). On anything else None: parse_proc_rows
-    reads it, and names what is wrong. So where this answers, int() of its tokens is
-    exactly what parse_proc_rows gives (tests/unit/test_msgqueues_fast.py)."""
+    reads it, and names what is wrong. So where this answers, it gives exactly what
+    parse_proc_rows gives (tests/unit/test_msgqueues_fast.py)."""
     end = raw.find(b"\n")
     if end < 0:
         return None
@@ -110,41 +139,61 @@ def split_table(raw: bytes, ints: Sequence[str] = ()
     header = head.decode("ascii").split()
     if any(name not in header for name in _NEEDED):
         return None
-    body = raw[end + 1:]
-    if not body.endswith(b"\n"):
-        if not body:
-            return header, [], 0, {name: [] for name in ints}
-        body += b"\n"
-    if body.translate(None, b"0123456789 \n-"):
-        return None  # not digits, spaces, newlines and -
-    if b"-" in body:
-        shape = body.translate(_SHAPE)  # digits 9
-        if b"9-" in shape or b"--" in shape or b"- " in shape or b"-\n" in shape:
-            return None  # a - that does not start a number
-    marked = body.replace(b"\n", b" ; ")  # ; cannot be in the text (checked above)
-    count = (len(marked) - len(body)) // 2  # lines: each newline made 2 bytes more
-    tokens = marked.split()
+    if not raw.endswith(b"\n"):
+        raw += b"\n"  # a last line without its newline (never the kernel's)
+    table = Table(header, raw)  # the rows are read from raw where they are: no copy
     width = len(header)
     step = width + 1
-    if len(tokens) != count * step or tokens[width::step].count(b";") != count:
-        return None  # a line of another width, or a blank one: each line ends in a ;
-    converted: Dict[str, List[int]] = {}
-    for column, name in enumerate(header):
-        values = tokens[column::step]
-        if name in ints and name not in converted:
-            numbers = converted[name] = list(map(int, values))
-            if numbers and (min(numbers) < INT32[0] or max(numbers) > INT32[1]):
+    first_of = {name: header.index(name) for name in header}
+    wanted = [(first_of[name], table.ints.setdefault(name, [])) for name in ints]
+    keep = [(first_of[name], table.kept.setdefault(name, [])) for name in kept]
+    nonzeros = [(first_of[name], table.nonzero.setdefault(name, [])) for name in nonzero]
+    checked = [column for column in range(width) if column not in {c for c, _ in wanted}]
+    position, size = end + 1, len(raw)
+    while position < size:
+        stop = raw.rfind(b"\n", position, position + _CHUNK) + 1
+        if stop <= position:
+            return None  # a line of 64 KiB
+        chunk = raw[position:stop]
+        if chunk.translate(None, b"0123456789 \n-"):
+            return None  # not digits, spaces, newlines and -
+        if b"-" in chunk:
+            shape = chunk.translate(_SHAPE)  # digits 9
+            if b"9-" in shape or b"--" in shape or b"- " in shape or b"-\n" in shape:
+                return None  # a - that does not start a number
+        marked = chunk.replace(b"\n", b" ; ")  # ; cannot be in the text (checked above)
+        count = (len(marked) - len(chunk)) // 2  # lines: each newline made 2 bytes more
+        tokens = marked.split()
+        if len(tokens) != count * step or tokens[width::step].count(b";") != count:
+            return None  # a line of another width, or a blank one: each line ends in a ;
+        first = table.count
+        for column, into in wanted:
+            numbers = list(map(int, tokens[column::step]))
+            if min(numbers) < INT32[0] or max(numbers) > INT32[1]:
                 return None
-        elif values.count(b"0") == count:
-            continue  # the usual lspid, rtime, ... of a queue never used
-        else:
+            into += numbers
+        for column in checked:
+            values = tokens[column::step]
+            if values.count(b"0") == count:
+                continue  # the usual lspid, rtime, ... of a queue never used
             longest = max(map(len, values))
             # up to 9 characters always fit int32; up to 10 do when the 10-digit ones
             # sort at or below 2147483647 as text (a shorter one may sort above it)
             if longest > 10 or (longest == 10 and max(values) > _INT32_MAX_TEXT
                                 and max(map(int, values)) > INT32[1]):
                 return None
-    return header, tokens, count, converted
+        for column, into_tokens in keep:
+            into_tokens += tokens[column::step]
+        for column, rows in nonzeros:
+            values = tokens[column::step]
+            if values.count(b"0") != count:  # "00" is 0 too: by value
+                rows += [first + index for index, value in enumerate(values)
+                         if value != b"0" and int(value)]
+        table._firsts.append(first)
+        table._chunks.append((position, stop))
+        table.count += count
+        position = stop
+    return table
 
 
 def _check_bounds(header: List[str], flat: List[int]) -> None:
@@ -326,19 +375,15 @@ class SysvProcSource:
         table (split_table), every limit read by MSG_STAT_ANY for the very queues
         /proc listed, in its order (stat_all). Anything else goes the reference way."""
         raw = self._read()
-        table = split_table(raw, ("msqid", "key"))
+        table = split_table(raw, ints=("msqid", "key"), kept=("uid",),
+                            nonzero=("cbytes", "qnum"))
         if table is None:
             return Batch.of(self.kind, self._assemble(*self._parse(raw)))
-        header, tokens, count, converted = table
-        step = len(header) + 1
-        ids, keys = converted["msqid"], converted["key"]
-        qbytes = self._stat_all(ids, keys)
+        qbytes = self._stat_all(table.ints["msqid"], table.ints["key"])
         if qbytes is None:  # no MSG_STAT_ANY, a queue made or removed meanwhile, a test file
-            return Batch.of(self.kind, self._assemble(header, [
-                list(map(int, tokens[start:start + step - 1]))
-                for start in range(0, count * step, step)]))
-        rows = _Rows(header, self.name_of)
-        return _FastTable(rows, tokens, step, keys, qbytes).batch(self.kind)
+            return Batch.of(self.kind, self._assemble(
+                table.header, [table.row(row) for row in range(table.count)]))
+        return _FastTable(_Rows(table.header, self.name_of), table, qbytes).batch(self.kind)
 
     def _stat_all(self, ids: List[int], keys: List[int]) -> Optional[List[int]]:
         """The qbytes of each row, when read_limits would have read every one of them
@@ -413,23 +458,19 @@ class _Rows:
 
 
 class _FastTable:
-    """One reading of /proc/sysvipc/msg kept as split_table's tokens, with each
-    row's limit (all by MSG_STAT_ANY): a row becomes a Queue only when it is not
-    idle, or when it is shown (model.Idle)."""
+    """One reading of /proc/sysvipc/msg (split_table's Table) with each row's limit
+    (all by MSG_STAT_ANY): a row becomes a Queue only when it is not idle, or when
+    it is shown (model.Idle)."""
 
-    def __init__(self, rows: _Rows, tokens: List[bytes], step: int, keys: List[int],
-                 qbytes: List[int]) -> None:
+    def __init__(self, rows: _Rows, table: Table, qbytes: List[int]) -> None:
         self.rows = rows
-        self.tokens = tokens
-        self.step = step
-        self.keys = keys
+        self.table = table
+        self.keys = table.ints["key"]
         self.qbytes = qbytes
         self._order: Optional[List[int]] = None
 
     def build(self, row: int) -> Queue:
-        start = row * self.step
-        return self.rows.queue(list(map(int, self.tokens[start:start + self.step - 1])),
-                               self.qbytes[row], "MSG_STAT_ANY")
+        return self.rows.queue(self.table.row(row), self.qbytes[row], "MSG_STAT_ANY")
 
     def first_by_key(self, rows: Sequence[int], count: int) -> List[int]:
         """The *count* of *rows* that sorted() by the key as written (0x%08x, so
@@ -444,20 +485,16 @@ class _FastTable:
         return heapq.nsmallest(count, rows, key=order.__getitem__)
 
     def batch(self, kind: str) -> Batch:
-        tokens, step, qbytes, rows = self.tokens, self.step, self.qbytes, self.rows
+        table, qbytes, rows = self.table, self.qbytes, self.rows
         count = len(qbytes)
         # a row is idle when it holds nothing and has room: cbytes and qnum 0 (by
         # value: a hand-made "00" is 0 too), qbytes above 0 (issue 18: a queue of
         # qbytes 0 is full by definition, empty as it is)
-        busy: Set[int] = set()
-        for column in (rows.i_cbytes, rows.i_qnum):
-            values = tokens[column::step]
-            if values.count(b"0") != count:
-                busy.update(row for row, value in enumerate(values)
-                            if value != b"0" and int(value))
+        busy: Set[int] = set(table.nonzero["cbytes"])
+        busy.update(table.nonzero["qnum"])
         if 0 in qbytes:
             busy.update(row for row, limit in enumerate(qbytes) if limit == 0)
-        uids = tokens[rows.i_uid::step]
+        uids = table.kept["uid"]
         owner_of = {uid: rows.owner(int(uid)) for uid in set(uids)}
         members: Dict[str, List[int]]
         if len(set(owner_of.values())) == 1:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from nagios_ipc import cli
 from nagios_ipc.msgqueues import check
 from nagios_ipc.msgqueues.model import ParseError
-from nagios_ipc.msgqueues.sysv import SysvProcSource, parse_proc_rows, split_table
+from nagios_ipc.msgqueues.sysv import SysvProcSource, Table, parse_proc_rows, split_table
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "msgqueues"
 MIXED = (FIXTURES / "proc-sysvipc-msg_linux-6.18_mixed.txt").read_bytes()
@@ -40,19 +40,23 @@ def reference_rows(raw: bytes) -> Tuple[List[str], List[List[int]]]:
     return parse_proc_rows(text)
 
 
-def assert_same_as_reference(raw: bytes) -> Optional[Tuple[Any, ...]]:
-    """split_table declines, or its tokens are the reference's rows."""
-    table = split_table(raw, ("msqid", "key"))
+def assert_same_as_reference(raw: bytes) -> Optional[Table]:
+    """split_table declines, or it reads what the reference reads."""
+    table = split_table(raw, ints=("msqid", "key"), kept=("uid", "perms"),
+                        nonzero=("cbytes", "qnum", "lrpid"))
     if table is None:
         return None
-    header, tokens, count, converted = table
-    step = len(header) + 1
-    rows = [list(map(int, tokens[start:start + step - 1]))
-            for start in range(0, count * step, step)]
-    assert (header, rows) == reference_rows(raw)  # and the reference does not raise
-    assert all(tokens[start + step - 1] == b";" for start in range(0, count * step, step))
-    assert converted["msqid"] == [row[header.index("msqid")] for row in rows]
-    assert converted["key"] == [row[header.index("key")] for row in rows]
+    header, rows = reference_rows(raw)  # and the reference does not raise
+    assert table.header == header
+    assert [table.row(row) for row in range(table.count)] == rows
+    assert [table.row(row) for row in reversed(range(table.count))] == rows[::-1]
+    for name in ("msqid", "key"):
+        assert table.ints[name] == [row[header.index(name)] for row in rows]
+    for name in ("uid", "perms"):
+        assert list(map(int, table.kept[name])) == [row[header.index(name)] for row in rows]
+    for name in ("cbytes", "qnum", "lrpid"):
+        assert table.nonzero[name] == [index for index, row in enumerate(rows)
+                                       if row[header.index(name)]]
     return table
 
 
@@ -89,9 +93,13 @@ LINE = b"      4096          7   660         128          2 11226     0     0   
     ("missing-column", HEADER.replace(b" ctime", b"") + LINE),
     ("no-newline", HEADER.rstrip(b"\n")),
     ("nothing", b""),
+    ("line-of-70000", HEADER + b" " * 70000 + LINE),
+    ("last-chunk-garbage", BIG[:-30] + b"x" + BIG[-29:]),
+    ("last-chunk-short-line", BIG + b" 1 2 3\n"),
 ])
 def test_anything_else_goes_the_reference_way(case: str, raw: bytes) -> None:
     assert split_table(raw, ("msqid", "key")) is None, case
+    assert assert_same_as_reference(raw) is None, case
     try:
         reference_rows(raw)  # whatever it makes of it, it is the one to decide
     except ParseError:
