@@ -170,6 +170,25 @@ OPTIONS: List[Tuple[str, List[str]]] = [
 ]
 
 
+def stat_all_check(seed: int) -> None:
+    """_Msgctl.stat_all (one buffer, calls made from C) against read_limits' own way
+    (one call at a time, struct unpacked), free slots between the queues included."""
+    from nagios_ipc.msgqueues.sysv import MSG_INFO, MSG_STAT_ANY, _Msgctl
+
+    msgctl = _Msgctl()
+    found = msgctl.stat_all()
+    top, _ = msgctl.call(0, MSG_INFO)
+    ids, keys, qbytes = [], [], []
+    for index in range(top + 1):
+        msqid, (key, _cbytes, _qnum, limit) = msgctl.call(index, MSG_STAT_ANY)
+        if msqid >= 0:
+            ids.append(msqid)
+            keys.append(key)
+            qbytes.append(limit)
+    print(json.dumps({"seed": seed, "label": "stat_all", "step": 0, "slots": top + 1,
+                      "same": found == (ids, keys, qbytes), "queues": len(ids)}), flush=True)
+
+
 def main() -> None:
     state_dir = sys.argv[1]
     os.chdir(state_dir)
@@ -177,6 +196,7 @@ def main() -> None:
                               (4, 0, False), (5, 200, True)):
         scenario = Scenario(seed, idle, posix)
         try:
+            stat_all_check(seed)
             for label, argv in OPTIONS:
                 compare(seed, label, argv)
             states = (f"{state_dir}/fast-{seed}.json", f"{state_dir}/reference-{seed}.json")

@@ -94,6 +94,12 @@ LINE = b"      4096          7   660         128          2 11226     0     0   
     ("no-newline", HEADER.rstrip(b"\n")),
     ("nothing", b""),
     ("line-of-70000", HEADER + b" " * 70000 + LINE),
+    ("vertical-tab", HEADER + LINE.replace(b" 11226", b"\x0b11226")),
+    ("form-feed", HEADER + LINE + b"\x0c" + LINE),
+    ("semicolon", HEADER + LINE.replace(b" 11226", b" ; 1226")),
+    ("separator-in-key", HEADER + LINE.replace(b"      4096", b"     40\x1c96")),
+    ("letter-in-key", HEADER + LINE.replace(b"      4096", b"      40x6")),
+    ("minus-in-pid", HEADER + LINE.replace(b"11226", b"-1226")),
     ("last-chunk-garbage", BIG[:-30] + b"x" + BIG[-29:]),
     ("last-chunk-short-line", BIG + b" 1 2 3\n"),
 ])
@@ -104,6 +110,14 @@ def test_anything_else_goes_the_reference_way(case: str, raw: bytes) -> None:
         reference_rows(raw)  # whatever it makes of it, it is the one to decide
     except ParseError:
         pass
+
+
+def test_what_int_takes_in_a_converted_column_is_taken_by_both() -> None:
+    """parse_proc_rows reads every column with int(), which takes +5 and 1_0: so does
+    split_table in the columns it converts (key, msqid); elsewhere it declines."""
+    for key in (b"        +5", b"       1_0", b"     -4096", b"0000004096"):
+        assert assert_same_as_reference(HEADER + LINE.replace(b"      4096", key)) \
+            is not None, key
 
 
 def test_values_up_to_int32_stay_on_the_fast_path() -> None:
