@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
     NameOf = Callable[[int], str]
-    Stat = Tuple[List[int], List[int], List[int]]  # msqids, keys, qbytes (_Msgctl.stat_all)
+    Stat = Tuple[List[int], List[int], List[int]]  # msqids, keys, qbytes (see stat_all)
 
 PROC_MSG = "/proc/sysvipc/msg"
 COLUMNS = ("key", "msqid", "perms", "cbytes", "qnum", "lspid", "lrpid", "uid", "gid",
@@ -210,8 +210,8 @@ def _check_bounds(header: List[str], flat: List[int]) -> None:
 
 
 _STAT = struct.Struct("=i68xQQQ")  # key at 0; cbytes, qnum, qbytes at 72 (struct msqid_ds)
-_STAT_KEY, _STAT_QBYTES = 0, 88  # the same offsets, for _Msgctl.stat_all
-_STRIDE = 128  # bytes of _Msgctl.stat_all's buffer per slot
+_STAT_KEY, _STAT_QBYTES = 0, 88  # the same offsets, for stat_all
+_STRIDE = 128  # bytes of stat_all's buffer per slot
 
 
 class _Msgctl:
@@ -234,42 +234,75 @@ class _Msgctl:
     def buffer(self) -> Any:
         return self._buf
 
-    def stat_all(self) -> Optional[Stat]:
-        """(msqids, keys, qbytes) of the queue in each of the kernel's slots, by
-        MSG_STAT_ANY, in slot order (the order of /proc/sysvipc/msg); None when
-        MSG_INFO fails. One call per slot, made from C (map): each slot's struct
-        into its own stretch of one buffer, read afterwards column by column."""
-        max_index = self.raw(0, MSG_INFO, self._buf)
-        if max_index < 0:
-            return None
-        import ctypes
-        from itertools import compress, repeat
-
-        # PyDLL: the GIL kept across the call (msgctl never blocks), no errno kept:
-        # a tenth less per call than CDLL(use_errno=True)
-        msgctl = ctypes.PyDLL(None).msgctl
-        slots = max_index + 1
-        # struct msqid64_ds is 120 bytes on every 64-bit Linux; were it longer, a call
-        # would spill into the next stretch, which the next call writes again, and
-        # into the 256 bytes spare at the end
-        data = bytearray(_STRIDE * slots + 256)
-        buf = (ctypes.c_char * len(data)).from_buffer(data)
-        ids = list(map(msgctl, range(slots), repeat(MSG_STAT_ANY),
-                       map(ctypes.byref, repeat(buf), range(0, _STRIDE * slots, _STRIDE))))
-        view = memoryview(data)[:_STRIDE * slots]
-        keys = view.cast("i")[_STAT_KEY // 4::_STRIDE // 4].tolist()
-        qbytes = view.cast("Q")[_STAT_QBYTES // 8::_STRIDE // 8].tolist()
-        if ids and min(ids) < 0:  # free slots (or no MSG_STAT_ANY, before Linux 4.17)
-            used = [msqid >= 0 for msqid in ids]
-            ids, keys = list(compress(ids, used)), list(compress(keys, used))
-            qbytes = list(compress(qbytes, used))
-        return ids, keys, qbytes
-
     def call(self, ident: int, cmd: int) -> Tuple[int, Tuple[int, int, int, int]]:
         """(return value, (key, cbytes, qnum, qbytes))."""
         assert self._msgctl is not None
         result = self._msgctl(ident, cmd, self._buf)
         return result, _STAT.unpack_from(self._buf)
+
+
+def stat_all() -> Optional[Stat]:
+    """(msqids, keys, qbytes) of the queue in each of the kernel's slots, by
+    MSG_STAT_ANY, in slot order (the order of /proc/sysvipc/msg): what read_limits
+    reads, in one pass; None where msgctl cannot be called (see _Msgctl) or MSG_INFO
+    fails. The calls are made from C (map), each slot's struct into its own stretch
+    of one buffer, which is then read column by column."""
+    if not (sys.platform.startswith("linux") and struct.calcsize("P") == 8):
+        return None
+    from itertools import compress, repeat
+
+    msgctl, array_of, byref = _msgctl_binding()
+    info = array_of(256).from_buffer(bytearray(256))
+    slots = msgctl(0, MSG_INFO, info) + 1
+    if slots <= 0:
+        return None
+    # struct msqid64_ds is 120 bytes on every 64-bit Linux; were it longer, a call
+    # would spill into the next stretch, which the next call writes again, and into
+    # the 256 bytes spare at the end
+    data = bytearray(_STRIDE * slots + 256)
+    buf = array_of(len(data)).from_buffer(data)
+    ids = list(map(msgctl, range(slots), repeat(MSG_STAT_ANY),
+                   map(byref, repeat(buf), range(0, _STRIDE * slots, _STRIDE))))
+    view = memoryview(data)[:_STRIDE * slots]
+    keys = view.cast("i")[_STAT_KEY // 4::_STRIDE // 4].tolist()
+    qbytes = view.cast("Q")[_STAT_QBYTES // 8::_STRIDE // 8].tolist()
+    if min(ids) < 0:  # free slots (or no MSG_STAT_ANY, before Linux 4.17)
+        used = [msqid >= 0 for msqid in ids]
+        ids, keys = list(compress(ids, used)), list(compress(keys, used))
+        qbytes = list(compress(qbytes, used))
+    return ids, keys, qbytes
+
+
+def _msgctl_binding() -> Tuple[Callable[..., int], Callable[[int], Any], Callable[..., Any]]:
+    """(msgctl, a char array type of n bytes, byref) from CPython's _ctypes alone:
+    importing ctypes itself (some 30 classes defined) costs a check with 1,000
+    queues more than all its queues do. msgctl is bound as PyDLL binds: the GIL kept
+    across the call (msgctl never blocks), no errno kept, a tenth less per call."""
+    try:
+        import _ctypes
+
+        class Int(_ctypes._SimpleCData):  # type: ignore[misc,name-defined]
+            _type_ = "i"
+
+        class Char(_ctypes._SimpleCData):  # type: ignore[misc,name-defined]
+            _type_ = "c"
+
+        class Function(_ctypes.CFuncPtr):  # type: ignore[misc,name-defined]
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI
+            _restype_ = Int
+
+        class Libc:
+            _handle = _ctypes.dlopen(None, 0)  # type: ignore[arg-type]  # dlopen(NULL)
+
+        def array_of(size: int) -> Any:
+            return Char * size
+
+        return Function(("msgctl", Libc)), array_of, _ctypes.byref  # type: ignore[arg-type]
+    except (ImportError, AttributeError, TypeError, OSError):  # not CPython's _ctypes
+        import ctypes
+
+        return (ctypes.PyDLL(None).msgctl, lambda size: ctypes.c_char * size,  # type: ignore[return-value]
+                ctypes.byref)
 
 
 def read_limits(keys: Dict[int, int], msgctl: Optional[_Msgctl] = None,
@@ -336,7 +369,7 @@ class SysvProcSource:
         self.msgmnb_path = msgmnb_path
         self.msgmni_path = msgmni_path
         self.limits = limits or read_limits
-        self.stat_all = stat_all  # tests: what _Msgctl.stat_all would read
+        self.stat_all = stat_all  # tests: what the module's stat_all would read
         self.notes: List[str] = []
 
     def system_max(self) -> Optional[int]:
@@ -401,8 +434,7 @@ class SysvProcSource:
         elif self.limits is not read_limits:
             return None  # a test's limits: the reference path reads them
         else:
-            msgctl = _Msgctl()
-            found = msgctl.stat_all() if msgctl.usable else None
+            found = stat_all()
         if found is None:
             return None
         found_ids, found_keys, qbytes = found

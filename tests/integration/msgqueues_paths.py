@@ -171,12 +171,12 @@ OPTIONS: List[Tuple[str, List[str]]] = [
 
 
 def stat_all_check(seed: int) -> None:
-    """_Msgctl.stat_all (one buffer, calls made from C) against read_limits' own way
+    """sysv.stat_all (one buffer, calls made from C, _ctypes alone) against read_limits' way
     (one call at a time, struct unpacked), free slots between the queues included."""
-    from nagios_ipc.msgqueues.sysv import MSG_INFO, MSG_STAT_ANY, _Msgctl
+    from nagios_ipc.msgqueues.sysv import MSG_INFO, MSG_STAT_ANY, _Msgctl, stat_all
 
     msgctl = _Msgctl()
-    found = msgctl.stat_all()
+    found = stat_all()
     top, _ = msgctl.call(0, MSG_INFO)
     ids, keys, qbytes = [], [], []
     for index in range(top + 1):
