@@ -105,11 +105,23 @@ class Table:
     def row(self, row: int) -> List[int]:
         """The values of *row*, as parse_proc_rows gives them."""
         chunk = bisect.bisect_right(self._firsts, row) - 1
+        start, stop = self._chunks[chunk]
+        first = self._firsts[chunk]
         lines = self._lines.get(chunk)
         if lines is None:
-            start, stop = self._chunks[chunk]
-            lines = self._lines[chunk] = self._raw[start:stop].split(b"\n")
-        return list(map(int, lines[row - self._firsts[chunk]].split()))
+            raw = self._raw
+            size = raw.find(b"\n", start) + 1 - start
+            count = (self._firsts[chunk + 1] if chunk + 1 < len(self._firsts)
+                     else self.count) - first
+            # lines of one length (the kernel's, while every value fits its width): the
+            # chunk holds exactly count newlines (split_table), and one ends every
+            # size bytes, so line n starts at n * size
+            if size * count == stop - start and raw[start + size - 1:stop:size].count(
+                    b"\n") == count:
+                offset = start + (row - first) * size
+                return list(map(int, raw[offset:offset + size].split()))
+            lines = self._lines[chunk] = raw[start:stop].split(b"\n")
+        return list(map(int, lines[row - first].split()))
 
 
 _CHUNK = 1 << 16  # bytes of /proc/sysvipc/msg split at a time (whole lines)

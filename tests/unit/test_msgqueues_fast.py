@@ -120,6 +120,18 @@ def test_what_int_takes_in_a_converted_column_is_taken_by_both() -> None:
             is not None, key
 
 
+def test_rows_of_other_lengths_are_found() -> None:
+    """Table.row finds a line by arithmetic while all lines of a chunk are as long
+    (the kernel's while every value fits its width), else by splitting the chunk: a
+    pid past 99999 widens its line."""
+    wide = LINE.replace(b"11226", b"4194304")
+    middle = BIG.index(b"\n", 300000) + 1  # a line in the fifth 64 KiB chunk
+    for raw in (HEADER + LINE * 3 + wide + LINE * 3, HEADER + wide + LINE * 2,
+                HEADER + LINE * 2 + wide, BIG[:middle] + wide + BIG[middle:]):
+        table = assert_same_as_reference(raw)
+        assert table is not None
+
+
 def test_values_up_to_int32_stay_on_the_fast_path() -> None:
     for value in (b"2147483647", b"1999999999", b"0000000007"):
         raw = HEADER + LINE.replace(b"1795461575\n", value + b"\n")
