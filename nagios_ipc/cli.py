@@ -216,6 +216,8 @@ def remaining_time(default: float = 10.0) -> float:
 def sanitize(text: str) -> str:
     """One printable ASCII line: no '|', which would start perfdata."""
     text = text.replace("|", "/").replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    if text.isprintable() and text.isascii():
+        return text  # the usual line, whole (100 detail lines: no loop per character)
     text = "".join(ch if ch.isprintable() else "?" for ch in text)
     return text.encode("ascii", "backslashreplace").decode("ascii")
 

@@ -9,20 +9,22 @@ import os
 
 import time
 from collections import OrderedDict
+from itertools import chain
 
 import nagiosplugin
 
 from .. import cli
 from ..trend import DEFAULT_GROWING, DEFAULT_WINDOW, bare_range, samples_type, window_type
 from ..units import format_number, human_duration, human_size, range_type
-from .model import ParseError, Queue
+from .model import Batch, ParseError, Queue
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import (Any, Callable, Dict, Generator, Iterator, List, NamedTuple, Optional,
-                        Sequence, Tuple)
+    from typing import (Any, Callable, Dict, Generator, Iterable, Iterator, List, NamedTuple,
+                        Optional, Sequence, Tuple)
 
     from .growth import Growth
+    from .model import Idle
 else:
     from nagios_ipc.light import NamedTuple
 
@@ -159,13 +161,46 @@ class Group:
 
     The figures come from one pass over the queues, made when first asked for: a
     host can have 32,000 queues, most of them empty, and an empty queue needs no
-    more than counting (it is never full, never unread, never orphaned)."""
+    more than counting (it is never full, never unread, never orphaned). The idle
+    ones of a fast source are not even built (model.Idle): *queues* holds the built
+    ones in their order, *idle* the others, counted and summed."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.queues: List[Queue] = []
+        self.idle: List[Idle] = []
+        self.idle_count = 0
+        self.idle_qbytes = 0
+        # the first idle queue's place among self.queues: it is the fullest (0%) if no
+        # queue before it has a fill, as in a pass over every queue
+        self.first_idle: Optional[Tuple[int, Idle]] = None
         self._summary: Optional[Tuple[int, int, int, int, List[Queue], Optional[Queue],
                                       Optional[Queue], List[Queue]]] = None
+
+    @property
+    def count(self) -> int:
+        """All queues, built or idle."""
+        return len(self.queues) + self.idle_count
+
+    def kinds(self) -> List[str]:
+        return sorted({q.kind for q in self.queues} | {part.kind for part in self.idle})
+
+    def add_idle(self, part: Idle, at: int) -> None:
+        """*part* with its first queue after the first *at* of self.queues."""
+        if self.first_idle is None:
+            self.first_idle = (at, part)
+        self.idle.append(part)
+        self.idle_count += len(part.rows)
+        self.idle_qbytes += part.qbytes
+
+    def absorb(self, other: Group) -> None:
+        """*other*'s queues after this group's (the owners past --max-owners)."""
+        if self.first_idle is None and other.first_idle is not None:
+            self.first_idle = (len(self.queues) + other.first_idle[0], other.first_idle[1])
+        self.queues.extend(other.queues)
+        self.idle.extend(other.idle)
+        self.idle_count += other.idle_count
+        self.idle_qbytes += other.idle_qbytes
 
     def _scan(self) -> Tuple[int, int, int, int, List[Queue], Optional[Queue],
                              Optional[Queue], List[Queue]]:
@@ -178,7 +213,13 @@ class Group:
         best = (-1.0, -1)
         stalest: Optional[Queue] = None
         oldest = 0.0
-        for queue in self.queues:
+        queues: Iterable[Queue] = self.queues
+        lead: Optional[Queue] = None
+        if self.first_idle is not None:  # the first idle queue built, in its place
+            at, part = self.first_idle
+            lead = part.first()
+            queues = chain(self.queues[:at], (lead,), self.queues[at:])
+        for queue in queues:
             count, held, limit = queue.messages, queue.bytes, queue.limit_bytes
             if limit:
                 qbytes += limit
@@ -203,6 +244,8 @@ class Group:
                 stalest, oldest = queue, since
             if queue.lrpid:
                 readers.append(queue)
+        if lead is not None:  # the pass added the lead's limit; idle_qbytes holds it too
+            qbytes += self.idle_qbytes - (lead.limit_bytes or 0)
         self._summary = (messages, size, qbytes, nonempty, full, fullest, stalest, readers)
         return self._summary
 
@@ -312,7 +355,7 @@ class MsgQueues(nagiosplugin.Resource):
 
     def collect(self) -> None:
         self.timestamp = self.now()
-        queues: List[Queue] = []
+        batches: List[Batch] = []
         for source in self.sources:
             kind = getattr(source, "kind", "?")
             reason = getattr(source, "unavailable_reason", lambda: None)()
@@ -322,22 +365,34 @@ class MsgQueues(nagiosplugin.Resource):
                 self.notes.append(f"POSIX queues not checked: {reason}")
                 continue
             self.doing = f"reading {kind} queues"
-            found = source.queues()  # type: ignore[attr-defined]
-            queues.extend(found)
+            fast = getattr(source, "batch", None)
+            if fast is not None and not self.filters.active:
+                batch = fast()  # the idle queues left unbuilt (model.Idle)
+            else:  # a filter looks at each queue: all built
+                batch = Batch.of(kind, source.queues())  # type: ignore[attr-defined]
+            batches.append(batch)
             self.notes.extend(getattr(source, "notes", []))
             maximum = source.system_max()  # type: ignore[attr-defined]
             if maximum:
-                self.slots[kind] = (len(found), maximum)
+                self.slots[kind] = (batch.count, maximum)
         if self.filters.active:
-            queues = [queue for queue in queues if self.filters.wants(queue)]
-        self.absent = self.filters.absent(queues)
-        self.total.queues.extend(queues)
-        groups = self.groups
-        for queue in queues:
-            group = groups.get(queue.owner)
-            if group is None:
-                group = groups[queue.owner] = Group(queue.owner)
-            group.queues.append(queue)
+            queues = [queue for batch in batches for queue in batch.queues
+                      if self.filters.wants(queue)]
+            self.absent = self.filters.absent(queues)
+            batches = [Batch.of("?", queues)]
+        groups, total = self.groups, self.total
+        for batch in batches:
+            for owner in batch.owners:  # groups in the order their first queue comes
+                if owner not in groups:
+                    groups[owner] = Group(owner)
+            offset = {part.owner: len(groups[part.owner].queues) for part in batch.idle}
+            total_offset = len(total.queues)
+            total.queues.extend(batch.queues)
+            for queue in batch.queues:
+                groups[queue.owner].queues.append(queue)
+            for part in batch.idle:
+                total.add_idle(part, total_offset + part.before)
+                groups[part.owner].add_idle(part, offset[part.owner] + part.at)
 
     def arrange(self, results: nagiosplugin.Results) -> nagiosplugin.Results:
         """The results again, in the order of their perfdata: the Total, the slots,
@@ -356,7 +411,7 @@ class MsgQueues(nagiosplugin.Resource):
 
         def rank(group: Group) -> Tuple[int, int, int, int, str]:
             return (-worst.get(id(group), 0), -group.bytes, -group.messages,
-                    -len(group.queues), group.name)
+                    -group.count, group.name)
 
         owners = [] if self.report_by == "total" else sorted(self.groups.values(), key=rank)
         limit = max(self.max_owners, 0)
@@ -365,7 +420,7 @@ class MsgQueues(nagiosplugin.Resource):
         extra: List[nagiosplugin.Result] = []
         if self.hidden:
             for group in self.hidden.values():
-                self.others.queues.extend(group.queues)
+                self.others.absorb(group)
             self.labels[OTHERS] = self.others
             context = PerfOnlyContext()
             extra = [nagiosplugin.Result(nagiosplugin.Ok, metric=metric.replace(
@@ -425,7 +480,7 @@ class MsgQueues(nagiosplugin.Resource):
             while self.labels.get(label, group) is not group:  # two names, one label
                 label += "_"
             self.labels[label] = group
-        count = len(group.queues)
+        count = group.count
         fullest = group.fullest()
         stalest = group.stalest(self.timestamp)
         since = stalest.unread_since() if stalest else None
@@ -665,19 +720,19 @@ class QueueSummary(nagiosplugin.Summary):
 
     def ok(self, results: nagiosplugin.Results) -> str:
         total = self.resource.total
-        kinds = {q.kind for q in total.queues}
+        kinds = total.kinds()
         owners = len(self.resource.groups)
         absent = (f"{', '.join(self.resource.absent)}, as --absent ok allows; "
                   if self.resource.absent else "")
-        if not total.queues:
+        if not total.count:
             checked = ", ".join(sorted(k for k, _ in self.resource.slots.items())) or "none"
             return f"{absent}no message queues (checked: {checked})"
         fullest = total.fullest()
         fill = (f", fullest {format_number(round(fullest.fill or 0, 1))}% "
                 f"({queue_name(fullest)} of {short(fullest.owner, OWNER_MAX)})"
                 if fullest else "")
-        return (f"{absent}{len(total.queues)} {'/'.join(sorted(kinds))} queue"
-                f"{'s' if len(total.queues) != 1 else ''} of {owners} owner"
+        return (f"{absent}{total.count} {'/'.join(kinds)} queue"
+                f"{'s' if total.count != 1 else ''} of {owners} owner"
                 f"{'s' if owners != 1 else ''}, {total.messages} messages, "
                 f"{human_size(total.bytes)} queued{fill}")
 
@@ -714,21 +769,21 @@ class QueueSummary(nagiosplugin.Summary):
         """One line per queue, the most interesting first: full, fullest, fullest of
         messages; at most --details-limit of them."""
         resource = self.resource
-        queues = resource.total.queues
+        total = resource.total
 
         def interest(q: Queue) -> Tuple[bool, float, int, str, str]:
             return (not q.full, -(q.fill or 0.0), -(q.messages or 0), q.owner, q.key)
 
         lines: List[str] = []
         size = 0
-        for queue in most_interesting(queues, interest, self.limit):
+        for queue in most_interesting(total, interest, self.limit):
             line = queue_line(queue, resource.timestamp, resource.growth)
             size += len(line) + 1
             if size > DETAILS_MAX:
                 break  # whole lines only, and the output stays far below NRPE's 64 KiB
             lines.append(line)
-        if len(queues) > len(lines):
-            lines.append(f"... and {len(queues) - len(lines)} more queues (raise "
+        if total.count > len(lines):
+            lines.append(f"... and {total.count - len(lines)} more queues (raise "
                          f"--details-limit, or narrow with --owner/--key)")
         if resource.hidden:
             owners = len(resource.groups)
@@ -775,16 +830,16 @@ def join_within(results: Sequence[nagiosplugin.Result], budget: int, most: int =
     return text
 
 
-def most_interesting(queues: List[Queue], interest: Callable[[Queue], Tuple[Any, ...]],
+def most_interesting(group: Group, interest: Callable[[Queue], Tuple[Any, ...]],
                      limit: int) -> List[Queue]:
-    """sorted(queues, key=interest)[:limit], without computing the key of each of
-    32,000 mostly empty queues: a queue with nothing notable (not full, fill 0, no
-    messages) sorts by owner and key after every notable one."""
+    """sorted(every queue of *group*, key=interest)[:limit], without computing the
+    key of each of 32,000 mostly empty queues: a queue with nothing notable (not
+    full, fill 0, no messages) sorts by owner and key after every notable one."""
     if limit <= 0:
         return []
     notable: List[Queue] = []
     plain: List[Queue] = []
-    for queue in queues:
+    for queue in group.queues:
         if ((queue.messages or queue.bytes or queue.no_room)
                 and interest(queue)[:3] != (True, 0.0, 0)):
             notable.append(queue)
@@ -792,7 +847,13 @@ def most_interesting(queues: List[Queue], interest: Callable[[Queue], Tuple[Any,
             plain.append(queue)
     shown = heapq.nsmallest(limit, notable, key=interest)
     if len(shown) < limit:
-        shown += heapq.nsmallest(limit - len(shown), plain, key=lambda q: (q.owner, q.key))
+        rest = limit - len(shown)
+        # the idle queues' first few by key, before the built plain ones: ties on (owner,
+        # key) keep the order of the queues, and none can tie across the two (idle
+        # queues are System V ones from /proc, the plain built ones come from the other
+        # sources: POSIX names, never beside /proc's table, ipcs's)
+        plain = [q for part in group.idle for q in part.first_by_key(rest)] + plain
+        shown += heapq.nsmallest(rest, plain, key=lambda q: (q.owner, q.key))
     return shown
 
 

@@ -6,7 +6,14 @@ import nagiosplugin
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
-    from typing import NamedTuple, Optional
+    from typing import List, NamedTuple, Optional, Protocol, Sequence
+
+    class Rows(Protocol):
+        """Where idle rows are built (sysv._FastTable)."""
+
+        def build(self, row: int) -> Queue: ...
+
+        def first_by_key(self, rows: Sequence[int], count: int) -> List[int]: ...
 else:
     from nagios_ipc.light import NamedTuple
 
@@ -98,3 +105,55 @@ class Queue(NamedTuple):
         if self.kind == "sysv":
             return f"sysv key {self.key} id {self.id}"
         return f"posix {self.key}"
+
+
+class Idle:
+    """The idle queues of one owner in one source's reading: empty, with room for a
+    message (a limit above 0). Such a queue adds to its owner's queues and qbytes
+    and to nothing else: it is never full, its fill is 0, it has no unread age, no
+    reader to lose and no growth history. So a host with 32,000 of them builds a
+    Queue only for those shown (the fullest when all are empty, the detail lines).
+
+    *at* is how many of the owner's built queues of the same reading come before
+    the first idle one, *before* how many of all its built queues: its place, for
+    the first-come tie-breaks of the reference path (check.Group._scan)."""
+
+    __slots__ = ("at", "before", "kind", "owner", "qbytes", "rows", "table")
+
+    def __init__(self, kind: str, owner: str, rows: Sequence[int], qbytes: int, table: Rows,
+                 at: int, before: int) -> None:
+        self.kind = kind
+        self.owner = owner
+        self.rows = rows  # row numbers in the reading, ascending
+        self.qbytes = qbytes  # the sum of their limits
+        self.table = table
+        self.at = at
+        self.before = before
+
+    def first(self) -> Queue:
+        return self.table.build(self.rows[0])
+
+    def first_by_key(self, count: int) -> List[Queue]:
+        """The *count* first in the order of their keys (row order among equal ones)."""
+        return [self.table.build(row) for row in self.table.first_by_key(self.rows, count)]
+
+
+class Batch:
+    """What one source found, in its order: *queues* built, *idle* (by the row of
+    their first queue) not; *owners* in the order each first appears; *count* all
+    queues."""
+
+    __slots__ = ("count", "idle", "kind", "owners", "queues")
+
+    def __init__(self, kind: str, queues: List[Queue], idle: List[Idle], owners: List[str],
+                 count: int) -> None:
+        self.kind = kind
+        self.queues = queues
+        self.idle = idle
+        self.owners = owners
+        self.count = count
+
+    @classmethod
+    def of(cls, kind: str, queues: List[Queue]) -> Batch:
+        """Every queue built: a source without a fast path, or input it does not take."""
+        return cls(kind, queues, [], list(dict.fromkeys(q.owner for q in queues)), len(queues))
