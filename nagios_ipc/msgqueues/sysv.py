@@ -369,10 +369,18 @@ def read_limits(keys: Dict[int, int], msgctl: Optional[_Msgctl] = None,
 
 
 def read_int(path: str) -> Optional[int]:
+    """The number in a /proc/sys file, or None when it is absent or not a number. Out
+    of file descriptors is said, not taken for "no such limit": the slots would
+    silently go missing (and with no queues, every figure with them)."""
     try:
         with open(path, encoding="ascii") as handle:
             return int(handle.read().split()[0])
-    except (OSError, ValueError, IndexError):
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise ParseError(f"cannot read {path}: {exc.strerror}; raise the open files "
+                             f"limit (ulimit -n) of this user") from None
+        return None
+    except (ValueError, IndexError):
         return None
 
 

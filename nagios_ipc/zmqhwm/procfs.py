@@ -13,6 +13,7 @@ the cause and the fix (for example: run as root or as the application's user).
 
 from __future__ import annotations
 
+import errno
 import os
 
 import nagiosplugin
@@ -105,6 +106,14 @@ def endpoint_type(text: str) -> Endpoint:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _list_error(directory: str, exc: OSError) -> str:
+    """Why *directory* could not be listed, with the fix where there is one."""
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        return (f"cannot list {directory}: {exc.strerror}; raise the open files limit "
+                f"(ulimit -n) of this user")
+    return f"cannot list {directory}: {exc.strerror}"
+
+
 def _permission_fix(path: str) -> str:
     return (f"permission denied reading {path} (uid {os.getuid()}); run the check as "
             f"root or as the application's user (e.g. sudo -u APPUSER in the command "
@@ -188,7 +197,7 @@ class ProcSource:
             raise ProcError(f"no process with pid {pid} ({directory} does not exist); "
                             f"check --pid/--pidfile/--process-name") from None
         except OSError as exc:
-            raise ProcError(f"cannot list {directory}: {exc.strerror}") from None
+            raise ProcError(_list_error(directory, exc)) from None
         inodes = []
         try:
             try:
@@ -196,7 +205,7 @@ class ProcSource:
             except PermissionError:
                 raise ProcError(_permission_fix(directory)) from None
             except OSError as exc:
-                raise ProcError(f"cannot list {directory}: {exc.strerror}") from None
+                raise ProcError(_list_error(directory, exc)) from None
             readlink = os.readlink
             for name in names:
                 try:
