@@ -518,6 +518,8 @@ class EximSpool:
                                 data = os_read(fd, 65536)
                                 if len(data) == 65536:
                                     data = None  # a large one: the general read
+                        except OSError:
+                            data = None  # the general read meets it again, and says it
                         finally:
                             os_close(fd)
                 if data is None:
@@ -569,6 +571,8 @@ class EximSpool:
                                 if os_fstat(fd).st_mode & 0o170000 == 0o100000:
                                     log = os_read(fd, 65536)
                                     done = len(log) < 65536  # else the general tail read
+                            except OSError:
+                                done = False
                             finally:
                                 os_close(fd)
                     if not done:

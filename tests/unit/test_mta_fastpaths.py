@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -309,3 +310,69 @@ def test_msglog_reasons_of_a_real_msglog() -> None:
     reasons = msglog_reasons(log)
     assert reasons == parse_msglog(log.decode("utf-8", "replace"))
     assert reasons["ops@example.invalid"] == "Connection refused"
+
+
+def scan(root: Path) -> str:
+    """Every message of an Exim spool (workers none), or the error, as text."""
+    from nagios_ipc.mta.exim import EximSpool
+    from nagios_ipc.mta.model import Settings
+
+    try:
+        return repr(list(EximSpool(str(root), Settings(spool_dir=str(root))).messages()))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+ODD = ["fifo-H", "symlink-H", "dir-H", "fifo-log", "symlink-log", "symlink-D", "gone-D",
+       "gone-log", "long-log", "long-H", "empty-H", "empty-log"]
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_exim_inline_reads_equal_directory_reads(odd: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan's written-out openat/fstat/read against Directory.open/_read_in and
+    Tree by whole path (a Directory without a descriptor of its own: what the scan did
+    before), on spools with one odd file each (issue 12's refusals must stay exact)."""
+    from nagios_ipc.mta import spooltree
+
+    spool = tmp_path / "spool"
+    fill_exim_spool_plain(spool, 5)
+    (tmp_path / "secret").write_text("not spool\n")
+    first = sorted((spool / "input").glob("*-H"))[2]
+    message_id = first.name[:-2]
+    h_file, d_file, log = first, spool / "input" / f"{message_id}-D", spool / "msglog" / message_id
+    target = {"H": h_file, "D": d_file, "log": log}[odd.split("-")[1]]
+    kind = odd.split("-")[0]
+    if kind != "long" and kind != "empty":
+        target.unlink()
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "symlink":
+        target.symlink_to(tmp_path / "secret")
+    elif kind == "dir":
+        target.mkdir()
+    elif kind == "empty":
+        target.write_bytes(b"")
+    elif kind == "long":
+        data = target.read_bytes()
+        if odd == "long-log":  # a msglog of many retries: its last 64 KiB are read
+            target.write_bytes(data * 2000)
+        else:  # an -H file of more than one read: a long header block
+            target.write_bytes(data + b"".join(b"%03dX %s\n" % (len(b"x" * 90) + 1, b"x" * 90)
+                                               for _ in range(800)))
+    fast = scan(spool)
+
+    def slow_init(self: spooltree.Directory, tree: spooltree.Tree, path: str) -> None:
+        self.tree, self.path, self.fd = tree, path, None
+
+    monkeypatch.setattr(spooltree.Directory, "__init__", slow_init)
+    slow = scan(spool)
+    assert fast == slow
+    if kind in ("fifo", "symlink", "dir") and odd != "symlink-D":
+        assert fast.startswith("OddFile: ") and " not followed" in fast
+    elif odd == "empty-H":
+        assert fast.startswith("ParseError: ") and "not an Exim spool header file" in fast
+    else:
+        assert fast.count("Message(") == 5
+        if odd == "gone-D":
+            assert f"queue_id='{message_id}', arrival=" in fast and "size=None" in fast
