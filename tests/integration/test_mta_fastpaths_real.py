@@ -152,3 +152,24 @@ def test_reasons_later_equal_reasons_at_once(
         assert later == at_once
         if mta == "postfix" or case[0] != "ok":
             assert "top deferral reasons:" in later[1]
+
+
+@pytest.mark.parametrize("case", CASES[:2] + CASES[4:5], ids=[c[0] for c in CASES[:2] + CASES[4:5]])
+def test_exim_bytes_parsers_equal_the_text_parsers(
+        case: Tuple[str, List[str], str], exim_spool: Tuple[Path, float],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """exim.header_fast and exim.msglog_reasons (the -H file and msglog read from bytes)
+    against parse_header_file and parse_msglog on the decoded text, which is what the
+    scan falls back to whenever the bytes parsers decline."""
+    from nagios_ipc.mta import exim
+
+    root, now = exim_spool
+    argv = exim_args(root) + case[1] + ["--details", "always"]
+    fast = run(argv, now)
+    monkeypatch.setattr(exim, "header_fast", lambda data, message_id: None)
+    monkeypatch.setattr(exim, "msglog_reasons",
+                        lambda log: exim.parse_msglog(log.decode("utf-8", "replace")))
+    slow = run(argv, now)
+    assert fast == slow
+    assert fast[0] in (0, 1, 2), fast[1]
+    assert f"messages={MORE + 3};" in fast[1]
