@@ -297,3 +297,51 @@ def test_a_limit_read_another_way_takes_the_reference_path(tmp_path: Path) -> No
     assert batch.idle[0].first() == SysvProcSource(
         str, path=str(path), limits=lambda k: {m: (limits[m], "MSG_STAT_ANY")
                                                for m in k}).queues()[2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from([0, -1, 1, 7, 2**31 - 1, -2**31]),
+                          st.integers(-2**31, 2**31 - 1), st.integers(-3, 3)),
+                min_size=1, max_size=3000),
+       st.integers(1, 12), st.data())
+def test_first_by_key_is_nsmallest_by_key(keys: List[int], count: int,
+                                          data: st.DataObject) -> None:
+    """The rows of the first detail lines of idle queues: taken by a sample's bound
+    where there are 80 or more rows per line asked for, else by nsmallest itself;
+    both must give what nsmallest over every row gives, ties (IPC_PRIVATE's 0, equal
+    keys) in row order; all rows or an ascending subset (one owner's)."""
+    import heapq
+
+    from nagios_ipc.msgqueues.sysv import _FastTable
+
+    fast = _FastTable.__new__(_FastTable)
+    fast.keys, fast._order = keys, None
+    every = list(range(len(keys)))
+    rows = every if data.draw(st.booleans()) else sorted(
+        data.draw(st.sets(st.sampled_from(every), min_size=1)))
+    unsigned = [key & 0xFFFFFFFF for key in keys]
+    assert fast.first_by_key(rows, count) == heapq.nsmallest(count, rows,
+                                                             key=unsigned.__getitem__)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_first_by_key_by_a_sample_on_many_rows(seed: int) -> None:
+    """Thousands of rows, so the sample's bound is what picks (80 rows per line
+    asked for): keys spread, few and tied, all 0 (IPC_PRIVATE), negative."""
+    import heapq
+    import random
+
+    from nagios_ipc.msgqueues.sysv import _FastTable
+
+    rng = random.Random(seed)
+    size = rng.randint(1000, 12000)
+    spread = [lambda: rng.randint(-2**31, 2**31 - 1), lambda: rng.randint(0, 5),
+              lambda: 0, lambda: rng.choice([-1, 0, 1, 2**31 - 1])][seed % 4]
+    keys = [spread() for _ in range(size)]
+    fast = _FastTable.__new__(_FastTable)
+    fast.keys, fast._order = keys, None
+    unsigned = [key & 0xFFFFFFFF for key in keys]
+    for rows in (list(range(size)), sorted(rng.sample(range(size), size // 2))):
+        for count in (1, 5, 12, 100):
+            assert fast.first_by_key(rows, count) == heapq.nsmallest(
+                count, rows, key=unsigned.__getitem__), (count, len(rows))
