@@ -192,8 +192,21 @@ def split_table(raw: bytes, ints: Sequence[str] = (), kept: Sequence[str] = (),
             into += numbers
         for column in checked:  # decimal digits alone (the kernel prints them unsigned)
             values = tokens[column::step]
-            if values[0] == b"0" and values.count(b"0") == count:
+            length = len(values[0])
+            if length == 1 and values[0] == b"0" and values.count(b"0") == count:
                 continue  # the usual lspid, rtime, ... of a queue never used
+            # a column of one width, as the kernel's perms and ctime are: joined by
+            # single spaces, the right total and a space every length + 1 bytes prove
+            # every token that long (a token holds no space), with no len() per token
+            spaced = b" ".join(values)
+            if (len(spaced) == (length + 1) * count - 1
+                    and spaced[length::length + 1].count(b" ") == count - 1):
+                if not spaced.translate(None, b" ").isdigit():
+                    return None
+                # up to 9 digits always fit int32; 10 do when each starts with 0 or 1
+                if length < 10 or (length == 10
+                                 and not spaced[::length + 1].translate(None, b"01")):
+                    continue
             if not b"".join(values).isdigit():
                 return None
             longest = max(map(len, values))

@@ -381,3 +381,28 @@ def test_msqid_or_key_past_int32_is_named_as_the_reference_names_it(
     with pytest.raises(ParseError) as got:
         fast.batch()
     assert str(got.value) == str(expected.value) and "outside" in str(got.value)
+
+
+@pytest.mark.parametrize("ctime,taken", [
+    (b"1795461575", True), (b"0999999999", True), (b"2147483647", True),
+    (b"2147483648", False), (b"2999999999", False), (b"999999999 ", True),
+    (b"17954615x5", False), (b"17954615750", False), (b"179546157 0", None)])
+def test_a_column_of_one_width_is_checked_as_any_other(ctime: bytes, taken: bool) -> None:
+    """perms and ctime columns of one width are proved by the spaces' places (no
+    len() per token): the same verdicts, on the last of 2,000 lines or on all."""
+    lines = [LINE] * 2000
+    last = LINE.replace(b"1795461575\n", ctime.rstrip() + b"\n")
+    for raw in (HEADER + b"".join(lines[:-1]) + last, HEADER + last * 2000):
+        table = assert_same_as_reference(raw)
+        if taken is not None:
+            assert (table is not None) == taken, (ctime, len(raw))
+
+
+def test_a_long_token_beside_short_ones_is_not_taken_for_one_width() -> None:
+    """An 11-digit perms and eight of 2 digits add up to nine of 3: the spaces'
+    places, not the total alone, must find it (split_table declines 11 digits)."""
+    long = LINE.replace(b"   660 ", b" 66000000000 ")
+    short = LINE.replace(b"   660 ", b" 66 ")
+    for raw in (HEADER + LINE * 300 + long + short * 8 + LINE * 300,
+                HEADER + short * 8 + LINE * 600 + long):
+        assert assert_same_as_reference(raw) is None
