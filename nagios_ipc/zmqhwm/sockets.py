@@ -214,6 +214,7 @@ class Sockets(nagiosplugin.Resource):
                 old_conns = {}
             records: Dict[str, Any] = {}
             peers = self.peers
+            new_tuple = tuple.__new__
             for conn, pid in found:
                 if conn.state == "LISTEN":
                     self.listeners.append(conn)
@@ -221,8 +222,9 @@ class Sockets(nagiosplugin.Resource):
                 if not conn.send_q and not conn.persist:
                     # what judge() says of any empty queue without a persist timer,
                     # whatever the previous run saw, and nothing to keep: the common
-                    # case, paid per connection (10,000 of them)
-                    peers.append(Peer(conn, pid, False, None))
+                    # case, paid per connection (10,000 of them): tuple.__new__ skips
+                    # the NamedTuple's Python-level __new__
+                    peers.append(new_tuple(Peer, (conn, pid, False, None)))
                     continue
                 old = old_conns.get(conn.key)
                 stalled, since, record = judge(conn, old if isinstance(old, dict) else None,
