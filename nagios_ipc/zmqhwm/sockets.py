@@ -11,6 +11,7 @@ Stalled-since is kept between runs per connection (local, remote, inode).
 
 from __future__ import annotations
 
+import gc
 import time
 
 import nagiosplugin
@@ -117,6 +118,7 @@ class Sockets(nagiosplugin.Resource):
         self.peers: List[Peer] = []
         self.listeners: List[Conn] = []
         self.notes: List[str] = []
+        self.retrans: Optional[float] = None  # retransmitted % since the previous run
         self.doing = "selecting the application's processes"
 
     # --- acquisition -------------------------------------------------------------------
@@ -201,7 +203,8 @@ class Sockets(nagiosplugin.Resource):
                             f"application? check the process selection")
         return found
 
-    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
+    def judge_all(self) -> float:
+        """Reads and judges the connections, keeps the state; the time it ran."""
         found = self.collect()
         self.doing = f"waiting for the lock on {self.state.path}"
         with self.state:
@@ -244,6 +247,21 @@ class Sockets(nagiosplugin.Resource):
             self.doing = f"writing {self.state.path}"
             self.state.save({"t": now, "conns": records,
                              "snmp": list(counters) if counters else None})
+        self.retrans = retrans
+        return now
+
+    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
+        # no cyclic garbage collection while the connections are read and judged: every
+        # Conn and Peer is a tuple the collector tracks, so at 10,000 connections it ran
+        # its full passes over all of them (and every module) again and again, for
+        # nothing: tuples of ints and strings form no cycles, refcounting frees them
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            now = self.judge_all()
+        finally:
+            if collecting:
+                gc.enable()
         self.now = now
         if self.selection.endpoints:
             self.presence = ("connected" if self.peers else "idle" if self.listeners
@@ -251,7 +269,7 @@ class Sockets(nagiosplugin.Resource):
             yield nagiosplugin.Metric("presence", {"absent": 0, "idle": 1,
                                                    "connected": 2}[self.presence],
                                       context="presence")
-        yield from self.metrics(now, retrans)
+        yield from self.metrics(now, self.retrans)
 
     def name_unix_peers(self) -> None:
         """Stalled unix peers without a path: say which process holds the other end.

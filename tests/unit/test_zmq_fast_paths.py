@@ -9,9 +9,11 @@ against the general code it stands in for, on any input.
 
 from __future__ import annotations
 
+import gc
 from _socket import AF_INET, AF_INET6
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -19,7 +21,8 @@ from nagios_ipc.zmqhwm.diag import (INET_MSG, NLMSG_HDR, RTATTR, SOCK_DIAG_BY_FA
                                     TCP_STATES, TIMER_PERSIST, Conn, DiagError, TcpInfo,
                                     attributes, format_inet, inet_conn, parse_inet,
                                     parse_meminfo, parse_tcp_info)
-from nagios_ipc.zmqhwm.sockets import Peer, Sockets, judge
+from nagios_ipc.zmqhwm.procfs import Process, ProcSource
+from nagios_ipc.zmqhwm.sockets import Peer, Selection, Sockets, judge
 
 CAPTURE = Path(__file__).resolve().parent.parent / "fixtures" / "zmq" / "linux-6.18_pub-slow-sub"
 
@@ -184,3 +187,52 @@ def test_tcp_info_and_meminfo_in_place_are_the_general_decode(
     assert got == expected
     if got is not None:
         assert type(got) is Conn and (got.info is None or type(got.info) is TcpInfo)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_probe_restores_garbage_collection(tmp_path: Path, enabled: bool,
+                                               fails: bool) -> None:
+    """The probe reads and judges with the cyclic collector off (10,000 tracked tuples
+    made it pass over them again and again): off while it runs, then as it was, also
+    when reading fails."""
+    seen = []
+
+    class Kernel:
+        fallback_note = None
+
+        def tcp(self, wanted: object = None) -> list:
+            seen.append(gc.isenabled())
+            if fails:
+                raise DiagError("netlink: broken")
+            return [Conn("tcp", 7, "ESTABLISHED", "127.0.0.1:5555", "127.0.0.1:40000", 0, 0,
+                         100, 100, False)]
+
+        def unix(self, wanted: object = None, names: object = None) -> list:
+            return []
+
+    class Proc(ProcSource):
+        def process(self, pid: int) -> Process:
+            return Process(pid, "app", (7,), 3, 1024)
+
+        def exists(self, pid: int) -> bool:
+            return True
+
+        def tcp_counters(self) -> tuple:
+            return (0, 0)
+
+    selection = Selection((4242,), (), (), ())
+    sockets = Sockets(selection, 1, str(tmp_path / "state"), ["k"], kernel=Kernel(),
+                      proc=Proc(str(tmp_path)), clock=lambda: 1000.0)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        if fails:
+            with pytest.raises(DiagError):
+                list(sockets.probe())
+        else:
+            names = [m.name for m in sockets.probe()]
+            assert names[0] == "peers"
+            assert len(sockets.peers) == 1
+        assert seen == [False] and gc.isenabled() is enabled
+    finally:
+        gc.enable()
