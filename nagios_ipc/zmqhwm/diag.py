@@ -280,10 +280,15 @@ def inet_conn(fields: Tuple[Any, ...], payload: bytes) -> Conn:
             parse_meminfo(payload[mem_at:mem_end])  # raises: malformed
         values = MEMINFO_HEAD.unpack_from(payload, mem_at)
         sndbuf, rcvbuf = values[SK_MEMINFO_SNDBUF], values[SK_MEMINFO_RCVBUF]
-    return tuple.__new__(Conn, ("tcp", inode, TCP_STATES.get(state, str(state)),
-                                format_inet(family, src, sport),
-                                format_inet(family, dst, dport), wqueue, rqueue, sndbuf,
-                                rcvbuf, timer == TIMER_PERSIST, info, 0))
+    # format_inet()'s cache read here: a host formatted before (every connection has
+    # the listener's) costs a lookup, not a call
+    host = _HOSTS.get((family, src))
+    local = f"{host}:{sport}" if host is not None else format_inet(family, src, sport)
+    host = _HOSTS.get((family, dst))
+    remote = f"{host}:{dport}" if host is not None else format_inet(family, dst, dport)
+    return tuple.__new__(Conn, ("tcp", inode, TCP_STATES.get(state, str(state)), local,
+                                remote, wqueue, rqueue, sndbuf, rcvbuf,
+                                timer == TIMER_PERSIST, info, 0))
 
 
 def unix_name(raw: bytes) -> str:
