@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import time
+from itertools import islice
 
 import nagiosplugin
 
@@ -77,6 +78,14 @@ def judge(conn: Conn, previous: Optional[Dict[str, Any]], now: float,
     if acked is not None:
         record["acked"] = acked
     return stalled, (since if stalled else None), record
+
+
+def shown_order(peer: Peer) -> Tuple[bool, int, int]:
+    """The long output's order of peers: stalled first, then the fullest Send-Q, Recv-Q."""
+    return (not peer.stalled, -peer.conn.send_q, -peer.conn.recv_q)
+
+
+IDLE_ORDER = (True, 0, 0)  # shown_order() of a peer not stalled with both queues empty
 
 
 def retrans_percent(previous: Any, now: Tuple[int, int]) -> Optional[float]:
@@ -336,6 +345,28 @@ class Sockets(nagiosplugin.Resource):
         fullest = [p for p in self.peers if p.conn.send_q == top]
         top = max(p.conn.recv_q for p in fullest)
         return next(p for p in fullest if p.conn.recv_q == top)
+
+    def shown(self, limit: int) -> List[Peer]:
+        """The first *limit* peers in the long output's order (stalled first, then the
+        fullest Send-Q, then Recv-Q; equals as found): sorted(peers, key=shown_order)
+        cut at *limit*, without a key tuple per peer. Peers that are not stalled and
+        have both queues empty, the common case (10,000 of them), share the key
+        (True, 0, 0): the stable sort leaves them in their order, so only the others
+        are sorted, and of these idle ones only as many as are shown are picked."""
+        peers = self.peers
+        others = [p for p in peers if p.stalled or p.conn.send_q or p.conn.recv_q]
+        if limit < 0 or any(shown_order(p) == IDLE_ORDER for p in others):
+            return sorted(peers, key=shown_order)[:limit]  # not the case described
+        others.sort(key=shown_order)
+        shown = [p for p in others if shown_order(p) < IDLE_ORDER][:limit]
+        if len(shown) < limit:
+            shown.extend(islice((p for p in peers
+                                 if not (p.stalled or p.conn.send_q or p.conn.recv_q)),
+                                limit - len(shown)))
+        if len(shown) < limit:
+            shown.extend([p for p in others if shown_order(p) > IDLE_ORDER]
+                         [:limit - len(shown)])
+        return shown
 
     def process_name(self, pid: int) -> str:
         for proc in self.processes + self.holders:

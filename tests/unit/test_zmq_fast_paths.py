@@ -236,3 +236,25 @@ def test_the_probe_restores_garbage_collection(tmp_path: Path, enabled: bool,
         assert seen == [False] and gc.isenabled() is enabled
     finally:
         gc.enable()
+
+
+def reference_order(peers: list) -> list:
+    """The long output's order before issue 15: one key tuple per peer."""
+    return sorted(peers, key=lambda p: (not p.stalled, -p.conn.send_q, -p.conn.recv_q))
+
+
+@given(st.lists(st.builds(
+    lambda index, stalled, since, send_q, recv_q: Peer(
+        Conn("tcp", index, "ESTABLISHED", "a", f"b{index}", send_q, recv_q, 100, 100,
+             False), 1, stalled, since if stalled else None),
+    st.integers(0, 10 ** 6), st.booleans(), st.one_of(st.none(), st.floats(0, 100)),
+    st.sampled_from([0, 0, 0, 1, 2, -1]), st.sampled_from([0, 0, 0, 1, 2, -1])), max_size=30),
+    st.integers(-3, 35))
+def test_the_shown_peers_are_the_reference_order_cut(peers: list, limit: int) -> None:
+    """The very same peers in the same order as sorting all of them, for any limit
+    (negative queues and limits included, though the kernel gives neither)."""
+    sockets = Sockets.__new__(Sockets)
+    sockets.peers = peers
+    got = sockets.shown(limit)
+    expected = reference_order(peers)[:limit]
+    assert len(got) == len(expected) and all(a is b for a, b in zip(got, expected))
