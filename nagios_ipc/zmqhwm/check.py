@@ -374,8 +374,7 @@ class SocketsSummary(nagiosplugin.Summary):
             limit = proc.fd_limit if proc.fd_limit is not None else "unlimited"
             lines.append(f"{r.process_name(proc.pid)}: {proc.fds} descriptors open of "
                          f"{limit}, {len(proc.inodes)} sockets")
-        order = sorted(r.peers, key=lambda p: (not p.stalled, -p.conn.send_q, -p.conn.recv_q))
-        for peer in order[:self.limit]:
+        for peer in r.shown(self.limit):  # sorted(r.peers, key=shown_order)[:limit]
             conn = peer.conn
             since = (f", stalled since {stamp(peer.since)}" if peer.stalled and peer.since
                      else "")
@@ -384,8 +383,8 @@ class SocketsSummary(nagiosplugin.Summary):
                          + (f" of {conn.sndbuf} B buffer" if conn.sndbuf else "")
                          + f", Recv-Q {conn.recv_q} B"
                          + (", persist timer on" if conn.persist else "") + since)
-        if len(order) > self.limit:
-            lines.append(f"... and {len(order) - self.limit} more connections")
+        if len(r.peers) > self.limit:
+            lines.append(f"... and {len(r.peers) - self.limit} more connections")
         for conn in r.listeners[:self.limit]:
             lines.append(f"{conn.kind} {conn.local} listening, {conn.recv_q} waiting to be "
                          f"accepted")

@@ -11,7 +11,9 @@ Stalled-since is kept between runs per connection (local, remote, inode).
 
 from __future__ import annotations
 
+import gc
 import time
+from itertools import islice
 
 import nagiosplugin
 
@@ -78,6 +80,14 @@ def judge(conn: Conn, previous: Optional[Dict[str, Any]], now: float,
     return stalled, (since if stalled else None), record
 
 
+def shown_order(peer: Peer) -> Tuple[bool, int, int]:
+    """The long output's order of peers: stalled first, then the fullest Send-Q, Recv-Q."""
+    return (not peer.stalled, -peer.conn.send_q, -peer.conn.recv_q)
+
+
+IDLE_ORDER = (True, 0, 0)  # shown_order() of a peer not stalled with both queues empty
+
+
 def retrans_percent(previous: Any, now: Tuple[int, int]) -> Optional[float]:
     """Retransmitted segments as % of segments sent since the previous run."""
     if (not isinstance(previous, list) or len(previous) != 2
@@ -117,6 +127,7 @@ class Sockets(nagiosplugin.Resource):
         self.peers: List[Peer] = []
         self.listeners: List[Conn] = []
         self.notes: List[str] = []
+        self.retrans: Optional[float] = None  # retransmitted % since the previous run
         self.doing = "selecting the application's processes"
 
     # --- acquisition -------------------------------------------------------------------
@@ -201,7 +212,8 @@ class Sockets(nagiosplugin.Resource):
                             f"application? check the process selection")
         return found
 
-    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
+    def judge_all(self) -> float:
+        """Reads and judges the connections, keeps the state; the time it ran."""
         found = self.collect()
         self.doing = f"waiting for the lock on {self.state.path}"
         with self.state:
@@ -214,6 +226,7 @@ class Sockets(nagiosplugin.Resource):
                 old_conns = {}
             records: Dict[str, Any] = {}
             peers = self.peers
+            new_tuple = tuple.__new__
             for conn, pid in found:
                 if conn.state == "LISTEN":
                     self.listeners.append(conn)
@@ -221,8 +234,9 @@ class Sockets(nagiosplugin.Resource):
                 if not conn.send_q and not conn.persist:
                     # what judge() says of any empty queue without a persist timer,
                     # whatever the previous run saw, and nothing to keep: the common
-                    # case, paid per connection (10,000 of them)
-                    peers.append(Peer(conn, pid, False, None))
+                    # case, paid per connection (10,000 of them): tuple.__new__ skips
+                    # the NamedTuple's Python-level __new__
+                    peers.append(new_tuple(Peer, (conn, pid, False, None)))
                     continue
                 old = old_conns.get(conn.key)
                 stalled, since, record = judge(conn, old if isinstance(old, dict) else None,
@@ -242,6 +256,21 @@ class Sockets(nagiosplugin.Resource):
             self.doing = f"writing {self.state.path}"
             self.state.save({"t": now, "conns": records,
                              "snmp": list(counters) if counters else None})
+        self.retrans = retrans
+        return now
+
+    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
+        # no cyclic garbage collection while the connections are read and judged: every
+        # Conn and Peer is a tuple the collector tracks, so at 10,000 connections it ran
+        # its full passes over all of them (and every module) again and again, for
+        # nothing: tuples of ints and strings form no cycles, refcounting frees them
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            now = self.judge_all()
+        finally:
+            if collecting:
+                gc.enable()
         self.now = now
         if self.selection.endpoints:
             self.presence = ("connected" if self.peers else "idle" if self.listeners
@@ -249,7 +278,7 @@ class Sockets(nagiosplugin.Resource):
             yield nagiosplugin.Metric("presence", {"absent": 0, "idle": 1,
                                                    "connected": 2}[self.presence],
                                       context="presence")
-        yield from self.metrics(now, retrans)
+        yield from self.metrics(now, self.retrans)
 
     def name_unix_peers(self) -> None:
         """Stalled unix peers without a path: say which process holds the other end.
@@ -316,6 +345,28 @@ class Sockets(nagiosplugin.Resource):
         fullest = [p for p in self.peers if p.conn.send_q == top]
         top = max(p.conn.recv_q for p in fullest)
         return next(p for p in fullest if p.conn.recv_q == top)
+
+    def shown(self, limit: int) -> List[Peer]:
+        """The first *limit* peers in the long output's order (stalled first, then the
+        fullest Send-Q, then Recv-Q; equals as found): sorted(peers, key=shown_order)
+        cut at *limit*, without a key tuple per peer. Peers that are not stalled and
+        have both queues empty, the common case (10,000 of them), share the key
+        (True, 0, 0): the stable sort leaves them in their order, so only the others
+        are sorted, and of these idle ones only as many as are shown are picked."""
+        peers = self.peers
+        others = [p for p in peers if p.stalled or p.conn.send_q or p.conn.recv_q]
+        if limit < 0 or any(shown_order(p) == IDLE_ORDER for p in others):
+            return sorted(peers, key=shown_order)[:limit]  # not the case described
+        others.sort(key=shown_order)
+        shown = [p for p in others if shown_order(p) < IDLE_ORDER][:limit]
+        if len(shown) < limit:
+            shown.extend(islice((p for p in peers
+                                 if not (p.stalled or p.conn.send_q or p.conn.recv_q)),
+                                limit - len(shown)))
+        if len(shown) < limit:
+            shown.extend([p for p in others if shown_order(p) > IDLE_ORDER]
+                         [:limit - len(shown)])
+        return shown
 
     def process_name(self, pid: int) -> str:
         for proc in self.processes + self.holders:
