@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
@@ -111,6 +112,15 @@ def sendmail_queue(tmp_path: Path) -> Dict[str, object]:
                 and b"Seve@" in (tmp_path / "mqueue" / name).read_bytes())
     run([wrapper, "-C", cf, f"-qI{held}", "-QHeld for review"])
     run([wrapper, "-C", cf, "-q"])  # one queue run: the mailer defers both
+    # sendmail may leave the run to a child and return first (seen once in a full run on
+    # a loaded machine: a qf file without its reason yet): wait for both 'M' records
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        records = [(tmp_path / "mqueue" / name).read_bytes()
+                   for name in os.listdir(tmp_path / "mqueue") if name.startswith("qf")]
+        if len(records) == 2 and all(b"\nM" in data for data in records):
+            break
+        time.sleep(0.05)
     return {"etc": etc, "wrapper": wrapper, "held": held, "root": tmp_path}
 
 
