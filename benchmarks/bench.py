@@ -249,17 +249,21 @@ def private_ipc_namespace() -> bool:
     return os.geteuid() == 0 and libc.unshare(clone_newipc) == 0
 
 
+def existing_queues() -> int:
+    """System V queues already there (in this IPC namespace): the sizes are totals."""
+    if not os.path.exists("/proc/sysvipc/msg"):
+        return 0
+    with open("/proc/sysvipc/msg") as handle:
+        return len(handle.read().splitlines()) - 1
+
+
 @bench("msgqueues")
 def msgqueues() -> Section:
     import sysv_ipc
 
     private = private_ipc_namespace()
 
-    if os.path.exists("/proc/sysvipc/msg"):
-        with open("/proc/sysvipc/msg") as handle:
-            existing = len(handle.read().splitlines()) - 1
-    else:
-        existing = 0
+    existing = existing_queues()
     counts = (0, 1000, 32000 - existing)
     queues: List[object] = []
     samples: Dict[str, Sample] = {}
@@ -293,9 +297,6 @@ def msgqueues() -> Section:
                    table, verdicts)
 
 
-# --- 4. check_zmq_hwm sockets mode against the number of connections ----------------------
-
-
 @bench("growth")
 def growth() -> Section:
     """check_msgqueues with 32,000 System V queues and a full window of growth history
@@ -307,11 +308,7 @@ def growth() -> Section:
     import sysv_ipc
 
     private = private_ipc_namespace()
-    if os.path.exists("/proc/sysvipc/msg"):
-        with open("/proc/sysvipc/msg") as handle:
-            existing = len(handle.read().splitlines()) - 1
-    else:
-        existing = 0
+    existing = existing_queues()
     queues: List[sysv_ipc.MessageQueue] = []
     state = tempfile.mkdtemp(prefix="nagios_ipc-bench-")
     samples: Dict[str, Sample] = {}
@@ -350,6 +347,9 @@ def growth() -> Section:
                     f"busy (worst case): growth on / off = {busy:.2f}x",
                     f"state with a full window: {sizes['empty']} bytes (empty), "
                     f"{sizes['busy']} bytes (busy)"])
+
+
+# --- 4. check_zmq_hwm sockets mode against the number of connections ----------------------
 
 
 @bench("zmq_hwm")

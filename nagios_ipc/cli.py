@@ -34,6 +34,11 @@ import nagiosplugin
 from . import __version__
 from .units import format_number, format_range, quantity_type
 
+# out of file descriptors (the process's or the system's): a limit to raise, not a bug;
+# every check says it with these words, wherever it meets it
+FD_LIMIT = (errno.EMFILE, errno.ENFILE)
+FD_LIMIT_FIX = "raise the open files limit (ulimit -n) of this user"
+
 # argparse passes its own few words ('positional arguments', 'options', its error texts)
 # through gettext, which on every call imports locale and looks for a catalogue named
 # 'messages' under sys.base_prefix that no Python installs: 2% of an idle run's CPU
@@ -414,10 +419,9 @@ def execute(parser: PluginParser, build: Callable[[argparse.Namespace], nagiospl
     except MemoryError:
         return 3, f"{name} UNKNOWN: out of memory (check ulimit -v for this user)\n"
     except OSError as exc:
-        if exc.errno not in (errno.EMFILE, errno.ENFILE):  # a limit, not a bug
+        if exc.errno not in FD_LIMIT:  # a limit, not a bug
             return _internal_error(name, exc, verbose)
-        return 3, (f"{name} UNKNOWN: out of file descriptors; raise the open files limit "
-                   f"(ulimit -n) of this user\n")
+        return 3, f"{name} UNKNOWN: out of file descriptors; {FD_LIMIT_FIX}\n"
     except Exception as exc:  # any bug or surprise must still be one UNKNOWN line
         return _internal_error(name, exc, verbose)
 

@@ -28,7 +28,7 @@ import zlib
 
 import nagiosplugin
 
-from .cli import remaining_time
+from .cli import FD_LIMIT, FD_LIMIT_FIX, remaining_time
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -144,8 +144,8 @@ def default_state_path(check: str, key: Sequence[Any] = ()) -> str:
 def _fix(path: str, exc: Optional[OSError] = None) -> str:
     """The fix for *exc*: most causes are permissions; a few are not (issue 17)."""
     code = exc.errno if exc is not None else None
-    if code in (errno.EMFILE, errno.ENFILE):
-        return "raise the open files limit (ulimit -n) of this user"
+    if code in FD_LIMIT:
+        return FD_LIMIT_FIX
     if code in (errno.ENOSPC, errno.EDQUOT):
         return f"free space (or quota) on the filesystem of {os.path.dirname(path) or '.'}"
     if code == errno.EROFS:

@@ -10,11 +10,11 @@ queue says which one it got.
 from __future__ import annotations
 
 import bisect
-import errno
 import io
 import struct
 import sys
 
+from ..cli import FD_LIMIT, FD_LIMIT_FIX
 from .model import ANY, BOUNDS, INT32, Batch, Idle, ParseError, Queue, out_of_bounds
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -399,9 +399,8 @@ def read_int(path: str) -> Optional[int]:
         with open(path, encoding="ascii") as handle:
             return int(handle.read().split()[0])
     except OSError as exc:
-        if exc.errno in (errno.EMFILE, errno.ENFILE):
-            raise ParseError(f"cannot read {path}: {exc.strerror}; raise the open files "
-                             f"limit (ulimit -n) of this user") from None
+        if exc.errno in FD_LIMIT:
+            raise ParseError(f"cannot read {path}: {exc.strerror}; {FD_LIMIT_FIX}") from None
         return None
     except (ValueError, IndexError):
         return None
@@ -437,9 +436,9 @@ class SysvProcSource:
                              f"that can read it (it is world-readable on a standard "
                              f"Linux)") from None
         except OSError as exc:
-            if exc.errno in (errno.EMFILE, errno.ENFILE):
-                raise ParseError(f"cannot read {self.path}: {exc.strerror}; raise the open "
-                                 f"files limit (ulimit -n) of this user") from None
+            if exc.errno in FD_LIMIT:
+                raise ParseError(f"cannot read {self.path}: {exc.strerror}; "
+                                 f"{FD_LIMIT_FIX}") from None
             raise ParseError(f"cannot read {self.path}: {exc.strerror}; is this Linux with "
                              f"System V IPC (CONFIG_SYSVIPC)? else use --type posix") from None
 

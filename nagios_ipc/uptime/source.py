@@ -20,11 +20,12 @@ Two seams, so that tests can replay reboots and clock steps:
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 
 import nagiosplugin
+
+from ..cli import FD_LIMIT, FD_LIMIT_FIX
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -126,8 +127,8 @@ class ProcBootSource:
             with open(path, encoding="ascii", errors="replace") as handle:
                 return handle.read(4096)
         except OSError as exc:
-            if exc.errno in (errno.EMFILE, errno.ENFILE):
-                fix = "raise the open files limit (ulimit -n) of this user"
+            if exc.errno in FD_LIMIT:
+                fix = FD_LIMIT_FIX
             else:  # no /proc (a chroot, another OS): psutil knows other ways
                 fix = "use --boot-source psutil"
             raise ParseError(f"cannot read {path}: {exc.strerror}; {fix}") from None

@@ -438,6 +438,12 @@ class KernelSource:
         sock.settimeout(self.timeout)
         return sock
 
+    def _failure(self, exc: OSError) -> DiagError:
+        """What a failed exchange with the kernel means, for a dump and an exact ask."""
+        if isinstance(exc, socket.timeout):
+            return DiagError(f"netlink: no answer from the kernel within {self.timeout:g}s")
+        return DiagError(f"netlink sock_diag: {exc.strerror}")
+
     def chunks(self, request: bytes) -> Iterable[bytes]:
         """A dump as the kernel hands it over, one read (whole messages) at a time: the
         caller decodes and drops each, so a host with a million sockets costs time, not
@@ -458,11 +464,8 @@ class KernelSource:
                 yield chunk
                 if _ends_dump(chunk):
                     break
-        except socket.timeout:
-            raise DiagError(f"netlink: no answer from the kernel within "
-                            f"{self.timeout:g}s") from None
         except OSError as exc:
-            raise DiagError(f"netlink sock_diag: {exc.strerror}") from None
+            raise self._failure(exc) from None
         finally:
             sock.close()
 
@@ -491,11 +494,8 @@ class KernelSource:
                         raise DiagError("netlink: the kernel closed the socket early")
                     answers += sum(1 for _ in split_messages(chunk))
                     conns.extend(parse_unix(chunk, missing_ok=True)[0])
-        except socket.timeout:
-            raise DiagError(f"netlink: no answer from the kernel within "
-                            f"{self.timeout:g}s") from None
         except OSError as exc:
-            raise DiagError(f"netlink sock_diag: {exc.strerror}") from None
+            raise self._failure(exc) from None
         finally:
             sock.close()
         return conns

@@ -13,10 +13,11 @@ the cause and the fix (for example: run as root or as the application's user).
 
 from __future__ import annotations
 
-import errno
 import os
 
 import nagiosplugin
+
+from ..cli import FD_LIMIT, FD_LIMIT_FIX
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -108,9 +109,8 @@ def endpoint_type(text: str) -> Endpoint:
 
 def _list_error(directory: str, exc: OSError) -> str:
     """Why *directory* could not be listed, with the fix where there is one."""
-    if exc.errno in (errno.EMFILE, errno.ENFILE):
-        return (f"cannot list {directory}: {exc.strerror}; raise the open files limit "
-                f"(ulimit -n) of this user")
+    if exc.errno in FD_LIMIT:
+        return f"cannot list {directory}: {exc.strerror}; {FD_LIMIT_FIX}"
     return f"cannot list {directory}: {exc.strerror}"
 
 
