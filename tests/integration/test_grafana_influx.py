@@ -237,7 +237,10 @@ def quiet_results(icinga: Icinga) -> Results:
 def run_now(icinga: Icinga) -> Results:
     """One check of each extra service, started now (asked for; they check hourly), in
     a second of its own: the writer's timestamps are whole seconds, and a later point
-    of a series in the same second replaces the earlier one."""
+    of a series in the same second replaces the earlier one. And at least a second
+    after the previous runs (trend.MIN_GAP): a run that started late in its second
+    and one early in the next would be one growth sample (seen once: drops_trend 0)."""
+    time.sleep(1.0)  # the previous runs' results are in: they started before this
     time.sleep(1.05 - time.time() % 1)
     after = time.time()
     for name in EXTRAS:
