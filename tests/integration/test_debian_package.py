@@ -275,12 +275,31 @@ def purge() -> subprocess.CompletedProcess[str]:
                env=APT_ENV, timeout=600)
 
 
+def state_dir_candidates() -> List[Path]:
+    """Where the checks of root and nagios keep state by default (nagios_ipc/state.py):
+    ~/.local/state/nagios_ipc/HOST, or /var/tmp/nagios_ipc-UID on hosts upgraded from
+    before that."""
+    host = "".join(ch if ch.isalnum() or ch in "._-" else "_"
+                   for ch in os.uname().nodename).lstrip(".") or "localhost"
+    users = [pwd.getpwnam(name) for name in ("root", "nagios")]
+    return ([Path(user.pw_dir, ".local", "state", "nagios_ipc", host) for user in users]
+            + [Path(f"/var/tmp/nagios_ipc-{user.pw_uid}") for user in users])
+
+
+def nagios_state_dir() -> Path:
+    """The nagios user's default state directory as the installed package finds it."""
+    found = as_nagios(["/usr/bin/python3", "-c", "from nagios_ipc.state import "
+                       "default_state_dir; print(default_state_dir())"])
+    assert found.returncode == 0 and found.stdout.startswith("/"), found
+    return Path(found.stdout.strip())
+
+
 @contextlib.contextmanager
 def state_dirs_restored() -> Iterator[None]:
-    """The default state directories (/var/tmp/nagios_ipc-UID) of root and nagios as
-    they were: the shipped NRPE commands keep state there. Files that appear while
-    the package is installed are removed after, and a directory that was not there."""
-    dirs = [Path(f"/var/tmp/nagios_ipc-{uid}") for uid in (0, pwd.getpwnam("nagios").pw_uid)]
+    """The default state directories of root and nagios as they were (the shipped NRPE
+    commands and the Icinga 2 agent keep state there): files that appear while the
+    package is installed are removed after, and a directory that was not there."""
+    dirs = state_dir_candidates()
     before = {path: set(path.iterdir()) if path.is_dir() else None for path in dirs}
     try:
         yield
@@ -575,14 +594,18 @@ def test_purge_leaves_nothing_but_the_state_dir(package: Installed) -> None:
              if line.strip()]
     owned = [path for path in files if path.is_file() or path.is_symlink()]
     assert len(owned) > 40, owned
-    # a check with its default state file: /var/tmp/nagios_ipc-UID/ of the nagios user
-    uid = pwd.getpwnam("nagios").pw_uid
-    state_dir = Path(f"/var/tmp/nagios_ipc-{uid}")
+    # a check with its default state file: the nagios user's ~/.local/state/nagios_ipc/HOST
+    # (a directory of its own in /var/tmp when its home cannot hold it: that name is
+    # random until a check has made it, hence the second look after the run)
+    state_dir = nagios_state_dir()
     had_dir = state_dir.exists()
     before: Set[Path] = set(state_dir.iterdir()) if had_dir else set()
     made = as_nagios([f"{PLUGIN_DIR}/check_host_uptime", "--max-uptime", "3650d"])
     assert made.returncode == 0, made.stdout
+    if nagios_state_dir() != state_dir:
+        state_dir, had_dir, before = nagios_state_dir(), False, set()
     ours = set(state_dir.iterdir()) - before
+    assert ours, f"check_host_uptime kept no state in {state_dir}"
     try:
         done = purge()
         assert done.returncode == 0, done.stdout + done.stderr
