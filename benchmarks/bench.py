@@ -57,14 +57,19 @@ class Sample:
 WORK = ROOT / "benchmarks" / "work"
 
 
-def launcher() -> str:
-    """benchmarks/launch.c, compiled once: see there why RSS needs it."""
-    binary = WORK / "launch"
-    source = ROOT / "benchmarks" / "launch.c"
+def compiled(name: str) -> str:
+    """benchmarks/NAME.c, compiled once (again when the source is newer)."""
+    binary = WORK / name
+    source = ROOT / "benchmarks" / f"{name}.c"
     if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
         WORK.mkdir(parents=True, exist_ok=True)
         subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
     return str(binary)
+
+
+def launcher() -> str:
+    """benchmarks/launch.c: see there why RSS needs it."""
+    return compiled("launch")
 
 
 def run_once(argv: Sequence[str],
@@ -398,6 +403,19 @@ def _mta_rows(samples: Dict[str, Sample], base: str, label: str) -> List[Row]:
 MTA_SIZES = (10000, 100000)
 
 
+def _floor_note(label: str, samples: Dict[str, Sample], base: float,
+                floors: Tuple[str, str, str], full: str) -> str:
+    """What the system calls of full detail alone leave of a target against check_mailq:
+    from C (with and without fstat) and from Python (nothing parsed)."""
+    calls, bare, python = (samples[name].median for name in floors)
+    return (f"{label}: full detail's system calls alone take {calls * 1000:.0f} ms CPU from C "
+            f"({bare * 1000:.0f} ms without fstat), {python * 1000:.0f} ms from Python with "
+            f"nothing parsed: check_mailq / those = {base / calls:.2f}x ({base / bare:.2f}x), "
+            f"{base / python:.2f}x, the most a reader in C, and one in Python, could reach "
+            f"here; the check spends {(samples[full].median - python) * 1000:.0f} ms beyond "
+            f"the Python one")
+
+
 @bench("mta")
 def mta() -> Section:
     """Postfix with 10,000 and 100,000 deferred messages, Exim with 10,000 and 100,000
@@ -421,6 +439,12 @@ def mta() -> Section:
     full_rss: Dict[Tuple[str, int], int] = {}
     rounds = max(5, ROUNDS // 3)
     count_only, full = "check_mta_backlog --count-only", "check_mta_backlog (full detail)"
+    # the system calls of full detail alone, in C (benchmarks/spoolfloor.c): the least any
+    # full-detail reader can cost here, so the verdicts can say what a target leaves
+    floor, floor_bare = "system calls alone (spoolfloor.c)", "the same without fstat"
+    floor_py = "the same system calls from Python (spoolfloor.py)"
+    spoolfloor = compiled("spoolfloor")
+    spoolfloor_py = [PYTHON, str(ROOT / "benchmarks" / "spoolfloor.py")]
     postfix = PostfixInstance("postfix-bench")
     postfix.setup()
     try:
@@ -439,6 +463,9 @@ def mta() -> Section:
                 "postqueue -j": ["/usr/sbin/postqueue", "-c", etc, "-j"],
                 count_only: check("check_mta_backlog", *args, "--count-only"),
                 full: check("check_mta_backlog", *args),
+                floor: [spoolfloor, "postfix", str(postfix.queue)],
+                floor_bare: [spoolfloor, "postfix", str(postfix.queue), "--no-fstat"],
+                floor_py: [*spoolfloor_py, "postfix", str(postfix.queue)],
             }
             samples = interleave(commands, rounds=rounds)
             table += _mta_rows(samples, "check_mailq -M postfix", f"postfix {size:,}")
@@ -449,6 +476,8 @@ def mta() -> Section:
                                         base / samples[count_only].median, 20, "above"))
                 verdicts.append(verdict("postfix 100,000: check_mailq / full detail",
                                         base / samples[full].median, 3.0, "above"))
+                verdicts.append(_floor_note("postfix 100,000", samples, base,
+                                            (floor, floor_bare, floor_py), full))
     finally:
         postfix.cleanup()
     exim = EximInstance("exim-bench")
@@ -474,6 +503,9 @@ def mta() -> Section:
             "exim -bp": in_ns(exim.binary, "-C", str(exim.conf), "-bp"),
             count_only: in_ns(*check("check_mta_backlog", *base_args, "--count-only")),
             full: in_ns(*check("check_mta_backlog", *base_args)),
+            floor: in_ns(spoolfloor, "exim", str(exim.spool)),
+            floor_bare: in_ns(spoolfloor, "exim", str(exim.spool), "--no-fstat"),
+            floor_py: in_ns(*spoolfloor_py, "exim", str(exim.spool)),
         }
         now = time.time()
         have = 0
@@ -489,6 +521,8 @@ def mta() -> Section:
                                     base / samples[count_only].median, 1.0, "above"))
             verdicts.append(verdict(f"exim {size:,}: check_mailq / full detail",
                                     base / samples[full].median, 1.0, "above"))
+            verdicts.append(_floor_note(f"exim {size:,}", samples, base,
+                                        (floor, floor_bare, floor_py), full))
     finally:
         exim.cleanup()
     for mta_name in ("postfix", "exim"):
