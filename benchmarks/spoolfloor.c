@@ -7,8 +7,8 @@
  * PostfixSpool.messages, exim.py EximSpool._messages): each directory read with
  * getdents, each queue file opened with openat(O_NOFOLLOW|O_NONBLOCK) from its
  * directory's descriptor, fstat'ed (the check refuses anything but a regular file),
- * read once and closed; Postfix's defer log (defer/<hash>/<id>) of every deferred and
- * held message the same way; Exim's -D file lstat'ed (fstatat) for the size and its
+ * read once and closed; Postfix's defer log (defer/<hash>/<id>, where a held message's
+ * hash is its first character) of every deferred and held message the same way; Exim's -D file lstat'ed (fstatat) for the size and its
  * msglog opened, fstat'ed, read and closed. No byte read is looked at.
  *
  * Its CPU time is the least any implementation of full detail can cost on this
@@ -53,8 +53,8 @@ static void postfix_dir(int queue_fd, const char *sub, int defer_fd, int logs) {
     if (dir_fd < 0)
         return;
     int log_fd = -1;
-    if (logs && defer_fd >= 0)
-        log_fd = sub[0] ? openat(defer_fd, sub, O_DIR) : dup(defer_fd);
+    if (logs && defer_fd >= 0 && sub[0])
+        log_fd = openat(defer_fd, sub, O_DIR);
     DIR *dir = fdopendir(dup(dir_fd));
     struct dirent *entry;
     while (dir && (entry = readdir(dir))) {
@@ -70,8 +70,14 @@ static void postfix_dir(int queue_fd, const char *sub, int defer_fd, int logs) {
         }
         messages++;
         read_file(dir_fd, entry->d_name, 16384);
-        if (log_fd >= 0)
+        if (log_fd >= 0) {
             read_file(log_fd, entry->d_name, 16384);
+        } else if (logs && defer_fd >= 0 && !sub[0]) {
+            /* hold/ is flat, its logs are hashed: defer/<first character>/<id> */
+            char path[sizeof entry->d_name + 2];
+            snprintf(path, sizeof path, "%c/%s", entry->d_name[0], entry->d_name);
+            read_file(defer_fd, path, 16384);
+        }
     }
     if (dir)
         closedir(dir);
