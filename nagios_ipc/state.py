@@ -178,6 +178,20 @@ def _ensure_dir(directory: str, default: bool) -> None:
                          f"us (uid {os.getuid()}); remove it or give --state-file")
 
 
+def _not_a_file(path: str, mode: int) -> StateError:
+    if stat.S_ISDIR(mode):
+        return StateError(f"state file {path} is a directory; remove it or give another "
+                          f"--state-file")
+    if stat.S_ISLNK(mode):
+        return StateError(f"state file {path} is a symlink; remove it (refusing to follow "
+                          f"it) or give another --state-file")
+    from .filekind import kind
+
+    # not "remove it": a device or FIFO given by mistake (/dev/null) is not ours to remove
+    return StateError(f"state file {path} is {kind(mode)}, not a regular file; give "
+                      f"--state-file the path of a file (made on the first run)")
+
+
 class StateFile:
     """``with StateFile(path) as state: old = state.load(); state.save(new)``."""
 
@@ -200,9 +214,14 @@ class StateFile:
             directory = fallback_state_dir(os.getuid(), FALLBACK_ROOT)
             self.path = os.path.join(directory, os.path.basename(self.path))
             _ensure_dir(directory, True)
-        if os.path.isdir(self.path):
-            raise StateError(f"state file {self.path} is a directory; remove it or give "
-                             f"another --state-file")
+        try:
+            mode: Optional[int] = os.lstat(self.path).st_mode
+        except OSError:  # none yet (made on the first save), or what load() will say
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            # never opened, locked beside or replaced: a FIFO would hang the read, and
+            # the save would put a file in place of a device (--state-file /dev/null)
+            raise _not_a_file(self.path, mode)
         lock_path = self.path + ".lock"
         try:
             self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
@@ -237,15 +256,18 @@ class StateFile:
         """The saved dict, or None when there is none or it was unusable
         (then ``problem`` says why, once; the next save replaces it)."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise StateError(f"state file {self.path} is a symlink; remove it (refusing "
-                                 f"to follow it) or give another --state-file") from None
+                raise _not_a_file(self.path, stat.S_IFLNK) from None
             raise StateError(f"cannot read state file {self.path}: {exc.strerror}; "
                              f"{_fix(self.path, exc)}") from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # swapped since __enter__ looked
+            os.close(fd)
+            raise _not_a_file(self.path, mode)
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(MAX_STATE_BYTES + 1)
         try:

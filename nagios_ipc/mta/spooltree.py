@@ -10,6 +10,7 @@ import errno
 import os
 import stat
 
+from ..filekind import kind as _kind
 from .model import ParseError
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -30,13 +31,6 @@ ODD_ERRNOS = (errno.ELOOP, errno.ENOTDIR, errno.ENXIO, errno.ENODEV)
 class OddFile(ParseError):
     """A symlink, FIFO, device or socket where the spool holds only files and
     directories: never followed or read."""
-
-
-def _kind(mode: int) -> str:
-    return ("a symlink" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "a device" if
-            stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a directory" if stat.S_ISDIR(mode)
-            else "not a regular file")
 
 
 def odd(path: str, what: str, mode: int) -> OddFile:

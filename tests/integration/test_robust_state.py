@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import stat
 import subprocess
 import sys
 import time
@@ -211,3 +212,44 @@ def test_fifty_concurrent_runs_on_one_state_file(check: str, app: int, workdir: 
     leftovers = [p.name for p in workdir.iterdir() if p.name.startswith(".tmp-")]
     assert not leftovers, leftovers
     assert elapsed < 60, elapsed
+
+
+def _not_a_file(path: Path, what: str) -> None:
+    if what == "fifo":
+        os.mkfifo(path)
+    elif what == "device":  # /dev/null's numbers: what --state-file /dev/null meets
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+@pytest.mark.parametrize("check", [*sorted(STATEFUL), "check_msgqueues"])
+@pytest.mark.parametrize("what, said", [("fifo", "a FIFO"), ("device", "a device"),
+                                        ("socket", "a socket")])
+def test_state_path_that_is_not_a_file(check: str, what: str, said: str, app: int,
+                                       workdir: Path) -> None:
+    """Refused in one UNKNOWN line, left as it was, no lock file made beside it: as
+    root, --state-file /dev/null replaced the host's /dev/null with a regular file,
+    and a FIFO hung the run until its timeout, blamed on the lock."""
+    name, args, _ = STATEFUL.get(check, ("MSGQUEUES", lambda pid: [], None))
+    state = workdir / "state.json"
+    _not_a_file(state, what)
+    before = os.lstat(state)
+    if check == "check_msgqueues":  # in an IPC namespace of its own: no queue to list
+        done = subprocess.run(["unshare", "-i", sys.executable, str(CHECKS / check),
+                               "--state-file", str(state)], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+        code, out, err = done.returncode, done.stdout, done.stderr
+    else:
+        code, out, err = run(check, [*args(app), "--state-file", str(state)])
+    assert_one_unknown_line(name, code, out, err,
+                            mentions=[str(state), f"is {said}, not a regular file"])
+    after = os.lstat(state)
+    assert (after.st_ino, after.st_mode, after.st_rdev) == (
+        before.st_ino, before.st_mode, before.st_rdev)
+    assert sorted(os.listdir(workdir)) == ["state.json"]

@@ -116,3 +116,46 @@ def test_foreign_state_dir_in_a_usable_home_falls_back(monkeypatch: pytest.Monke
     assert (os.stat(os.path.dirname(kept.path)).st_mode & 0o777) == 0o700
     assert (os.stat(kept.path).st_mode & 0o777) == 0o600
     assert not any(squatted.iterdir())
+
+
+# --- a state path that is not a regular file (found in review: --state-file /dev/null
+# as root replaced the host's /dev/null with a file; a FIFO hung the run) --------------
+
+
+def _node(path: Path, what: str) -> None:
+    if what == "fifo":
+        os.mkfifo(path)
+    else:
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+
+
+@pytest.mark.parametrize("what, said", [("fifo", "is a FIFO"), ("socket", "is a socket")])
+def test_a_state_path_that_is_not_a_file_is_refused_untouched(tmp_path: Path, what: str,
+                                                              said: str) -> None:
+    path = tmp_path / "state.json"
+    _node(path, what)
+    before = os.lstat(path)
+    with pytest.raises(state.StateError) as refused:
+        with state.StateFile(str(path), "check_test"):
+            pass
+    assert str(refused.value) == (f"state file {path} {said}, not a regular file; give "
+                                  f"--state-file the path of a file (made on the first run)")
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["state.json"]  # no lock file beside it
+
+
+def test_load_refuses_a_fifo_swapped_in_after_the_look(tmp_path: Path) -> None:
+    """load() opens without blocking and looks at what it opened: a FIFO put in place
+    between __enter__ and load() is refused at once (it used to wait for a writer)."""
+    path = tmp_path / "state.json"
+    path.write_text("{}")
+    with state.StateFile(str(path), "check_test") as saved:
+        path.unlink()
+        os.mkfifo(path)
+        with pytest.raises(state.StateError, match="is a FIFO, not a regular file"):
+            saved.load()
