@@ -12,7 +12,7 @@
   renamed over the old one, so a reader never sees half a file.
 * Safety: the directory must be ours and not a symlink; the state file is
   opened with O_NOFOLLOW, so a symlink planted there is refused, not followed.
-* A corrupt file is reported once (``problem``) and replaced on save.
+* A corrupt file is moved aside and reported once as UNKNOWN (StateReset).
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ MAX_STATE_BYTES = 4 * 1024 * 1024
 
 class StateError(nagiosplugin.CheckError):
     """The state file cannot be used; the text names the file and the fix."""
+
+
+class StateReset(StateError):
+    """The state file was corrupt or unusable and is moved aside: this run reports
+    UNKNOWN, and a check that can still save this run's state does so first."""
 
 
 FALLBACK_ROOT = "/var/tmp"
@@ -198,7 +203,6 @@ class StateFile:
     def __init__(self, path: Optional[str], check: str, key: Sequence[Any] = ()) -> None:
         self.default = path is None
         self.path = path or default_state_path(check, key)
-        self.problem: Optional[str] = None
         self._lock_fd: Optional[int] = None
 
     def __enter__(self) -> StateFile:
@@ -253,8 +257,8 @@ class StateFile:
             self._lock_fd = None
 
     def load(self) -> Optional[Dict[str, Any]]:
-        """The saved dict, or None when there is none or it was unusable
-        (then ``problem`` says why, once; the next save replaces it)."""
+        """The saved dict, or None when there is none; StateError when it cannot be
+        used (see set_aside)."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -270,17 +274,32 @@ class StateFile:
             raise _not_a_file(self.path, mode)
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(MAX_STATE_BYTES + 1)
+        if len(data) > MAX_STATE_BYTES:
+            raise self.set_aside(f"larger than {MAX_STATE_BYTES >> 20} MiB")
         try:
-            if len(data) > MAX_STATE_BYTES:
-                raise ValueError("too large")
             value = json.loads(data.decode("utf-8"))
-            if not isinstance(value, dict):
-                raise ValueError("not an object")
-            return value
-        except (ValueError, UnicodeDecodeError) as exc:
-            self.problem = (f"state file {self.path} was corrupt ({exc.__class__.__name__}) "
-                            f"and has been replaced")
-            return None
+        except UnicodeDecodeError:
+            raise self.set_aside("not UTF-8 text") from None
+        except ValueError:
+            raise self.set_aside("not valid JSON") from None
+        if not isinstance(value, dict):
+            raise self.set_aside("not a JSON object")
+        return value
+
+    def set_aside(self, what: str) -> StateReset:
+        """The error for a state file that is *what* (corrupt, or unusable to the
+        check), moved aside to PATH.corrupt first: this run cannot compare with the
+        previous one, so it says UNKNOWN (starting afresh with an OK could hide what
+        the lost state would have shown, a reboot or a stalled peer); the next runs
+        measure afresh (from this run's state where the check could save it)."""
+        aside = self.path + ".corrupt"
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            return StateReset(f"state file {self.path} was {what} and cannot be moved aside "
+                              f"({exc.strerror}); remove it, the next runs measure afresh")
+        return StateReset(f"state file {self.path} was {what}: moved aside to {aside}; the "
+                          f"next runs measure afresh")
 
     def save(self, value: Dict[str, Any]) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))

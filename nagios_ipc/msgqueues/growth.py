@@ -83,8 +83,6 @@ class Growth:
         try:
             with self.state:
                 data = self.state.load()
-                if self.state.problem:
-                    self.notes.append(self.state.problem)
                 moment = self.moment()
                 history = trend.History((data or {}).get("trend"), moment,
                                         window=self.window)

@@ -126,8 +126,6 @@ class MtaGrowth:
         try:
             with self.state:
                 data = self.state.load()
-                if self.state.problem:
-                    self.notes.append(self.state.problem)
                 history = trend.History((data or {}).get("trend"), self.moment(),
                                         window=self.window)
                 self.counts = history.observe("n", counts)

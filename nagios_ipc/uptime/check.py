@@ -9,7 +9,7 @@ import time
 import nagiosplugin
 
 from .. import cli
-from ..state import StateFile
+from ..state import StateFile, StateReset
 from ..units import (
     format_number,
     format_range,
@@ -49,7 +49,11 @@ Check:
   host went down some time in that gap). Several reboots between two runs look
   the same as one: `reboots` is then 1, read it as "at least 1".
   The first run (no state yet) reports the uptime only: the period measures
-  start with the next run. A corrupt state file is noted once and replaced.
+  start with the next run. A state file that is not a regular file is refused
+  (UNKNOWN, left as it is: --state-file /dev/null does not switch state off).
+  A corrupt one gives UNKNOWN once (an OK "first run" could hide a reboot): it
+  is moved aside to FILE.corrupt and this run's state saved, so the next run
+  measures again.
 
 Perfdata:
   uptime                 seconds since boot (min 0)
@@ -145,30 +149,31 @@ class HostUptime(nagiosplugin.Resource):
         self.clock = clock
         self.state = StateFile(state_path, PROG, state_key)
         self.period: Optional[Period] = None
-        self.state_note: Optional[str] = None
 
     def load_previous(self) -> Optional[Observation]:
         raw = self.state.load()
-        if self.state.problem:
-            self.state_note = self.state.problem
         if raw is None:
             return None
         try:
             return Observation.from_state(raw)
         except ValueError as exc:
-            self.state_note = (f"state file {self.state.path} was unusable ({exc}) "
-                               f"and has been replaced")
-            return None
+            raise self.state.set_aside(f"unusable ({exc})") from None
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         self.doing = f"waiting for the lock on {self.state.path}"
+        reset: Optional[StateReset] = None
         with self.state:
-            previous = self.load_previous()
+            try:
+                previous = self.load_previous()
+            except StateReset as exc:  # said after this run's state is saved
+                reset, previous = exc, None
             # observed under the lock: runs in parallel save in the order they saw
             self.doing = "reading the boot time"
             now = self.source.observe(self.clock)
             self.doing = f"writing {self.state.path}"
             self.state.save(now.to_state())
+        if reset is not None:
+            raise reset
         self.period = period = measure(previous, now)
         whole = period.whole
         yield nagiosplugin.Metric("uptime", whole.uptime, "s", min=0, context="uptime")
@@ -244,7 +249,7 @@ class UptimeSummary(nagiosplugin.Summary):
             text += f", available {format_number(round(availability, 3))}%" + _bound_text(
                 availability, self._failed(results, "availability"),
                 lambda v: format_number(v) + "%")
-        note = period.note or self.resource.state_note
+        note = period.note
         if note:
             text += f" ({note})"
         return text
@@ -289,8 +294,8 @@ class UptimeSummary(nagiosplugin.Summary):
             lines.append(f"wall clock stepped {sign}{span(abs(period.clock_step))} between "
                          f"the runs; the period is measured on the uptime, which clock "
                          f"steps do not move")
-        if period.note or self.resource.state_note:
-            lines.append(f"note: {period.note or self.resource.state_note}")
+        if period.note:
+            lines.append(f"note: {period.note}")
         lines.append(f"state file: {self.resource.state.path}")
         return lines
 

@@ -83,8 +83,6 @@ class Growth(nagiosplugin.Resource):
         try:
             with self.state:
                 data = self.state.load()
-                if self.state.problem:
-                    self.notes.append(self.state.problem)
                 history = trend.History((data or {}).get("trend"), self.moment(),
                                         window=self.window)
                 out = {name: history.observe(name, values) for name, values in series.items()}

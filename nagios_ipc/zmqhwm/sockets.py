@@ -17,7 +17,7 @@ from itertools import islice
 
 import nagiosplugin
 
-from ..state import StateFile
+from ..state import StateFile, StateReset
 from .diag import Conn, DiagError, KernelSource
 from .procfs import Endpoint, Process, ProcError, ProcSource, process_uid, select_pids
 
@@ -216,10 +216,12 @@ class Sockets(nagiosplugin.Resource):
         """Reads and judges the connections, keeps the state; the time it ran."""
         found = self.collect()
         self.doing = f"waiting for the lock on {self.state.path}"
+        reset: Optional[StateReset] = None
         with self.state:
-            previous = self.state.load() or {}
-            if self.state.problem:
-                self.notes.append(self.state.problem)
+            try:
+                previous = self.state.load() or {}
+            except StateReset as exc:  # said after this run's state is saved
+                reset, previous = exc, {}
             now = self.clock()
             old_conns = previous.get("conns")
             if not isinstance(old_conns, dict):
@@ -256,6 +258,8 @@ class Sockets(nagiosplugin.Resource):
             self.doing = f"writing {self.state.path}"
             self.state.save({"t": now, "conns": records,
                              "snmp": list(counters) if counters else None})
+        if reset is not None:
+            raise reset
         self.retrans = retrans
         return now
 

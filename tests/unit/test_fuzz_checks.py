@@ -206,12 +206,13 @@ def _other_boot(**values: Any) -> bytes:
 @example(state=_other_boot(resolution=math.inf))
 @example(state=_other_boot(uptime=1e300, boot_id=BOOT_IDS[-1]))
 def test_uptime_state_recovers_or_says_why(scratch: Path, state: Any) -> None:
-    """On the real /proc: whatever the state file held, the run succeeds (the state
-    replaced, noted once) and leaves a valid state behind."""
+    """On the real /proc: whatever the state file held, the run succeeds, or says
+    UNKNOWN because the state was unusable and moved aside (an OK "first run" could
+    hide a reboot), and leaves a valid state behind."""
     directory = fresh(scratch)
     os.symlink("/proc", directory / "proc")
     code, text = uptime_run(directory, state, "--reboots-warning", "none", "--details", "always")
-    assert code == 0, text
+    assert code == 0 or (code == 3 and "moved aside to" in text.splitlines()[0]), text
     Observation.from_state(json.loads((directory / "state.json").read_text()))
 
 
@@ -296,5 +297,6 @@ def test_zmq_with_a_fuzzed_state(scratch: Path, zmq_app: int, stats_endpoint: st
     code, text = contract(zmqhwm.NAME, cli.execute(
         zmqhwm.parser(), zmqhwm.build,
         [*select, "--state-file", str(path), "--details", "always", "-t", "8"]))
-    assert code != 3, text  # a bad state is replaced, not a reason to give up
+    # a bad state is moved aside and said (UNKNOWN) once; this run's state is saved
+    assert code != 3 or "moved aside to" in text.splitlines()[0], text
     json.loads(path.read_text())

@@ -418,7 +418,13 @@ def test_state_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     (tmp_path / "bad.json").write_text("{not json")
     code, text = run_at(0.0, [Source([sysv(1)])], "--details", "always", "--state-file",
                         str(tmp_path / "bad.json"))
-    assert code == 0 and "was corrupt (JSONDecodeError) and has been replaced" in text
+    bad = tmp_path / "bad.json"
+    assert (code, first(text)) == (3, f"MSGQUEUES UNKNOWN: state file {bad} was not valid "
+                                      f"JSON: moved aside to {bad}.corrupt; the next runs "
+                                      f"measure afresh")
+    assert Path(f"{bad}.corrupt").read_text() == "{not json"
+    code, text = run_at(60.0, [Source([sysv(1)])], "--state-file", str(bad))
+    assert code == 0 and bad.exists()
 
 
 def test_a_bare_growth_threshold_never_alerts_on_a_drain() -> None:

@@ -282,24 +282,27 @@ def test_reboot_long_output_explains_the_bounds(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content,why", [
-    (b"{not json", "JSONDecodeError"),
-    (b"\xff\xfe", "UnicodeDecodeError"),
-    (b"[1, 2]", "ValueError"),
+    (b"{not json", "not valid JSON"),
+    (b"\xff\xfe", "not UTF-8 text"),
+    (b"[1, 2]", "not a JSON object"),
     (b'{"wall": 1}', "unusable (no 'uptime')"),
     (b'{"wall": "x", "uptime": 1, "resolution": 1, "boot_id": null, "source": "s"}',
      "unusable ('wall' is not a non-negative number)"),
 ], ids=["garbage", "not-utf8", "json-not-object", "missing-key", "wrong-type"])
-def test_corrupt_state_is_noted_once_and_replaced(tmp_path: Path, content: bytes,
-                                                  why: str) -> None:
+def test_corrupt_state_is_unknown_once_and_set_aside(tmp_path: Path, content: bytes,
+                                                     why: str) -> None:
+    """UNKNOWN, not "first run" OK: the lost state could have shown a reboot. The file
+    is kept aside for a look, this run's state is saved, the next run measures."""
     state = tmp_path / "state.json"
     state.write_bytes(content)
     host = FakeHost("2026-11-23 10:00:00", 7200)
     code, text = run_check(host, state)
-    assert code == 0
-    assert why in first(text) and str(state) in first(text)
-    assert "has been replaced" in first(text)
+    assert (code, text.splitlines()[0]) == (
+        3, f"HOST_UPTIME UNKNOWN: state file {state} was {why}: moved aside to "
+           f"{state}.corrupt; the next runs measure afresh")
+    assert Path(f"{state}.corrupt").read_bytes() == content
     host.run(60)
-    code, text = run_check(host, state)  # the note does not come back
+    code, text = run_check(host, state)
     assert (code, first(text).split(" | ")[0]) == (
         0, "HOST_UPTIME OK: up 2h 1m 0s (since 2026-11-23 10:00:00 UTC), up the whole last "
            "period of 1m 0s")
