@@ -226,6 +226,16 @@ class ProcSource:
         limit = parse_limits(self._read(limits_path))
         return Process(pid, self.name(pid), inodes, fds, limit)
 
+    def other_netns(self, pid: int) -> Optional[bool]:
+        """Whether *pid* is in another network namespace than this check; None when
+        either link cannot be read (another user's process, gone meanwhile)."""
+        try:
+            theirs = os.stat(os.path.join(self.root, str(pid), "ns", "net"))
+            ours = os.stat(os.path.join(self.root, "self", "ns", "net"))
+        except OSError:
+            return None
+        return (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino)
+
     def pids(self) -> List[int]:
         return sorted(int(n) for n in os.listdir(self.root) if n.isdigit())
 

@@ -1,0 +1,77 @@
+"""Mode 1 where the application's sockets are not named as the check names them:
+another network namespace, a wildcard bind, an ipc path through a symlinked directory.
+
+Real ZeroMQ applications (tests/integration/zmq_apps.py), stopped by PID; the
+network namespace is a real one (unshare -n, loopback up), held by a process the
+test starts and ends.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import schedulers  # tests/ is on sys.path (tests/conftest.py)
+from helpers import CHECKS, Outcome, run_check  # type: ignore[import-not-found]
+from zmqtools import Apps, apps_fixture, free_port  # noqa: F401 - a fixture
+
+QUIET = ["--retrans-warning", "none"]  # the host's retransmissions are not ours to judge
+
+
+def check(state: Path, *args: str) -> Outcome:
+    return run_check("check_zmq_hwm", [*args, "--state-file", str(state), *QUIET])
+
+
+def until(predicate: Callable[[], bool], timeout: float = 30, step: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture(name="netns")
+def netns_fixture() -> Iterator[schedulers.Netns]:
+    netns = schedulers.Netns()
+    try:
+        yield netns
+    finally:
+        netns.close()
+
+
+def test_an_application_in_another_network_namespace(apps: Apps, netns: schedulers.Netns,
+                                                     tmp_path: Path) -> None:
+    """A PUB with a SUB that never reads, both in their own network namespace: from the
+    host, sock_diag sees none of their sockets (before: OK, no connections); from
+    inside (nsenter -t PID -n), the stalled SUB is found."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    inside = netns.argv([])  # nsenter --net=... --
+    pub = apps.start("pub", "--endpoint", endpoint, "--hwm", "100", prefix=inside)
+    apps.start("sub", "--connect", endpoint, "--never", prefix=inside)
+    out = check(tmp_path / "host", "--pid", str(pub.pid))
+    assert out.code == 3, out.stdout
+    assert out.stderr == ""
+    assert out.summary.startswith(f"ZMQ_HWM UNKNOWN: pid {pub.pid} (python"), out.summary
+    assert out.summary.endswith(
+        f") uses another network namespace: its sockets are not visible here; run the "
+        f"check in it (nsenter -t {pub.pid} -n check_zmq_hwm ...)"), out.summary
+
+    state = tmp_path / "inside"
+
+    def in_namespace() -> Outcome:
+        proc = subprocess.run(
+            ["/usr/bin/nsenter", "-t", str(pub.pid), "-n", sys.executable,
+             str(CHECKS / "check_zmq_hwm"), "--pid", str(pub.pid), "--state-file",
+             str(state), *QUIET], capture_output=True, text=True, timeout=60,
+            stdin=subprocess.DEVNULL)
+        return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+    until(lambda: in_namespace().code == 2)
+    out = in_namespace()
+    assert out.summary.startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled, worst: tcp "
+                                  f"{endpoint[6:]} -> "), out.summary
