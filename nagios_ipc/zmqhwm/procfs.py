@@ -50,7 +50,15 @@ class Endpoint(NamedTuple):
         host, _, port = address.rpartition(":")
         if not port.isdigit() or int(port) != self.port:
             return False
-        return self.host == "*" or host.strip("[]") == self.host
+        host = host.strip("[]")
+        if self.host == "*" or host == self.host:
+            return True
+        # a socket bound to every address (tcp://*:P, 0.0.0.0, ::) listens on each of
+        # this host's: on the endpoint's too when that is one of them (:: serves IPv4
+        # as well, as ZeroMQ binds it: IPV6_V6ONLY off)
+        if (host == "0.0.0.0" and "." in self.host) or host == "::":  # noqa: S104
+            return local_address(self.host)
+        return False
 
 
 def parse_endpoint(text: str) -> Endpoint:
@@ -79,6 +87,32 @@ def parse_endpoint(text: str) -> Endpoint:
             raise EndpointError(f"'{text}': give an IP address or * (no host names, so "
                              f"that the check never waits for DNS)") from None
     return Endpoint("tcp", host, int(port), "", text)
+
+
+_LOCAL: Dict[str, bool] = {}
+
+
+def local_address(host: str) -> bool:
+    """Whether *host* (an IP literal) is an address of this host, in this network
+    namespace: it can be bound to (no DNS, no interface listing; once per run)."""
+    known = _LOCAL.get(host)
+    if known is None:
+        import _socket
+
+        family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+        try:
+            probe = _socket.socket(family, _socket.SOCK_STREAM)
+        except OSError:
+            return False  # out of descriptors: the caller shows nothing matched
+        try:
+            probe.bind((host, 0))
+            known = True
+        except OSError:  # EADDRNOTAVAIL: another host's address
+            known = False
+        finally:
+            probe.close()
+        _LOCAL[host] = known
+    return known
 
 
 def canonical_ip(text: str) -> str:

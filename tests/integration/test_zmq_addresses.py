@@ -75,3 +75,36 @@ def test_an_application_in_another_network_namespace(apps: Apps, netns: schedule
     out = in_namespace()
     assert out.summary.startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled, worst: tcp "
                                   f"{endpoint[6:]} -> "), out.summary
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "*", "[::]"])
+def test_a_wildcard_bind_is_the_endpoint_on_each_address(apps: Apps, tmp_path: Path,
+                                                           bind: str) -> None:
+    """A PUB bound to every address, --endpoint naming 127.0.0.1 on its port (before:
+    CRITICAL 'nothing listens', then the connected SUB taken for the application):
+    idle, then the stalled SUB found in the PUB, as for a PUB bound to 127.0.0.1."""
+    port = free_port()
+    endpoint = f"tcp://127.0.0.1:{port}"
+    pub = apps.start("pub", "--endpoint", f"tcp://{bind}:{port}", "--hwm", "100",
+                     *(["--ipv6"] if bind == "[::]" else []))
+    state = tmp_path / "state"
+    out = check(state, "--endpoint", endpoint)
+    assert out.code == 0, out.stdout
+    assert out.summary.startswith(f"ZMQ_HWM OK: idle: 1 listening on {endpoint} in pid "
+                                  f"{pub.pid} (python"), out.summary
+    assert out.summary.endswith(", no peer connected now"), out.summary
+    # another host's address on that port is not this application
+    out = check(tmp_path / "other", "--endpoint", f"tcp://192.0.2.1:{port}")
+    assert out.code == 2, out.stdout
+    assert "nothing listens on or connects to tcp://192.0.2.1:" in out.summary
+
+    sub = apps.start("sub", "--connect", endpoint, "--never")
+    until(lambda: check(state, "--endpoint", endpoint).code == 2)
+    out = check(state, "--endpoint", endpoint, "--details", "always")
+    # both ends of the loopback connection are on the endpoint, as with a PUB bound to
+    # 127.0.0.1 (test_zmq_sockets.py: --endpoint alone): the PUB's end is the stalled one
+    assert out.summary.startswith(f"ZMQ_HWM CRITICAL: 1 of 2 peers stalled, worst: tcp "
+                                  f"127.0.0.1:{port} -> 127.0.0.1:"), out.summary
+    assert f" in pid {pub.pid} (python" in out.summary, out.summary
+    assert f"pid {sub.pid}" not in out.summary
+    assert "nothing of this host listens" not in out.stdout

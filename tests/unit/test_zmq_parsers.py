@@ -160,6 +160,17 @@ def test_endpoint_matching() -> None:
         "/ab")
 
 
+def test_a_wildcard_listener_matches_an_address_of_this_host() -> None:
+    """0.0.0.0 listens on this host's IPv4 addresses, :: (IPV6_V6ONLY off, as ZeroMQ
+    binds it) on all of them; another host's address on the port is not matched."""
+    here, here6 = parse_endpoint("tcp://127.0.0.1:5555"), parse_endpoint("tcp://[::1]:5555")
+    assert here.matches("0.0.0.0:5555") and here.matches("[::]:5555")
+    assert here6.matches("[::]:5555") and not here6.matches("0.0.0.0:5555")
+    assert not here.matches("0.0.0.0:5556")
+    assert not parse_endpoint("tcp://192.0.2.1:5555").matches("0.0.0.0:5555")
+    assert not parse_endpoint("tcp://192.0.2.1:5555").matches("[::]:5555")
+
+
 def conn(send_q: int, kind: str = "tcp", persist: bool = False,
          acked: Optional[int] = None) -> Conn:
     info = TcpInfo(0, 0, 0, 0, 0, 0, acked) if kind == "tcp" else None
