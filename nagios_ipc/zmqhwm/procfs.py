@@ -46,7 +46,7 @@ class Endpoint(NamedTuple):
     def matches(self, address: str) -> bool:
         """Whether a kernel address ("1.2.3.4:5", "[::1]:5", "/path") is this endpoint."""
         if self.transport == "ipc":
-            return address == self.path
+            return address == self.path or same_socket_file(address, self.path)
         host, _, port = address.rpartition(":")
         if not port.isdigit() or int(port) != self.port:
             return False
@@ -87,6 +87,63 @@ def parse_endpoint(text: str) -> Endpoint:
             raise EndpointError(f"'{text}': give an IP address or * (no host names, so "
                              f"that the check never waits for DNS)") from None
     return Endpoint("tcp", host, int(port), "", text)
+
+
+class IpcPaths(frozenset):
+    """The ipc endpoints' paths, for the unix_diag dump's filter: ``in`` holds for the
+    same socket file reached by another path too (Endpoint.matches)."""
+
+    endpoints: Tuple[Endpoint, ...]
+    names: Set[str]  # the socket files' own names: other sockets cost a set lookup
+
+    def __new__(cls, endpoints: Iterable[Endpoint]) -> IpcPaths:
+        ipc = tuple(e for e in endpoints if e.transport == "ipc")
+        paths = super().__new__(cls, (e.path for e in ipc))
+        paths.endpoints = ipc
+        paths.names = {real_name(e.path) for e in ipc}
+        return paths
+
+    def __contains__(self, name: object) -> bool:
+        # another user's 100,000 unnamed socketpairs: each one lookup, no call of Python
+        return frozenset.__contains__(self, name) or (
+            isinstance(name, str) and name.rpartition("/")[2] in self.names
+            and any(e.matches(name) for e in self.endpoints))
+
+
+_IDENTITY: Dict[str, Optional[Tuple[int, int]]] = {}
+_REAL_NAME: Dict[str, str] = {}
+
+
+def _identity(path: str) -> Optional[Tuple[int, int]]:
+    if path not in _IDENTITY:
+        try:
+            info = os.stat(path)
+            _IDENTITY[path] = (info.st_dev, info.st_ino)
+        except (OSError, ValueError):
+            _IDENTITY[path] = None  # gone, unreadable directory: the strings decide
+    return _IDENTITY[path]
+
+
+def real_name(path: str) -> str:
+    """The last component of *path* with symlinks resolved: the socket file's name."""
+    name = _REAL_NAME.get(path)
+    if name is None:
+        name = _REAL_NAME[path] = os.path.basename(os.path.realpath(path))
+    return name
+
+
+def same_socket_file(address: str, path: str) -> bool:
+    """Whether the unix socket bound at *address* (as the application gave it) is the
+    file *path* names by another way: a symlinked directory (/var/run and /run), a
+    symlink to the socket file. The last component the kernel shows is the socket
+    file's own name (bind never goes through a final symlink): only an address with
+    that name is stat'ed, not every path other users bound."""
+    if not (address.startswith("/") and path.startswith("/")):
+        return False  # abstract names; relative ones are the application's cwd's
+    if os.path.basename(address) != real_name(path):
+        return False
+    mine = _identity(address)
+    return mine is not None and mine == _identity(path)
 
 
 _LOCAL: Dict[str, bool] = {}

@@ -19,7 +19,7 @@ import nagiosplugin
 
 from ..state import StateFile
 from .diag import Conn, DiagError, KernelSource
-from .procfs import Endpoint, Process, ProcError, ProcSource, process_uid, select_pids
+from .procfs import Endpoint, IpcPaths, Process, ProcError, ProcSource, process_uid, select_pids
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -152,8 +152,7 @@ class Sockets(nagiosplugin.Resource):
                 conns.extend(self.kernel.unix(wanted=inodes.difference(
                     c.inode for c in conns)))
             else:
-                conns.extend(self.kernel.unix(names={e.path for e in self.selection.endpoints
-                                                     if e.transport == "ipc"}))
+                conns.extend(self.kernel.unix(names=IpcPaths(self.selection.endpoints)))
         self.visible = len(conns)
         if self.selection.endpoints:
             conns = [c for c in conns if any(e.matches(c.local) or e.matches(c.remote)

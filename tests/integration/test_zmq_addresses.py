@@ -108,3 +108,36 @@ def test_a_wildcard_bind_is_the_endpoint_on_each_address(apps: Apps, tmp_path: P
     assert f" in pid {pub.pid} (python" in out.summary, out.summary
     assert f"pid {sub.pid}" not in out.summary
     assert "nothing of this host listens" not in out.stdout
+
+
+@pytest.mark.parametrize("bound_through", ["link", "real"])
+def test_an_ipc_path_through_a_symlinked_directory(apps: Apps, tmp_path: Path,
+                                                   bound_through: str) -> None:
+    """A PULL bound through a symlinked directory (as /var/run and /run), the check given
+    the path through the other (before: CRITICAL 'nothing listens'): the same socket
+    file, idle, then the PUSH's stalled connection; with --endpoint alone (the dump)
+    and with --pid."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    other = "real" if bound_through == "link" else "link"
+    bound = f"ipc://{tmp_path}/{bound_through}/f.ipc"
+    asked = f"ipc://{tmp_path}/{other}/f.ipc"
+    pull = apps.start("pull", "--endpoint", bound, "--read", "200", "--hwm", "10")
+    out = check(tmp_path / "idle", "--endpoint", asked)
+    assert out.code == 0, out.stdout
+    assert out.summary.startswith(f"ZMQ_HWM OK: idle: 1 listening on {asked} in pid "
+                                  f"{pull.pid} (python"), out.summary
+    assert out.summary.endswith(", no peer connected now"), out.summary
+
+    push = apps.start("push", "--connect", bound, "--hwm", "10", "--size", "10000")
+    pull.wait_line("stopped")
+    out = check(tmp_path / "pid", "--pid", str(pull.pid), "--endpoint", asked)
+    assert out.code == 0, out.stdout
+    assert out.value("peers") == "1", out.stdout
+    assert int(out.value("recvq").rstrip("B")) > 0, out.stdout
+    state = tmp_path / "alone"
+    until(lambda: check(state, "--endpoint", asked).code == 2)
+    out = check(state, "--endpoint", asked)
+    assert out.summary.startswith("ZMQ_HWM CRITICAL: 1 of 2 peers stalled, worst: unix "), \
+        out.summary
+    assert f"in pid {push.pid}" in out.summary, out.summary
