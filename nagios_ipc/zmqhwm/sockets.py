@@ -230,9 +230,9 @@ class Sockets(nagiosplugin.Resource):
                     f"{proc.pid} -n check_zmq_hwm ...)")
             if other is None:
                 raise ProcError(
-                    f"none of the {len(proc.inodes)} sockets of pid {proc.pid} "
-                    f"({proc.name}) is visible here and {self.proc.root}/{proc.pid}/ns/net "
-                    f"cannot be read: in another network namespace? run the check in it "
+                    f"no socket of pid {proc.pid} ({proc.name}) is visible here and "
+                    f"{self.proc.root}/{proc.pid}/ns/net cannot be read: in another "
+                    f"network namespace? run the check in it "
                     f"(nsenter -t {proc.pid} -n check_zmq_hwm ...)")
 
     def judge_all(self) -> float:

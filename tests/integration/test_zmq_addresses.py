@@ -73,7 +73,7 @@ def test_an_application_in_another_network_namespace(apps: Apps, netns: schedule
 
     until(lambda: in_namespace().code == 2)
     out = in_namespace()
-    assert out.summary.startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled, worst: tcp "
+    assert out.summary.startswith("ZMQ_HWM CRITICAL: 1 of 1 peer stalled, worst: tcp "
                                   f"{endpoint[6:]} -> "), out.summary
 
 
