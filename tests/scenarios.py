@@ -359,7 +359,7 @@ def zmq_hwm(workdir: Path, netns: Any) -> Iterator[Scenario]:
                 Case("draining_subscriber",
                      ("--pid", str(drain.pid), *quiet, "--state-file",
                       f"{state}/drain-{{tag}}.json", "--recvq-warning", "1MB"), 0,
-                     rf"^ZMQ_HWM OK: 1 peers of pid {drain.pid} \(python\d?\), none stalled",
+                     rf"^ZMQ_HWM OK: 1 peer of pid {drain.pid} \(python\d?\), none stalled",
                      settled=r"retrans=",
                      thresholds={"recvq": ("1048576", "")}),
             ),

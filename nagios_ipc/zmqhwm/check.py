@@ -325,11 +325,12 @@ class SocketsSummary(nagiosplugin.Summary):
                  if r.processes else
                  "on " + ", ".join(e.text for e in r.selection.endpoints))
         worst = r.worst()
+        peers = f"{len(r.peers)} peer{'' if len(r.peers) == 1 else 's'}"
         if stalled:
-            text = (f"{len(stalled)} of {len(r.peers)} peers stalled, worst: "
+            text = (f"{len(stalled)} of {peers} stalled, worst: "
                     f"{peer_text(worst, r, now)}")
         elif worst is not None:
-            text = (f"{len(r.peers)} peers {whose}, none stalled; fullest: "
+            text = (f"{peers} {whose}, none stalled; fullest: "
                     f"{peer_text(worst, r, now)}")
         elif r.presence == "absent":
             where = ", ".join(e.text for e in r.selection.endpoints)
@@ -373,7 +374,8 @@ class SocketsSummary(nagiosplugin.Summary):
         for proc in r.processes:
             limit = proc.fd_limit if proc.fd_limit is not None else "unlimited"
             lines.append(f"{r.process_name(proc.pid)}: {proc.fds} descriptors open of "
-                         f"{limit}, {len(proc.inodes)} sockets")
+                         f"{limit}, {len(proc.inodes)} socket"
+                         f"{'' if len(proc.inodes) == 1 else 's'}")
         for peer in r.shown(self.limit):  # sorted(r.peers, key=shown_order)[:limit]
             conn = peer.conn
             since = (f", stalled since {stamp(peer.since)}" if peer.stalled and peer.since

@@ -46,11 +46,19 @@ class Endpoint(NamedTuple):
     def matches(self, address: str) -> bool:
         """Whether a kernel address ("1.2.3.4:5", "[::1]:5", "/path") is this endpoint."""
         if self.transport == "ipc":
-            return address == self.path
+            return address == self.path or same_socket_file(address, self.path)
         host, _, port = address.rpartition(":")
         if not port.isdigit() or int(port) != self.port:
             return False
-        return self.host == "*" or host.strip("[]") == self.host
+        host = host.strip("[]")
+        if self.host == "*" or host == self.host:
+            return True
+        # a socket bound to every address (tcp://*:P, 0.0.0.0, ::) listens on each of
+        # this host's: on the endpoint's too when that is one of them (:: serves IPv4
+        # as well, as ZeroMQ binds it: IPV6_V6ONLY off)
+        if (host == "0.0.0.0" and "." in self.host) or host == "::":  # noqa: S104
+            return local_address(self.host)
+        return False
 
 
 def parse_endpoint(text: str) -> Endpoint:
@@ -79,6 +87,89 @@ def parse_endpoint(text: str) -> Endpoint:
             raise EndpointError(f"'{text}': give an IP address or * (no host names, so "
                              f"that the check never waits for DNS)") from None
     return Endpoint("tcp", host, int(port), "", text)
+
+
+class IpcPaths(frozenset):
+    """The ipc endpoints' paths, for the unix_diag dump's filter: ``in`` holds for the
+    same socket file reached by another path too (Endpoint.matches)."""
+
+    endpoints: Tuple[Endpoint, ...]
+    names: Set[str]  # the socket files' own names: other sockets cost a set lookup
+
+    def __new__(cls, endpoints: Iterable[Endpoint]) -> IpcPaths:
+        ipc = tuple(e for e in endpoints if e.transport == "ipc")
+        paths = super().__new__(cls, (e.path for e in ipc))
+        paths.endpoints = ipc
+        paths.names = {real_name(e.path) for e in ipc}
+        return paths
+
+    def __contains__(self, name: object) -> bool:
+        # another user's 100,000 unnamed socketpairs: each one lookup, no call of Python
+        return frozenset.__contains__(self, name) or (
+            isinstance(name, str) and name.rpartition("/")[2] in self.names
+            and any(e.matches(name) for e in self.endpoints))
+
+
+_IDENTITY: Dict[str, Optional[Tuple[int, int]]] = {}
+_REAL_NAME: Dict[str, str] = {}
+
+
+def _identity(path: str) -> Optional[Tuple[int, int]]:
+    if path not in _IDENTITY:
+        try:
+            info = os.stat(path)
+            _IDENTITY[path] = (info.st_dev, info.st_ino)
+        except (OSError, ValueError):
+            _IDENTITY[path] = None  # gone, unreadable directory: the strings decide
+    return _IDENTITY[path]
+
+
+def real_name(path: str) -> str:
+    """The last component of *path* with symlinks resolved: the socket file's name."""
+    name = _REAL_NAME.get(path)
+    if name is None:
+        name = _REAL_NAME[path] = os.path.basename(os.path.realpath(path))
+    return name
+
+
+def same_socket_file(address: str, path: str) -> bool:
+    """Whether the unix socket bound at *address* (as the application gave it) is the
+    file *path* names by another way: a symlinked directory (/var/run and /run), a
+    symlink to the socket file. The last component the kernel shows is the socket
+    file's own name (bind never goes through a final symlink): only an address with
+    that name is stat'ed, not every path other users bound."""
+    if not (address.startswith("/") and path.startswith("/")):
+        return False  # abstract names; relative ones are the application's cwd's
+    if os.path.basename(address) != real_name(path):
+        return False
+    mine = _identity(address)
+    return mine is not None and mine == _identity(path)
+
+
+_LOCAL: Dict[str, bool] = {}
+
+
+def local_address(host: str) -> bool:
+    """Whether *host* (an IP literal) is an address of this host, in this network
+    namespace: it can be bound to (no DNS, no interface listing; once per run)."""
+    known = _LOCAL.get(host)
+    if known is None:
+        import _socket
+
+        family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+        try:
+            probe = _socket.socket(family, _socket.SOCK_STREAM)
+        except OSError:
+            return False  # out of descriptors: the caller shows nothing matched
+        try:
+            probe.bind((host, 0))
+            known = True
+        except OSError:  # EADDRNOTAVAIL: another host's address
+            known = False
+        finally:
+            probe.close()
+        _LOCAL[host] = known
+    return known
 
 
 def canonical_ip(text: str) -> str:
@@ -225,6 +316,16 @@ class ProcSource:
         limits_path = os.path.join(self.root, str(pid), "limits")
         limit = parse_limits(self._read(limits_path))
         return Process(pid, self.name(pid), inodes, fds, limit)
+
+    def other_netns(self, pid: int) -> Optional[bool]:
+        """Whether *pid* is in another network namespace than this check; None when
+        either link cannot be read (another user's process, gone meanwhile)."""
+        try:
+            theirs = os.stat(os.path.join(self.root, str(pid), "ns", "net"))
+            ours = os.stat(os.path.join(self.root, "self", "ns", "net"))
+        except OSError:
+            return None
+        return (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino)
 
     def pids(self) -> List[int]:
         return sorted(int(n) for n in os.listdir(self.root) if n.isdigit())

@@ -19,7 +19,7 @@ import nagiosplugin
 
 from ..state import StateFile, StateReset
 from .diag import Conn, DiagError, KernelSource
-from .procfs import Endpoint, Process, ProcError, ProcSource, process_uid, select_pids
+from .procfs import Endpoint, IpcPaths, Process, ProcError, ProcSource, process_uid, select_pids
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ class Sockets(nagiosplugin.Resource):
         self.listeners: List[Conn] = []
         self.notes: List[str] = []
         self.retrans: Optional[float] = None  # retransmitted % since the previous run
+        self.visible = 0  # connections read of the selected processes, any endpoint
         self.doing = "selecting the application's processes"
 
     # --- acquisition -------------------------------------------------------------------
@@ -151,8 +152,8 @@ class Sockets(nagiosplugin.Resource):
                 conns.extend(self.kernel.unix(wanted=inodes.difference(
                     c.inode for c in conns)))
             else:
-                conns.extend(self.kernel.unix(names={e.path for e in self.selection.endpoints
-                                                     if e.transport == "ipc"}))
+                conns.extend(self.kernel.unix(names=IpcPaths(self.selection.endpoints)))
+        self.visible = len(conns)
         if self.selection.endpoints:
             conns = [c for c in conns if any(e.matches(c.local) or e.matches(c.remote)
                                              for e in self.selection.endpoints)]
@@ -210,7 +211,29 @@ class Sockets(nagiosplugin.Resource):
             names = ", ".join(f"{p.pid} ({p.name})" for p in self.processes)
             raise ProcError(f"pid {names} has no sockets at all: is it the ZeroMQ "
                             f"application? check the process selection")
+        elif not self.visible and self.processes:
+            self.netns_check()
         return found
+
+    def netns_check(self) -> None:
+        """None of the processes' sockets is visible to sock_diag here: those of a
+        process in another network namespace never are (an application started with
+        unshare -n, in a container): say so rather than a wrong OK without connections."""
+        for proc in self.processes:
+            if not proc.inodes:
+                continue
+            other = self.proc.other_netns(proc.pid)
+            if other:
+                raise ProcError(
+                    f"pid {proc.pid} ({proc.name}) uses another network namespace: its "
+                    f"sockets are not visible here; run the check in it (nsenter -t "
+                    f"{proc.pid} -n check_zmq_hwm ...)")
+            if other is None:
+                raise ProcError(
+                    f"no socket of pid {proc.pid} ({proc.name}) is visible here and "
+                    f"{self.proc.root}/{proc.pid}/ns/net cannot be read: in another "
+                    f"network namespace? run the check in it "
+                    f"(nsenter -t {proc.pid} -n check_zmq_hwm ...)")
 
     def judge_all(self) -> float:
         """Reads and judges the connections, keeps the state; the time it ran."""

@@ -666,7 +666,8 @@ class StatsSummary(nagiosplugin.Summary):
         if worst is None:
             return (f"the application (pid {snap.pid}{r.identity}) registered no sockets "
                     f"with the helper")
-        text = f"{len(snap.sockets)} sockets of pid {snap.pid}{r.identity}"
+        text = (f"{len(snap.sockets)} socket{'' if len(snap.sockets) == 1 else 's'} of pid "
+                f"{snap.pid}{r.identity}")
         if r.period is None:
             text += ", first run: rates start with the next run"
         else:

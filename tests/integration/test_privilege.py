@@ -463,7 +463,7 @@ def test_zmq_mode1_as_the_application_user(nagios: pwd.struct_passwd,
                 done = as_nagios(argv)
                 if done.returncode == 2:
                     break
-    assert done.stdout.startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled"), done
+    assert done.stdout.startswith("ZMQ_HWM CRITICAL: 1 of 1 peer stalled"), done
     assert f"pid {pid}" in done.stdout or "feed" in done.stdout
 
 
@@ -489,4 +489,4 @@ def test_icinga2_runs_zmq_hwm_sudo(nagios: pwd.struct_passwd, netns: schedulers.
     assert result["command"] == ["/usr/bin/sudo", "-n", "-u", "nobody",
                                  f"{PLUGIN_DIR}/check_zmq_hwm", "--process-name", "feed",
                                  "--timeout", "8"], result["command"]
-    assert result["output"].startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled"), result
+    assert result["output"].startswith("ZMQ_HWM CRITICAL: 1 of 1 peer stalled"), result

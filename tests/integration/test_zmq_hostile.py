@@ -87,7 +87,7 @@ def test_endless_multipart_request_costs_the_application_nothing(
     assert after["rss_kb"] - before < 8 * 1024, (before, after)
     out = stats_check(shared / "s", endpoint)  # still serving
     assert out.code == 0, out.stdout
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 sockets of pid {app.pid} (user root; "), out
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 socket of pid {app.pid} (user root; "), out
 
 
 def test_pipelined_request_flood_leaves_the_application_its_speed(apps: Apps,
@@ -154,7 +154,7 @@ def test_fake_stats_server_of_another_user_is_not_the_application(apps: Apps,
     fake = nobody_server(apps, "fake-rep", honest, str(fake_snapshot(shared, 0)))
     out = stats_check(shared / "c", honest)
     assert out.code == 0, out.stdout
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 sockets of pid {fake.pid} (user nobody; "
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 socket of pid {fake.pid} (user nobody; "
                                   f"identity not verified: no --expect-user), "), out.stdout
 
 
@@ -181,10 +181,10 @@ def test_unverified_identity_is_said_in_the_first_line(apps: Apps, shared: Path)
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     app = apps.start("busy", "--stats", endpoint, stdin=True)
     out = stats_check(shared / "a", endpoint)
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 sockets of pid {app.pid} (user root; identity "
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 socket of pid {app.pid} (user root; identity "
                                   f"not verified: no --expect-user), first run"), out.stdout
     out = stats_check(shared / "b", endpoint, "--expect-user", "root")
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 sockets of pid {app.pid} (user root), first "
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 socket of pid {app.pid} (user root), first "
                                   f"run"), out.stdout
 
 
@@ -303,11 +303,11 @@ def test_ipc_permission_denied_is_named_and_ipc_mode_group_let_nagios_in(
     assert (info.st_mode & 0o777, info.st_gid) == (0o660, nagios.pw_gid)
     out = stats_check(state_dir / "b", group, "--expect-user", "root", user="nagios")
     assert out.code == 0, out.stdout
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 sockets of pid {app.pid} (user root), ")
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 socket of pid {app.pid} (user root), ")
 
 
 def test_state_file_error_is_the_first_line(apps: Apps, shared: Path) -> None:
-    """Before: 'ZMQ_HWM UNKNOWN: 1 sockets of pid N ...' with no reason given."""
+    """Before: 'ZMQ_HWM UNKNOWN: 1 socket of pid N ...' with no reason given."""
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     apps.start("busy", "--stats", endpoint, stdin=True)
     out = stats_check(shared / "missing" / "s.json", endpoint)

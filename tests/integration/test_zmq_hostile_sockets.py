@@ -105,7 +105,7 @@ def test_process_name_is_exact_and_another_users_namesake_is_not_taken(
                           f"the application\n")
     out = check(shared / "d", "--process-name", "feedpub", "--expect-user", "root")
     assert out.code == 0, out.stdout
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peers of pid {app.pid} (feedpub), none "
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peer of pid {app.pid} (feedpub), none "
                                   f"stalled"), out.stdout
     app.stop()  # the application crashes; the impostor stays
     out = check(shared / "e", "--process-name", "feedpub", "--expect-user", "root")

@@ -56,7 +56,7 @@ def test_own_application_gives_the_right_result(apps: Apps, nagios_tmp: Path) ->
     state = nagios_tmp / "s"
     until(lambda: as_nagios(state, "--pid", str(pub.pid)).code == 2, timeout=30, step=0.5)
     out = as_nagios(state, "--pid", str(pub.pid))
-    assert out.summary.startswith(f"ZMQ_HWM CRITICAL: 1 of 1 peers stalled, worst: unix "
+    assert out.summary.startswith(f"ZMQ_HWM CRITICAL: 1 of 1 peer stalled, worst: unix "
                                   f"{nagios_tmp}/pub.ipc -> pid "), out.stdout
     assert out.stderr == ""
 

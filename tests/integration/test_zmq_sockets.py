@@ -97,7 +97,7 @@ def test_pub_with_a_slow_sub(apps: Apps, tmp_path: Path, transport: str) -> None
     slow.stop()
     until(lambda: check(state, "--pid", str(pub.pid)).code == 0, timeout=15)
     out = check(state, "--pid", str(pub.pid))
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (python"), out.summary
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peer of pid {pub.pid} (python"), out.summary
     assert out.value("stalled") == "0"
 
 
@@ -112,7 +112,7 @@ def test_push_to_a_pull_that_stops_reading(apps: Apps, tmp_path: Path, transport
     until(lambda: check(state, "--pid", str(push.pid)).code == 2, timeout=30, step=0.5)
     out = check(state, "--pid", str(push.pid), "--endpoint", endpoint)
     assert out.code == 2, out.stdout
-    assert out.summary.startswith("ZMQ_HWM CRITICAL: 1 of 1 peers stalled, worst: "
+    assert out.summary.startswith("ZMQ_HWM CRITICAL: 1 of 1 peer stalled, worst: "
                                   f"{transport if transport == 'tcp' else 'unix'} ")
     assert f"-> {remote_of(endpoint)} in pid {push.pid}" in out.summary
 
@@ -174,7 +174,7 @@ def test_process_name_and_pidfile_select_the_application(apps: Apps, tmp_path: P
     until(lambda: check(tmp_path / "a", "--pid", str(pub.pid)).value("peers") == "1")
     out = check(tmp_path / "p", "--pidfile", str(pidfile))
     assert out.code == 0, out.stdout
-    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (feedapp)"), out.stdout
+    assert out.summary.startswith(f"ZMQ_HWM OK: 1 peer of pid {pub.pid} (feedapp)"), out.stdout
     out = check(tmp_path / "n", "--process-name", "feedapp")
     assert out.code == 0, out.stdout
     first, second = sorted((pub.pid, sub.pid))
@@ -230,7 +230,7 @@ def test_few_descriptors_still_give_a_result(apps: Apps, tmp_path: Path) -> None
     done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stdout
-    assert done.stdout.startswith(f"ZMQ_HWM OK: 1 peers of pid {pub.pid} (python")
+    assert done.stdout.startswith(f"ZMQ_HWM OK: 1 peer of pid {pub.pid} (python")
 
 
 @pytest.mark.parametrize("transport", ["tcp", "ipc"])

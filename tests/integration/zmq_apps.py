@@ -57,6 +57,8 @@ def pub(args: argparse.Namespace, ctx: zmq.Context) -> None:
     sock.setsockopt(zmq.SNDHWM, args.hwm)
     if args.sndbuf:
         sock.setsockopt(zmq.SNDBUF, args.sndbuf)
+    if args.ipv6:  # tcp://[::]:P binds only with it (then IPv4 too: IPV6_V6ONLY off)
+        sock.setsockopt(zmq.IPV6, 1)
     sock.bind(args.endpoint)
     announce(endpoint=sock.getsockopt_string(zmq.LAST_ENDPOINT))
     payload = b"x" * args.size
@@ -249,6 +251,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--read", type=int, default=0)
     parser.add_argument("--never", action="store_true")
+    parser.add_argument("--ipv6", action="store_true")
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--sndbuf", type=int, default=0)
     parser.add_argument("--rcvbuf", type=int, default=0)

@@ -405,6 +405,8 @@ ROWS: List[Row] = [
         "run the check as root or as the application's user (e.g. sudo -u APPUSER in the command definition)", 'test_robust_limits.py, test_zmq_privilege.py'),
     Row('ZMQ_HWM UNKNOWN: pid <n> (sleep) has no sockets at all: is it the ZeroMQ application? check the process selection',
         'check the process selection', 'test_zmq_sockets.py'),
+    Row('ZMQ_HWM UNKNOWN: pid <n> (python) uses another network namespace: its sockets are not visible here; run the check in it (nsenter -t <n> -n check_zmq_hwm ...)',
+        'run the check in it (nsenter -t <n> -n check_zmq_hwm ...)', 'test_zmq_addresses.py'),
     Row('ZMQ_HWM UNKNOWN: state file <tmp> is a directory; remove it or give another --state-file',
         'remove it or give another --state-file', 'test_robust_state.py'),
     Row('ZMQ_HWM UNKNOWN: state file <tmp> is a symlink; remove it (refusing to follow it) or give another --state-file',

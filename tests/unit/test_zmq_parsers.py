@@ -19,7 +19,13 @@ from nagios_ipc.zmqhwm.diag import (
     parse_unix,
     resolve_unix_peers,
 )
-from nagios_ipc.zmqhwm.procfs import ProcError, parse_endpoint, parse_limits, parse_snmp_tcp
+from nagios_ipc.zmqhwm.procfs import (
+    IpcPaths,
+    ProcError,
+    parse_endpoint,
+    parse_limits,
+    parse_snmp_tcp,
+)
 from nagios_ipc.zmqhwm.sockets import judge, retrans_percent
 from nagios_ipc.zmqhwm.stats import StatsError, parse_snapshot, rate
 
@@ -160,6 +166,17 @@ def test_endpoint_matching() -> None:
         "/ab")
 
 
+def test_a_wildcard_listener_matches_an_address_of_this_host() -> None:
+    """0.0.0.0 listens on this host's IPv4 addresses, :: (IPV6_V6ONLY off, as ZeroMQ
+    binds it) on all of them; another host's address on the port is not matched."""
+    here, here6 = parse_endpoint("tcp://127.0.0.1:5555"), parse_endpoint("tcp://[::1]:5555")
+    assert here.matches("0.0.0.0:5555") and here.matches("[::]:5555")
+    assert here6.matches("[::]:5555") and not here6.matches("0.0.0.0:5555")
+    assert not here.matches("0.0.0.0:5556")
+    assert not parse_endpoint("tcp://192.0.2.1:5555").matches("0.0.0.0:5555")
+    assert not parse_endpoint("tcp://192.0.2.1:5555").matches("[::]:5555")
+
+
 def conn(send_q: int, kind: str = "tcp", persist: bool = False,
          acked: Optional[int] = None) -> Conn:
     info = TcpInfo(0, 0, 0, 0, 0, 0, acked) if kind == "tcp" else None
@@ -257,3 +274,30 @@ def test_v2_monitor_event() -> None:
 
 def test_family_constants() -> None:
     assert socket.AF_INET == 2 and socket.AF_INET6 == 10  # the captures are Linux's
+
+
+def test_an_ipc_endpoint_is_its_socket_file_by_any_path(tmp_path: Path) -> None:
+    """A socket bound through a symlinked directory, or named through a symlink to the
+    file, is the endpoint's; a namesake elsewhere or a path that cannot be stat'ed is
+    not (the strings decide then)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    bound = socket.socket(socket.AF_UNIX)
+    namesake = socket.socket(socket.AF_UNIX)
+    try:
+        bound.bind(str(tmp_path / "link" / "f.ipc"))
+        namesake.bind(str(tmp_path / "other" / "f.ipc"))
+        (tmp_path / "alias.ipc").symlink_to(tmp_path / "real" / "f.ipc")
+        for asked in ("real/f.ipc", "link/f.ipc", "alias.ipc"):
+            endpoint = parse_endpoint(f"ipc://{tmp_path}/{asked}")
+            assert endpoint.matches(f"{tmp_path}/link/f.ipc"), asked
+            assert f"{tmp_path}/link/f.ipc" in IpcPaths([endpoint]), asked
+            assert not endpoint.matches(f"{tmp_path}/other/f.ipc"), asked
+            assert f"{tmp_path}/other/f.ipc" not in IpcPaths([endpoint]), asked
+            assert "" not in IpcPaths([endpoint]) and "@f.ipc" not in IpcPaths([endpoint])
+        assert not parse_endpoint(f"ipc://{tmp_path}/gone/f.ipc").matches(
+            f"{tmp_path}/link/f.ipc")
+    finally:
+        bound.close()
+        namesake.close()
