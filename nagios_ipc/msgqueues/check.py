@@ -301,7 +301,7 @@ class Filters:
         def match(value: str, patterns: Sequence[str]) -> bool:
             return any(fnmatch.fnmatchcase(value, p) for p in patterns)
 
-        keys = [queue.key] + ([str(queue.id)] if queue.id is not None else [])
+        keys = names_of(queue)
         if self.owners and not match(queue.owner, self.owners):
             return False
         if self.exclude_owners and match(queue.owner, self.exclude_owners):
@@ -313,8 +313,7 @@ class Filters:
     def absent(self, queues: Sequence[Queue]) -> List[str]:
         """What --key and --owner named that none of *queues* (the ones kept) is."""
         keys = [p for p in self.keys if not any(
-            fnmatch.fnmatchcase(k, p) for q in queues
-            for k in [q.key] + ([str(q.id)] if q.id is not None else []))]
+            fnmatch.fnmatchcase(k, p) for q in queues for k in names_of(q))]
         owners = [p for p in self.owners
                   if not any(fnmatch.fnmatchcase(q.owner, p) for q in queues)]
         missing = []
@@ -325,8 +324,19 @@ class Filters:
         return missing
 
 
+def names_of(queue: Queue) -> List[str]:
+    """What --key can name a queue by: its key, and 'id:MSQID' for a System V queue."""
+    return [queue.key] + ([f"id:{queue.id}"] if queue.id is not None else [])
+
+
 def normal_key(text: str) -> str:
-    """0x162E, 5678 (decimal key) and 0x0000162e all mean the same System V key."""
+    """0x162E, 5678 (decimal key) and 0x0000162e all mean the same System V key;
+    id:5 and msqid:5 the queue with msqid 5 (a number alone is a key: an IPC_PRIVATE
+    queue, key 0, can be named only by its msqid)."""
+    head, colon, tail = text.partition(":")
+    if colon and head.lower() in ("id", "msqid"):
+        tail = tail.strip()
+        return f"id:{int(tail)}" if tail.isdigit() else f"id:{tail}"
     if any(ch in text for ch in "*?["):
         return text.lower() if text.lower().startswith("0x") else text
     try:
@@ -1006,8 +1016,8 @@ def parser() -> cli.PluginParser:
     select.add_argument("--exclude-owner", action="append", default=[], metavar="NAME",
                         help="skip queues of this owner (glob; repeatable)")
     select.add_argument("--key", action="append", default=[], metavar="KEY",
-                        help="only this queue: System V key (0x162e or decimal), msqid, or "
-                             "POSIX name (glob; repeatable)")
+                        help="only this queue: System V key (0x162e or decimal), id:MSQID, "
+                             "or POSIX name (glob; repeatable)")
     select.add_argument("--exclude-key", action="append", default=[], metavar="KEY",
                         help="skip this queue (as --key; repeatable)")
     select.add_argument("--absent", choices=("critical", "warning", "unknown", "ok"),
