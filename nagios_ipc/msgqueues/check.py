@@ -310,6 +310,13 @@ class Filters:
             return False
         return not (self.exclude_keys and any(match(k, self.exclude_keys) for k in keys))
 
+    def named(self) -> str:
+        """The filter options given, as '--exclude-owner/--exclude-key'."""
+        return "/".join(option for option, given in (
+            ("--owner", self.owners), ("--key", self.keys),
+            ("--exclude-owner", self.exclude_owners), ("--exclude-key", self.exclude_keys))
+            if given)
+
     def absent(self, queues: Sequence[Queue]) -> List[str]:
         """What --key and --owner named that none of *queues* (the ones kept) is."""
         keys = [p for p in self.keys if not any(
@@ -370,6 +377,7 @@ class MsgQueues(nagiosplugin.Resource):
         self.notes: List[str] = []
         self.slots: Dict[str, Tuple[int, int]] = {}
         self.absent: List[str] = []  # what --key/--owner named and is not there
+        self.excluded = 0  # queues found and left out by --owner/--key/--exclude-*
         self.timestamp = 0.0
         self.doing = "reading message queues"
 
@@ -398,6 +406,7 @@ class MsgQueues(nagiosplugin.Resource):
         if self.filters.active:
             queues = [queue for batch in batches for queue in batch.queues
                       if self.filters.wants(queue)]
+            self.excluded = sum(batch.count for batch in batches) - len(queues)
             self.absent = self.filters.absent(queues)
             batches = [Batch.of("?", queues)]
         groups, total = self.groups, self.total
@@ -701,13 +710,22 @@ def queue_name(queue: Queue) -> str:
     return f"posix {short(queue.key, NAME_MAX)}"
 
 
+def messages_text(queue: Queue, unit: str = "") -> str:
+    """'3 messages', or '4 of 4 messages' when the count is at the queue's message limit
+    (a POSIX queue is full at mq_maxmsg, bytes to spare or not); *unit* fixed, or by
+    the number."""
+    count, most = queue.messages, queue.max_messages
+    if count is not None and most and count >= most:  # a limit of 0: queue_line says so
+        return f"{count} of {most} {unit or ('messages' if most != 1 else 'message')}"
+    return f"{count} {unit or ('messages' if count != 1 else 'message')}"
+
+
 def queue_brief(queue: Queue) -> str:
     if queue.no_room:
         return f"{queue_name(queue)} (limit 0 B: full by definition, no message fits)"
     fill = f", {format_number(round(queue.fill or 0, 1))}%" if queue.fill is not None else ""
     limit = f" of {queue.limit_bytes}" if queue.limit_bytes is not None else ""
-    msgs = (f"{queue.messages} message{'s' if queue.messages != 1 else ''}, "
-            if queue.messages is not None else "")
+    msgs = (f"{messages_text(queue)}, " if queue.messages is not None else "")
     return f"{queue_name(queue)} ({msgs}{queue.bytes}{limit} B{fill})"
 
 
@@ -811,6 +829,10 @@ class QueueSummary(nagiosplugin.Summary):
                   if self.resource.absent else "")
         if not total.count:
             checked = ", ".join(sorted(k for k, _ in self.resource.slots.items())) or "none"
+            excluded = self.resource.excluded
+            if excluded and not absent:  # there are queues: not "no message queues"
+                return (f"{absent}all {excluded} message queue{'s' if excluded != 1 else ''}"
+                        f" left out by {self.resource.filters.named()} (checked: {checked})")
             return f"{absent}no message queues (checked: {checked})"
         fullest = total.fullest()
         fill = (f", fullest {format_number(round(fullest.fill or 0, 1))}% "
@@ -960,12 +982,12 @@ def queue_line(queue: Queue, now: float, growth: Optional[Growth] = None) -> str
     fill = f"{format_number(round(queue.fill, 1))}%" if queue.fill is not None else "?"
     limit = (f"{queue.limit_bytes} B ({queue.limit_source})"
              if queue.limit_bytes is not None else "unknown")
-    messages = queue.messages if queue.messages is not None else "?"
+    messages = messages_text(queue, "messages") if queue.messages is not None else "? messages"
     # refused queues' files are as unreadable as mq_getattr (both need read permission)
     held = "?" if queue.limit_source == NOT_PERMITTED else queue.bytes
     line = (f"{queue_name(queue)} owner {short(queue.owner, OWNER_MAX)} creator "
             f"{short(queue.creator, OWNER_MAX)} "
-            f"perms {queue.perms:04o}: {messages} messages, {held} B of {limit}, "
+            f"perms {queue.perms:04o}: {messages}, {held} B of {limit}, "
             f"fill {fill}{', FULL' if queue.full else ''}"
             f"{' (a limit of 0 B: no message fits)' if queue.no_room else ''}")
     if queue.kind == "sysv":

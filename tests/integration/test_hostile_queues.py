@@ -286,8 +286,8 @@ def test_long_posix_name_cannot_hide_another_full_queue(ns: IpcNamespace) -> Non
     # emoji), filled the 400-character summary; nobody's full queue was cut off
     shown = "\\U0001f600" * 4 + "\\U00"  # with '/' and '...': 48 characters
     assert (out.code, out.summary) == (2, (
-        f"MSGQUEUES CRITICAL: 1 full queue of owner daemon: posix /{shown}... (10 messages, "
-        f"81920 of 81920 B, 100%) / 1 full queue of owner nobody: sysv key 0x00005555 id "
+        f"MSGQUEUES CRITICAL: 1 full queue of owner daemon: posix /{shown}... (10 of 10 "
+        f"messages, 81920 of 81920 B, 100%) / 1 full queue of owner nobody: sysv key 0x00005555 id "
         f"{victim} (1 message, 64 of 64 B, 100%)"))
     detail = ns.check(["--details", "always"]).stdout.splitlines()
     assert max(len(line) for line in detail[1:-1]) < 400
@@ -329,7 +329,7 @@ def test_unreadable_posix_queues_are_unknown_never_ok_with_zeros(ns: IpcNamespac
                  "q.send(b'p'); q.send(b'q')")
     out = ns.check(args, user="nobody")
     assert (out.code, out.summary) == (2, (
-        "MSGQUEUES CRITICAL: 1 full queue of owner root: posix /open.q (2 messages, 2 of "
+        "MSGQUEUES CRITICAL: 1 full queue of owner root: posix /open.q (2 of 2 messages, 2 of "
         "128 B, 100%) / 1 POSIX queue not readable by nobody (uid 65534): owner root /app.q: "
         "message counts unknown; run as root or their owner, or skip them: --exclude-owner "
         "root"))

@@ -180,7 +180,7 @@ def test_posix_queues(mqueue_dir: str) -> None:
                                             "--details", "always"])
         assert out.code == 2, out.stdout
         assert out.summary == (f"MSGQUEUES CRITICAL: 1 full queue of owner {me}: posix "
-                               f"{name}_full (4 messages, 100 of 256 B, 100%)")
+                               f"{name}_full (4 of 4 messages, 100 of 256 B, 100%)")
         assert out.perfdata[f"messages_{me}"] == "5;;;0"
         assert out.perfdata[f"bytes_{me}"] == "200B;;;0;1280"
         assert out.perfdata[f"queues_{me}"] == "2;;;0"
