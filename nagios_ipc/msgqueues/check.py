@@ -175,7 +175,7 @@ class Group:
         # queue before it has a fill, as in a pass over every queue
         self.first_idle: Optional[Tuple[int, Idle]] = None
         self._summary: Optional[Tuple[int, int, int, int, List[Queue], Optional[Queue],
-                                      Optional[Queue], List[Queue]]] = None
+                                      Optional[Queue], List[Queue], List[Queue]]] = None
 
     @property
     def count(self) -> int:
@@ -203,12 +203,13 @@ class Group:
         self.idle_qbytes += other.idle_qbytes
 
     def _scan(self) -> Tuple[int, int, int, int, List[Queue], Optional[Queue],
-                             Optional[Queue], List[Queue]]:
+                             Optional[Queue], List[Queue], List[Queue]]:
         if self._summary is not None:
             return self._summary
         messages = size = qbytes = nonempty = 0
         full: List[Queue] = []
         readers: List[Queue] = []
+        unknown: List[Queue] = []
         fullest: Optional[Queue] = None
         best = (-1.0, -1)
         stalest: Optional[Queue] = None
@@ -221,6 +222,9 @@ class Group:
             queues = chain(self.queues[:at], (lead,), self.queues[at:])
         for queue in queues:
             count, held, limit = queue.messages, queue.bytes, queue.limit_bytes
+            if count is None:  # a POSIX queue mq_getattr could not read: no figure to sum
+                unknown.append(queue)
+                continue
             if limit:
                 qbytes += limit
             empty = not (count or held)
@@ -229,7 +233,7 @@ class Group:
                     fullest, best = queue, (0.0, 0)  # fill 0: only if nothing fuller
                 continue
             if not empty:
-                messages += count or 0
+                messages += count
                 size += held
                 nonempty += 1
             fill = queue.fill
@@ -246,7 +250,8 @@ class Group:
                 readers.append(queue)
         if lead is not None:  # the pass added the lead's limit; idle_qbytes holds it too
             qbytes += self.idle_qbytes - (lead.limit_bytes or 0)
-        self._summary = (messages, size, qbytes, nonempty, full, fullest, stalest, readers)
+        self._summary = (messages, size, qbytes, nonempty, full, fullest, stalest, readers,
+                         unknown)
         return self._summary
 
     @property
@@ -277,6 +282,11 @@ class Group:
     def orphaned(self, alive: Callable[[int], bool]) -> List[Queue]:
         return [q for q in self._scan()[7] if q.lrpid and not alive(q.lrpid)]
 
+    def unknown(self) -> List[Queue]:
+        """Queues without a message count (POSIX, mq_getattr refused or missing): the
+        sums above leave them out, so they are lower bounds (see UNKNOWN_WHEN_UNREAD)."""
+        return self._scan()[8]
+
 
 class Filters:
     def __init__(self, owners: Sequence[str], exclude_owners: Sequence[str],
@@ -291,7 +301,7 @@ class Filters:
         def match(value: str, patterns: Sequence[str]) -> bool:
             return any(fnmatch.fnmatchcase(value, p) for p in patterns)
 
-        keys = [queue.key] + ([str(queue.id)] if queue.id is not None else [])
+        keys = names_of(queue)
         if self.owners and not match(queue.owner, self.owners):
             return False
         if self.exclude_owners and match(queue.owner, self.exclude_owners):
@@ -300,11 +310,17 @@ class Filters:
             return False
         return not (self.exclude_keys and any(match(k, self.exclude_keys) for k in keys))
 
+    def named(self) -> str:
+        """The filter options given, as '--exclude-owner/--exclude-key'."""
+        return "/".join(option for option, given in (
+            ("--owner", self.owners), ("--key", self.keys),
+            ("--exclude-owner", self.exclude_owners), ("--exclude-key", self.exclude_keys))
+            if given)
+
     def absent(self, queues: Sequence[Queue]) -> List[str]:
         """What --key and --owner named that none of *queues* (the ones kept) is."""
         keys = [p for p in self.keys if not any(
-            fnmatch.fnmatchcase(k, p) for q in queues
-            for k in [q.key] + ([str(q.id)] if q.id is not None else []))]
+            fnmatch.fnmatchcase(k, p) for q in queues for k in names_of(q))]
         owners = [p for p in self.owners
                   if not any(fnmatch.fnmatchcase(q.owner, p) for q in queues)]
         missing = []
@@ -315,8 +331,19 @@ class Filters:
         return missing
 
 
+def names_of(queue: Queue) -> List[str]:
+    """What --key can name a queue by: its key, and 'id:MSQID' for a System V queue."""
+    return [queue.key] + ([f"id:{queue.id}"] if queue.id is not None else [])
+
+
 def normal_key(text: str) -> str:
-    """0x162E, 5678 (decimal key) and 0x0000162e all mean the same System V key."""
+    """0x162E, 5678 (decimal key) and 0x0000162e all mean the same System V key;
+    id:5 and msqid:5 the queue with msqid 5 (a number alone is a key: an IPC_PRIVATE
+    queue, key 0, can be named only by its msqid)."""
+    head, colon, tail = text.partition(":")
+    if colon and head.lower() in ("id", "msqid"):
+        tail = tail.strip()
+        return f"id:{int(tail)}" if tail.isdigit() else f"id:{tail}"
     if any(ch in text for ch in "*?["):
         return text.lower() if text.lower().startswith("0x") else text
     try:
@@ -350,6 +377,7 @@ class MsgQueues(nagiosplugin.Resource):
         self.notes: List[str] = []
         self.slots: Dict[str, Tuple[int, int]] = {}
         self.absent: List[str] = []  # what --key/--owner named and is not there
+        self.excluded = 0  # queues found and left out by --owner/--key/--exclude-*
         self.timestamp = 0.0
         self.doing = "reading message queues"
 
@@ -378,6 +406,7 @@ class MsgQueues(nagiosplugin.Resource):
         if self.filters.active:
             queues = [queue for batch in batches for queue in batch.queues
                       if self.filters.wants(queue)]
+            self.excluded = sum(batch.count for batch in batches) - len(queues)
             self.absent = self.filters.absent(queues)
             batches = [Batch.of("?", queues)]
         groups, total = self.groups, self.total
@@ -459,6 +488,9 @@ class MsgQueues(nagiosplugin.Resource):
         self.collect()
         if self.absent:
             yield nagiosplugin.Metric("absent", len(self.absent), context="absent")
+        if self.total.unknown():
+            yield nagiosplugin.Metric("unreadable", len(self.total.unknown()),
+                                      context="unreadable")
         if self.growth is not None:
             self.doing = f"recording growth in {self.growth.state.path}"
             self.growth.observe(self.total.queues, self.total.messages, self.total.bytes,
@@ -566,9 +598,12 @@ class MeasureContext(nagiosplugin.ScalarContext):
 
     def performance(self, metric: nagiosplugin.Metric,
                     resource: nagiosplugin.Resource) -> Optional[nagiosplugin.Performance]:
-        if (isinstance(resource, MsgQueues) and resource.hidden
-                and id(group_of(metric, resource)) in resource.hidden):
-            return None  # an owner past --max-owners: in *_other_owners
+        if isinstance(resource, MsgQueues):
+            group = group_of(metric, resource)
+            if resource.hidden and id(group) in resource.hidden:
+                return None  # an owner past --max-owners: in *_other_owners
+            if metric.context in UNKNOWN_WHEN_UNREAD and group.unknown():
+                return None  # a sum without the queues that could not be read: unknown
         return nagiosplugin.Performance(
             metric.name, metric.value, metric.uom, self.warn_range, self.crit_range,
             metric.min, metric.max)
@@ -675,13 +710,22 @@ def queue_name(queue: Queue) -> str:
     return f"posix {short(queue.key, NAME_MAX)}"
 
 
+def messages_text(queue: Queue, unit: str = "") -> str:
+    """'3 messages', or '4 of 4 messages' when the count is at the queue's message limit
+    (a POSIX queue is full at mq_maxmsg, bytes to spare or not); *unit* fixed, or by
+    the number."""
+    count, most = queue.messages, queue.max_messages
+    if count is not None and most and count >= most:  # a limit of 0: queue_line says so
+        return f"{count} of {most} {unit or ('messages' if most != 1 else 'message')}"
+    return f"{count} {unit or ('messages' if count != 1 else 'message')}"
+
+
 def queue_brief(queue: Queue) -> str:
     if queue.no_room:
         return f"{queue_name(queue)} (limit 0 B: full by definition, no message fits)"
     fill = f", {format_number(round(queue.fill or 0, 1))}%" if queue.fill is not None else ""
     limit = f" of {queue.limit_bytes}" if queue.limit_bytes is not None else ""
-    msgs = (f"{queue.messages} message{'s' if queue.messages != 1 else ''}, "
-            if queue.messages is not None else "")
+    msgs = (f"{messages_text(queue)}, " if queue.messages is not None else "")
     return f"{queue_name(queue)} ({msgs}{queue.bytes}{limit} B{fill})"
 
 
@@ -713,6 +757,65 @@ def absent_text(resource: MsgQueues) -> str:
     return f"{', '.join(resource.absent)}: is its application running?"
 
 
+# what a group with a queue without counts leaves out of its perfdata: sums of the other
+# queues are not its figures (still judged: what they show is there all the same)
+UNKNOWN_WHEN_UNREAD = ("messages", "bytes", "qbytes", "full", "fill", "nonempty",
+                       "messages_growth", "bytes_growth")
+
+
+class UnreadableContext(nagiosplugin.Context):
+    """POSIX queues whose counts could not be read: UNKNOWN naming them and the fix
+    (QueuesCheck lowers it to WARNING beside a real finding). No perfdata."""
+
+    def __init__(self) -> None:
+        super().__init__("unreadable")
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        assert isinstance(resource, MsgQueues)
+        return self.result_cls(nagiosplugin.Unknown, unreadable_text(resource), metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: nagiosplugin.Resource) -> None:
+        return None
+
+
+def unreadable_text(resource: MsgQueues) -> str:
+    """'2 POSIX queues not readable by nagios (uid 110): owner root /app.q, /b.q:
+    message counts unknown; run as root or their owner, or skip them: ...'"""
+    from .posix import NOT_PERMITTED
+
+    queues = resource.total.unknown()
+    refused = [q for q in queues if q.limit_source == NOT_PERMITTED]
+    parts = []
+    if refused:
+        owners: Dict[str, List[str]] = OrderedDict()
+        for queue in refused:
+            owners.setdefault(queue.owner, []).append(queue.key)
+        named = []
+        left = 2  # queue names in the line: the count says how many there are
+        for owner, names in owners.items():
+            if left <= 0:
+                break
+            named.append(f"owner {short(owner, OWNER_MAX)} "
+                         f"{', '.join(short(n, NAME_MAX) for n in names[:left])}")
+            left -= len(names[:left])
+        more = f" and {len(refused) - 2} more" if len(refused) > 2 else ""
+        skip = " ".join(f"--exclude-owner {short(o, OWNER_MAX)}" for o in list(owners)[:2])
+        if "posix" not in resource.strict_types:
+            skip += " or --type sysv"
+        uid = os.geteuid()
+        parts.append(f"{len(refused)} POSIX queue{'s' if len(refused) != 1 else ''} not "
+                     f"readable by {short(user_name(uid), OWNER_MAX)} (uid {uid}): "
+                     f"{'; '.join(named)}{more}: message counts unknown; run as root or "
+                     f"their owner, or skip them: {skip}")
+    missing = len(queues) - len(refused)
+    if missing:
+        parts.append(f"{missing} POSIX queue{'s' if missing != 1 else ''} without message "
+                     f"counts: no mq_getattr here; install posix_ipc")
+    return " / ".join(parts)
+
+
 class QueueSummary(nagiosplugin.Summary):
     def __init__(self, resource: MsgQueues, limit: int = 100) -> None:
         self.resource = resource
@@ -726,6 +829,10 @@ class QueueSummary(nagiosplugin.Summary):
                   if self.resource.absent else "")
         if not total.count:
             checked = ", ".join(sorted(k for k, _ in self.resource.slots.items())) or "none"
+            excluded = self.resource.excluded
+            if excluded and not absent:  # there are queues: not "no message queues"
+                return (f"{absent}all {excluded} message queue{'s' if excluded != 1 else ''}"
+                        f" left out by {self.resource.filters.named()} (checked: {checked})")
             return f"{absent}no message queues (checked: {checked})"
         fullest = total.fullest()
         fill = (f", fullest {format_number(round(fullest.fill or 0, 1))}% "
@@ -761,7 +868,7 @@ class QueueSummary(nagiosplugin.Summary):
 
     def _group(self, result: nagiosplugin.Result) -> Optional[Group]:
         metric = result.metric
-        if metric is None or metric.context in ("slots", "absent"):
+        if metric is None or metric.context in ("slots", "absent", "unreadable"):
             return None
         return group_of(metric, self.resource)
 
@@ -859,6 +966,7 @@ def most_interesting(group: Group, interest: Callable[[Queue], Tuple[Any, ...]],
 
 def queue_line(queue: Queue, now: float, growth: Optional[Growth] = None) -> str:
     from ..procnames import process_name
+    from .posix import NOT_PERMITTED
 
     def event(what: str, stamp: Optional[float], pid: Optional[int]) -> str:
         if not stamp and not pid:
@@ -874,10 +982,12 @@ def queue_line(queue: Queue, now: float, growth: Optional[Growth] = None) -> str
     fill = f"{format_number(round(queue.fill, 1))}%" if queue.fill is not None else "?"
     limit = (f"{queue.limit_bytes} B ({queue.limit_source})"
              if queue.limit_bytes is not None else "unknown")
-    messages = queue.messages if queue.messages is not None else "?"
+    messages = messages_text(queue, "messages") if queue.messages is not None else "? messages"
+    # refused queues' files are as unreadable as mq_getattr (both need read permission)
+    held = "?" if queue.limit_source == NOT_PERMITTED else queue.bytes
     line = (f"{queue_name(queue)} owner {short(queue.owner, OWNER_MAX)} creator "
             f"{short(queue.creator, OWNER_MAX)} "
-            f"perms {queue.perms:04o}: {messages} messages, {queue.bytes} B of {limit}, "
+            f"perms {queue.perms:04o}: {messages}, {held} B of {limit}, "
             f"fill {fill}{', FULL' if queue.full else ''}"
             f"{' (a limit of 0 B: no message fits)' if queue.no_room else ''}")
     if queue.kind == "sysv":
@@ -902,6 +1012,17 @@ class QueuesCheck(nagiosplugin.Check):
     def __call__(self) -> None:
         super().__call__()
         self.results = self.queues.arrange(self.results)
+        # queues without counts make the result UNKNOWN, unless the queues that could be
+        # read have a real problem: a full queue stays CRITICAL (nagiosplugin ranks
+        # UNKNOWN above it), with the unreadable ones named after it in the first line
+        results = self.results.results  # in their order (iterating Results sorts them)
+        if (any(r.metric is not None and r.metric.context == "unreadable" for r in results)
+                and any(r.state in (nagiosplugin.Critical, nagiosplugin.Warn)
+                        for r in results)):
+            self.results = nagiosplugin.Results(*(
+                nagiosplugin.Result(nagiosplugin.Warn, r.hint, r.metric)
+                if r.metric is not None and r.metric.context == "unreadable" else r
+                for r in results))
 
 
 def parser() -> cli.PluginParser:
@@ -917,8 +1038,8 @@ def parser() -> cli.PluginParser:
     select.add_argument("--exclude-owner", action="append", default=[], metavar="NAME",
                         help="skip queues of this owner (glob; repeatable)")
     select.add_argument("--key", action="append", default=[], metavar="KEY",
-                        help="only this queue: System V key (0x162e or decimal), msqid, or "
-                             "POSIX name (glob; repeatable)")
+                        help="only this queue: System V key (0x162e or decimal), id:MSQID, "
+                             "or POSIX name (glob; repeatable)")
     select.add_argument("--exclude-key", action="append", default=[], metavar="KEY",
                         help="skip this queue (as --key; repeatable)")
     select.add_argument("--absent", choices=("critical", "warning", "unknown", "ok"),
@@ -1041,7 +1162,7 @@ def build(args: argparse.Namespace,
         if critical is None and measure.critical is not None:
             critical = nagiosplugin.Range(measure.critical)
         contexts.append(MeasureContext(measure, warning, critical))
-    return QueuesCheck(resource, AbsentContext(args.absent), *contexts,
+    return QueuesCheck(resource, AbsentContext(args.absent), UnreadableContext(), *contexts,
                        QueueSummary(resource, args.details_limit))
 
 

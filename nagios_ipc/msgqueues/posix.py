@@ -4,7 +4,8 @@ Each file reads ``QSIZE:<bytes> NOTIFY:.. SIGNO:.. NOTIFY_PID:..``; owner and
 mode come from stat(). Message counts and limits need mq_getattr(), which
 needs read permission on the queue: through posix_ipc where it is installed,
 else through the C library directly; without either, or without permission,
-the queue is reported with bytes only (reduced) and a note says so.
+the queue has no message count (None): the check leaves its figures out and
+answers UNKNOWN naming it (check.unreadable_text).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     NameOf = Callable[[int], str]
 
 MQUEUE_DIR = "/dev/mqueue"
+# limit_source of a queue mq_getattr was refused on: the check names these in its UNKNOWN
+NOT_PERMITTED = "not permitted"
 _QSIZE = re.compile(r"^QSIZE:(\d+)\s")
 
 
@@ -159,13 +162,13 @@ class PosixSource:
             except FileNotFoundError:
                 continue  # removed while we looked
             except PermissionError:
+                # 0 stands in for the unknown size: a queue without a message count is
+                # never summed (check.Group._scan) and makes the result UNKNOWN
                 qsize = 0
-                reduced += 1
-                self.notes.append(f"posix /{name}: file not readable, bytes unknown")
                 info = os.lstat(path)
             attrs = self.attrs("/" + name) if self.attrs else None
             if attrs is None:
-                reduced += 1
+                reduced += 1  # once per queue, whichever of the two reads failed
                 messages, maxmsg, msgsize = None, None, None
             else:
                 messages, maxmsg, msgsize = attrs
@@ -174,7 +177,8 @@ class PosixSource:
                 creator=self.name_of(info.st_uid), perms=stat.S_IMODE(info.st_mode),
                 messages=messages, bytes=qsize,
                 limit_bytes=maxmsg * msgsize if maxmsg and msgsize else None,
-                limit_source=self.attrs_name if attrs else "unknown",
+                limit_source=(self.attrs_name if attrs else
+                              NOT_PERMITTED if self.attrs else "unknown"),
                 max_messages=maxmsg, ctime=info.st_mtime))
         if reduced:
             how = ("install posix_ipc or run as a user with read permission"

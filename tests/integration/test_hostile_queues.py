@@ -286,8 +286,59 @@ def test_long_posix_name_cannot_hide_another_full_queue(ns: IpcNamespace) -> Non
     # emoji), filled the 400-character summary; nobody's full queue was cut off
     shown = "\\U0001f600" * 4 + "\\U00"  # with '/' and '...': 48 characters
     assert (out.code, out.summary) == (2, (
-        f"MSGQUEUES CRITICAL: 1 full queue of owner daemon: posix /{shown}... (10 messages, "
-        f"81920 of 81920 B, 100%) / 1 full queue of owner nobody: sysv key 0x00005555 id "
+        f"MSGQUEUES CRITICAL: 1 full queue of owner daemon: posix /{shown}... (10 of 10 "
+        f"messages, 81920 of 81920 B, 100%) / 1 full queue of owner nobody: sysv key 0x00005555 id "
         f"{victim} (1 message, 64 of 64 B, 100%)"))
     detail = ns.check(["--details", "always"]).stdout.splitlines()
     assert max(len(line) for line in detail[1:-1]) < 400
+
+
+# --- POSIX queues the monitoring user may not read -------------------------------------------
+
+def test_unreadable_posix_queues_are_unknown_never_ok_with_zeros(ns: IpcNamespace) -> None:
+    pytest.importorskip("posix_ipc")
+    # root's 0600 queue, full by its message count; nobody's own queue, readable by it
+    ns.as_uid(0, "import posix_ipc\nq = posix_ipc.MessageQueue('/app.q', posix_ipc.O_CREX, "
+                 "mode=0o600, max_messages=4, max_message_size=64)\n"
+                 "for _ in range(4): q.send(b'a' * 10)")
+    ns.as_uid(NOBODY, "import posix_ipc\nq = posix_ipc.MessageQueue('/own.q', posix_ipc.O_CREX, "
+                      "mode=0o600, max_messages=4, max_message_size=64)\nq.send(b'o' * 5)")
+    args = ["--type", "posix", "--trend-window", "0", "--details", "always"]
+    assert ns.check(args, user="root").code == 2  # root sees the full queue
+    out = ns.check(args, user="nobody")
+    assert out.stderr == ""
+    # before the fix: "MSGQUEUES OK: 2 posix queues of 2 owners, 1 messages, 5 B queued"
+    # with messages_root=0 bytes_root=0B
+    assert (out.code, out.summary) == (3, (
+        "MSGQUEUES UNKNOWN: 1 POSIX queue not readable by nobody (uid 65534): owner root "
+        "/app.q: message counts unknown; run as root or their owner, or skip them: "
+        "--exclude-owner root"))
+    perf = out.perfdata
+    assert perf["queues_root"] == "1;;;0"
+    for unknown in ("messages_root", "bytes_root", "qbytes_root", "full_root", "fill_root"):
+        assert unknown not in perf  # left out, not 0
+    assert perf["messages_nobody"] == "1;;;0"
+    assert perf["bytes_nobody"] == "5B;;;0;256"
+    assert "posix /app.q owner root creator root perms 0600: ? messages, ? B of unknown" \
+        in out.stdout
+    # each unreadable queue counted once (it was twice: file and mq_getattr)
+    assert "note: 1 POSIX queue(s) without message counts" in out.stdout
+    # a full queue nobody can read is still CRITICAL, the unreadable one named after it
+    ns.as_uid(0, "import posix_ipc\nq = posix_ipc.MessageQueue('/open.q', posix_ipc.O_CREX, "
+                 "mode=0o644, max_messages=2, max_message_size=64)\n"
+                 "q.send(b'p'); q.send(b'q')")
+    out = ns.check(args, user="nobody")
+    assert (out.code, out.summary) == (2, (
+        "MSGQUEUES CRITICAL: 1 full queue of owner root: posix /open.q (2 of 2 messages, 2 of "
+        "128 B, 100%) / 1 POSIX queue not readable by nobody (uid 65534): owner root /app.q: "
+        "message counts unknown; run as root or their owner, or skip them: --exclude-owner "
+        "root"))
+    assert "messages_root" not in out.perfdata
+    # without --type the way out names System V too; excluded, the rest is judged
+    out = ns.check(["--trend-window", "0", "--exclude-key", "/open.q"], user="nobody")
+    assert out.code == 3 and out.summary.endswith(
+        "skip them: --exclude-owner root or --type sysv"), out.stdout
+    out = ns.check(["--type", "posix", "--trend-window", "0", "--exclude-owner", "root"],
+                   user="nobody")
+    assert (out.code, out.summary) == (0, "MSGQUEUES OK: 1 posix queue of 1 owner, 1 messages, "
+                                          "5 B queued, fullest 25% (posix /own.q of nobody)")

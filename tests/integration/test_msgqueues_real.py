@@ -180,7 +180,7 @@ def test_posix_queues(mqueue_dir: str) -> None:
                                             "--details", "always"])
         assert out.code == 2, out.stdout
         assert out.summary == (f"MSGQUEUES CRITICAL: 1 full queue of owner {me}: posix "
-                               f"{name}_full (4 messages, 100 of 256 B, 100%)")
+                               f"{name}_full (4 of 4 messages, 100 of 256 B, 100%)")
         assert out.perfdata[f"messages_{me}"] == "5;;;0"
         assert out.perfdata[f"bytes_{me}"] == "200B;;;0;1280"
         assert out.perfdata[f"queues_{me}"] == "2;;;0"
@@ -377,3 +377,41 @@ def test_concurrent_runs_share_one_growth_history(made: List[int], tmp_path: Pat
     # kept ones are at least a second apart, and the count (1 message) is whole
     assert 1 <= len(times) <= 12 and all(b - a >= 0.99 for a, b in zip(times, times[1:]))
     assert stored["s"]["m"]["i"]["total"][2] == 1
+
+
+def test_key_id_selects_a_queue_by_its_msqid() -> None:
+    """--key id:N names a queue by its msqid (the only name of an IPC_PRIVATE queue);
+    a number alone stays a key. Real queues in a private IPC namespace."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a private IPC namespace (unshare -i)")
+    # root's queues: an IPC_PRIVATE one with a message, one under key 5 with another;
+    # the check runs in the namespace where they are, then the namespace goes
+    script = (
+        "import subprocess, sys, sysv_ipc\n"
+        "private = sysv_ipc.MessageQueue(sysv_ipc.IPC_PRIVATE, sysv_ipc.IPC_CREX, mode=0o600)\n"
+        "private.send(b'p' * 7)\n"
+        "five = sysv_ipc.MessageQueue(5, sysv_ipc.IPC_CREX, mode=0o600)\n"
+        "five.send(b'f' * 11)\n"
+        "check = [sys.executable, sys.argv[1], '--type', 'sysv', '--trend-window', '0',\n"
+        "         '--report-by', 'total']\n"
+        "for args in ([f'id:{private.id}'], [f'msqid:{private.id}'], ['5'],\n"
+        "             [f'--exclude-key=id:{private.id}'], ['id:999999']):\n"
+        "    argv = [a if a.startswith('--') else '--key=' + a for a in args]\n"
+        "    done = subprocess.run(check + argv, capture_output=True, text=True)\n"
+        "    print(done.returncode, done.stdout.splitlines()[0])\n"
+        "print(private.id)\n")
+    done = subprocess.run(["unshare", "-i", sys.executable, "-c", script,
+                           str(Path(__file__).parents[2] / "checks" / "check_msgqueues")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    *lines, msqid = done.stdout.splitlines()
+    lines = [re.sub(r" \| .*", "", line) for line in lines]
+    # before the fix, id:N (and a bare msqid) matched nothing: "no queue with key ..."
+    private = (f"0 MSGQUEUES OK: 1 sysv queue of 1 owner, 1 messages, 7 B queued, fullest "
+               f"0% (sysv key 0x00000000 id {msqid} of root)")
+    five = ("0 MSGQUEUES OK: 1 sysv queue of 1 owner, 1 messages, 11 B queued, fullest 0.1% "
+            "(sysv key 0x00000005 id ")
+    assert lines[0] == lines[1] == private, lines
+    assert lines[2].startswith(five) and lines[3].startswith(five), lines
+    assert lines[4] == ("2 MSGQUEUES CRITICAL: no queue with key id:999999: is its "
+                        "application running?"), lines

@@ -64,6 +64,11 @@ CASES = [
     # id, queues, argv, exit code, first line (why each case exists: in the id)
     ("empty-system-ok", [], [], 0,
      "MSGQUEUES OK: no message queues (checked: sysv) | sysv_slots=0%;80;95;0;100"),
+    # queues there, every one excluded: not "no message queues" (it said so before)
+    ("all-excluded-says-so", [sysv(1, "app", 3, 30), sysv(2, "web", 0, 0)],
+     ["--exclude-owner", "app", "--exclude-key", "id:2"], 0,
+     "MSGQUEUES OK: all 2 message queues left out by --exclude-owner/--exclude-key "
+     "(checked: sysv) | sysv_slots=0.01%;80;95;0;100"),
     # perfdata order: slots, then owners by size (issue 20: what a transport cuts is last)
     ("two-owners-ok-per-owner-perfdata",
      [sysv(2, "root"), sysv(1, "app", 3, 300)], [], 0,
@@ -82,7 +87,7 @@ CASES = [
     ("full-by-message-count",
      [sysv(7, "app", 16, 16, limit=16)], [], 2,
      "MSGQUEUES CRITICAL: 1 full queue of owner app: sysv key 0x00000007 id 7 "
-     "(16 messages, 16 of 16 B, 100%)"),
+     "(16 of 16 messages, 16 of 16 B, 100%)"),
     ("fill-warning-default-80",
      [sysv(3, "app", 9, 900, limit=1000)], [], 1,
      "MSGQUEUES WARNING: fullest queue of owner app at 90%: sysv key 0x00000003 id 3 "
