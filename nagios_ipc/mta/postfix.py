@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 NAME = "postfix"
 METHODS = ("spool", "command")
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt")
+# where files being written live: postdrop writes a maildrop file 0644 and cleanup an
+# incoming file 0600, and each sets the owner's x bit when the file is complete; showq
+# (mail_open_ok.c) lists nothing else, and a file a killed postdrop left stays unfinished
+# for good. Deferred, active and hold only ever receive finished files (a stat per file
+# there would cost the count-only run on a huge queue its speed).
+UNFINISHED_QUEUES = ("maildrop", "incoming")
 DEFERRED_QUEUES = ("deferred",)
 DEFAULT_CONFIG_DIR = "/etc/postfix"
 DEFAULT_QUEUE_DIR = "/var/spool/postfix"
@@ -299,6 +305,15 @@ def _read_in(directory: Directory, name: str) -> Optional[bytes]:
         os.close(fd)
 
 
+def _finished(directory: Directory, name: str) -> bool:
+    """PostfixSpool._ready of *name* in an open queue directory."""
+    try:
+        mode = directory.lstat(name).st_mode
+    except FileNotFoundError:
+        return False
+    return mode & stat.S_IRWXU == stat.S_IRWXU
+
+
 class PostfixSpool:
     """Reads the queue directory; needs read access (root or postfix)."""
 
@@ -400,11 +415,21 @@ class PostfixSpool:
                 return log
         return _read_file(os.path.join(defer_top, queue_id))
 
+    def _ready(self, path: str) -> bool:
+        """Postfix has finished writing the queue file *path* (owner bits rwx)."""
+        try:
+            mode = self.tree.lstat(path).st_mode
+        except FileNotFoundError:
+            return False  # gone since the directory was read
+        return mode & stat.S_IRWXU == stat.S_IRWXU
+
     def counts(self) -> Iterator[QueueCount]:
         """Names only (os.listdir, no per-entry objects): queue ids are never one
-        character long, hash subdirectories always are."""
+        character long, hash subdirectories always are. In maildrop and incoming a
+        file counts once Postfix has finished writing it, as postqueue counts it."""
         for queue in QUEUES:
             count = 0
+            ready = queue in UNFINISHED_QUEUES
             stack = [os.path.join(self.root, queue)]
             while stack:
                 directory = stack.pop()
@@ -417,13 +442,13 @@ class PostfixSpool:
                                       f"{SUDO_FIX}; or {MAILQ_FIX}") from None
                 if not names:
                     continue
-                if min(map(len, names)) > 1:  # a leaf: queue files only (C-speed test)
-                    count += len(names)
+                if min(map(len, names)) > 1 and not ready:  # a leaf: queue files only
+                    count += len(names)                      # (C-speed test)
                     continue
                 for name in names:
                     if len(name) == 1:
                         stack.append(f"{directory}/{name}")
-                    elif name[0] != ".":
+                    elif name[0] != "." and (not ready or self._ready(f"{directory}/{name}")):
                         count += 1
             yield QueueCount(queue, count)
 
@@ -458,6 +483,7 @@ class PostfixSpool:
                     continue  # only deferred and held mail have defer logs
                 strict = queue in ("active", "deferred", "hold")
                 held = queue == "hold"
+                ready = queue in UNFINISHED_QUEUES
                 for directory, sub, queue_id in self._entries(queue):
                     if directory != current or files is None:
                         # the files of one directory come together: one descriptor for
@@ -481,6 +507,8 @@ class PostfixSpool:
                     if queue == "corrupt":
                         yield Message(queue, queue_id, size=self._size(path))
                         continue
+                    if ready and not _finished(files, queue_id):
+                        continue  # still being written (or left half-written): not mail yet
                     data = _read_in(files, queue_id)
                     if data is None:
                         continue  # delivered or moved since the directory was read

@@ -1,0 +1,99 @@
+"""check_mta_backlog on the queue files of a real Postfix that are not plain finished mail:
+files Postfix has not finished writing, and a damaged queue file.
+
+Postfix marks a finished queue file by its owner bits rwx (mail_open_ok.c): postdrop
+writes a maildrop file 0644 and cleanup an incoming file 0600 until they are complete,
+and showq, pickup and qmgr pass over anything else. A postdrop killed mid-message leaves
+its file so for good.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from tests.integration.mta_real import PostfixInstance, available
+from tests.integration.test_mta_real import check
+
+pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
+
+
+@pytest.fixture
+def postfix() -> Iterator[PostfixInstance]:
+    instance = PostfixInstance("postfix-queue-files")
+    instance.setup()
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.cleanup()
+
+
+def deferred(instance: PostfixInstance, count: int) -> List[dict]:  # type: ignore[type-arg]
+    return instance.wait_queue(lambda q: len(q) == count and all(
+        m["queue_name"] in ("deferred", "hold")
+        and all("delay_reason" in r for r in m["recipients"]) for m in q))
+
+
+def killed_postdrop(instance: PostfixInstance) -> Path:
+    """A local submission whose postdrop is killed mid-message (SIGKILL: no clean-up
+    handler runs), as an OOM kill or a power cut leaves it: its maildrop file, unfinished."""
+    maildrop = instance.queue / "maildrop"
+    before = set(os.listdir(maildrop))
+    sendmail = subprocess.Popen(["/usr/sbin/sendmail", "-C", str(instance.etc), "-f",
+                                 "alice@probe.localdomain", "half@unfinished.example"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    assert sendmail.stdin is not None
+    try:
+        sendmail.stdin.write(b"Subject: half\n\n" + b"line of a message being written\n" * 4000)
+        sendmail.stdin.flush()
+        deadline = time.monotonic() + 20
+        while True:
+            children = Path(f"/proc/{sendmail.pid}/task/{sendmail.pid}/children").read_text()
+            made = set(os.listdir(maildrop)) - before
+            if children.split() and made and (maildrop / min(made)).stat().st_size > 4096:
+                break
+            assert time.monotonic() < deadline, "postdrop never wrote its maildrop file"
+            time.sleep(0.05)
+        (postdrop,) = children.split()  # sendmail's one child, started for this message
+        os.kill(int(postdrop), signal.SIGKILL)
+    finally:
+        sendmail.stdin.close()
+        sendmail.wait(timeout=20)
+    (name,) = set(os.listdir(maildrop)) - before
+    path = maildrop / name
+    assert path.stat().st_mode & 0o777 == 0o644  # as postdrop left it: never finished
+    return path
+
+
+def test_unfinished_queue_files_are_not_mail(postfix: PostfixInstance) -> None:
+    postfix.send("bob@probe.localdomain", ["carol@deferred.example"])
+    deferred(postfix, 1)
+    half = killed_postdrop(postfix)
+    # an incoming file as cleanup has it while the message is being received: 0600 postfix
+    pw = pwd.getpwnam("postfix")
+    incoming = postfix.queue / "incoming" / "4Xq2Lk0Z3Vz9abc"
+    incoming.write_bytes(half.read_bytes())
+    os.chown(incoming, pw.pw_uid, pw.pw_gid)
+    incoming.chmod(0o600)
+    time.sleep(1)  # pickup and qmgr had their chance: neither takes an unfinished file
+    assert [m["queue_name"] for m in postfix.postqueue()] == ["deferred"]
+    assert half.exists() and incoming.exists()
+    for method in ("spool", "command"):
+        for extra in ([], ["--count-only"]):
+            out = check(["--mta", "postfix", "--config-dir", str(postfix.etc), "--method",
+                         method, "--details", "always", "--queue", "maildrop=0,0",
+                         "--queue", "incoming=0,0", "--trend-window", "0", *extra])
+            assert out.code == 0, (method, extra, out.stdout)
+            assert (out.value("messages"), out.value("messages_maildrop"),
+                    out.value("messages_incoming"), out.value("messages_deferred")) == \
+                ("1", "0", "0", "1"), (method, extra, out.stdout)
+            assert "unfinished.example" not in out.stdout, (method, extra, out.stdout)
