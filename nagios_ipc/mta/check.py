@@ -517,9 +517,9 @@ def _deferred_text(metric: nagiosplugin.Metric, resource: MtaBacklog) -> str:
     _, age = b.oldest_of(queues)
     if age is not None:
         text += f", oldest {human_duration(age)}"
-    top = b.domains.top(1)
+    top = b.top_domain_of(queues)  # of these queues' mail only, not the held mail's
     if top:
-        text += f", top destination {top[0][0]} ({top[0][1]})"
+        text += f", top destination {top[0]} ({top[1]})"
     return text
 
 

@@ -97,3 +97,25 @@ def test_unfinished_queue_files_are_not_mail(postfix: PostfixInstance) -> None:
                     out.value("messages_incoming"), out.value("messages_deferred")) == \
                 ("1", "0", "0", "1"), (method, extra, out.stdout)
             assert "unfinished.example" not in out.stdout, (method, extra, out.stdout)
+
+
+def test_top_destination_of_the_deferred_queue_is_its_own(postfix: PostfixInstance) -> None:
+    """Six messages held for one domain, four deferred for another: the first line's
+    deferred problem names where the deferred mail goes, not the held mail."""
+    for index in range(6):
+        postfix.send("bob@probe.localdomain", [f"user{index}@held.example"])
+    for index in range(4):
+        postfix.send("bob@probe.localdomain", [f"user{index}@deferred.example"])
+    for message in deferred(postfix, 10):
+        if message["recipients"][0]["address"].endswith("@held.example"):
+            postfix.hold(message["queue_id"])
+    postfix.wait_queue(lambda q: sum(m["queue_name"] == "hold" for m in q) == 6)
+    for method in ("spool", "command"):
+        out = check(["--mta", "postfix", "--config-dir", str(postfix.etc), "--method", method,
+                     "-w", "2", "--trend-window", "0"])
+        assert out.code == 1, (method, out.stdout)
+        assert out.summary.startswith("MTA_BACKLOG WARNING: postfix deferred queue: 4 messages "
+                                      "(more than 2), oldest "), (method, out.stdout)
+        assert out.summary.endswith(", top destination deferred.example (4)"), \
+            (method, out.stdout)
+        assert "top destinations: held.example 6, deferred.example 4" in out.stdout

@@ -340,6 +340,29 @@ def test_backlog_memory_is_bounded() -> None:
     assert b.reasons.top(5) == [("Connection refused", 5000)]
 
 
+def test_top_destination_of_queues_counts_only_their_messages() -> None:
+    """Held mail for one domain, deferred mail for another: the deferred queue's top
+    destination is its own, also when shares read in parallel are merged (pickled)."""
+    import pickle
+
+    def share(held: int, deferred: int) -> backlog.Backlog:
+        b = backlog.Backlog(now=2000.0)
+        b.add_messages([Message("deferred", f"D{i}", 1000.0, 10, "s@x", ("r@deferred.example",))
+                        for i in range(deferred)]
+                       + [Message("hold", f"H{i}", 1000.0, 10, "s@x", ("r@held.example",),
+                                  held=True) for i in range(held)])
+        return b
+
+    b = share(6, 4)
+    assert b.domains.top(1) == [("held.example", 6)]
+    assert b.top_domain_of(["deferred"]) == ("deferred.example", 4)
+    assert b.top_domain_of(["hold", "deferred"]) == ("held.example", 6)
+    assert b.top_domain_of(["active"]) is None
+    b.merge(pickle.loads(pickle.dumps(share(1, 3))))
+    assert b.top_domain_of(["deferred"]) == ("deferred.example", 7)
+    assert b.top_domain_of(["hold"]) == ("held.example", 7)
+
+
 # --- registry and method choice --------------------------------------------------------
 
 
