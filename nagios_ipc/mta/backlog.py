@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 TALLY_LIMIT = 20000  # distinct domains/reasons kept before rare ones are pruned
 REASON_MAX = 120     # characters of a normalised reason
+DAMAGED_KEPT = 10    # damaged queue files named in the long output
 RAW_LIMIT = 20000    # distinct raw reason texts counted before each is normalised at once
 
 
@@ -161,6 +162,8 @@ class Backlog:
         self.watched: Dict[str, int] = {d.lower(): 0 for d in watched_domains}
         self.want_domains = want_domains or bool(self.watched)
         self.want_reasons = want_reasons
+        self.damaged = 0  # queue files that do not parse (Message.damaged)
+        self.damaged_files: List[Tuple[str, str, str]] = []  # the first DAMAGED_KEPT of them
 
     def queue(self, name: str) -> QueueStats:
         stats = self.queues.get(name)
@@ -203,7 +206,8 @@ class Backlog:
         try:
             # tuple unpacking, not attribute access: Message is a tuple, and its named
             # fields cost a descriptor call each
-            for queue, _id, arrival, size, sender, recipients, reasons, held in messages:
+            for queue, _id, arrival, size, sender, recipients, reasons, held, damaged \
+                    in messages:
                 if queue != name:  # a source yields one queue's messages together
                     name = queue
                     stats = queues.get(queue) or self.queue(queue)
@@ -221,6 +225,8 @@ class Backlog:
                     bounces += 1
                 if held:
                     held_count += 1
+                if damaged is not None:
+                    self._add_damaged(damaged)
                 if want_domains and recipients:
                     for domain in ((domain_of(recipients[0]),) if len(recipients) == 1
                                    else {domain_of(r) for r in recipients}):
@@ -267,6 +273,11 @@ class Backlog:
             self.held += held_count
         self._fold_raw()
 
+    def _add_damaged(self, damaged: Tuple[str, str, str]) -> None:
+        self.damaged += 1
+        if len(self.damaged_files) < DAMAGED_KEPT:
+            self.damaged_files.append(damaged)
+
     def _fold_raw(self) -> None:
         """Move the raw reason counts into the normalised tally (a message whose
         recipients had two raw texts of one cause counts once per text)."""
@@ -302,6 +313,8 @@ class Backlog:
         self.bounces += other.bounces
         self.held += other.held
         self.detailed = self.detailed or other.detailed
+        self.damaged += other.damaged
+        self.damaged_files = sorted(self.damaged_files + other.damaged_files)[:DAMAGED_KEPT]
         _add_tally(self.domains, other.domains)
         _add_tally(self.reasons, other.reasons)
         for domain, count in other.watched.items():

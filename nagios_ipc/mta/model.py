@@ -34,6 +34,9 @@ class Message(NamedTuple):
     recipients: Tuple[str, ...] = ()
     reasons: Tuple[str, ...] = ()    # deferral reasons, as the MTA recorded them
     held: bool = False               # held / frozen / quarantined
+    # a queue file the MTA wrote but that cannot be read as one: (where, what is wrong,
+    # what becomes of it and the fix); the message is counted, its age and size unknown
+    damaged: Optional[Tuple[str, str, str]] = None
 
 
 class QueueCount(NamedTuple):

@@ -466,6 +466,15 @@ class PostfixSpool:
         except FileNotFoundError:
             return None
 
+    def _damaged(self, queue: str, path: str, queue_id: str,
+                 exc: ParseError) -> Tuple[str, str, str]:
+        """Message.damaged of a queue file that does not parse."""
+        when = "if it is released and tried" if queue == "hold" else "when it next tries it"
+        config = f" -c {self.settings.config_dir}" if self.settings.config_dir else ""
+        return (os.path.relpath(path, self.root), str(exc),
+                f"Postfix moves it to corrupt/ {when}; postsuper{config} -d {queue_id} "
+                f"removes it")
+
     def messages(self) -> Iterator[Message]:
         from .spooltree import Directory
 
@@ -517,7 +526,12 @@ class PostfixSpool:
                             data, _reader(path, tree) if len(data) >= READ_CHUNK else None)
                     except ParseError as exc:
                         if strict:
-                            raise ParseError(f"{path}: {exc}") from None
+                            # one damaged file (a bad record) is that message's problem, not
+                            # the queue's: postqueue lists the rest, and qmgr moves the file
+                            # to corrupt/ only when it next opens it (hours away, deferred)
+                            yield Message(queue, queue_id, held=held,
+                                          damaged=self._damaged(queue, path, queue_id, exc))
+                            continue
                         arrival, size, sender, rcpts = None, None, None, []
                     if queue == "maildrop" and size is None:
                         size = self._size(path)

@@ -119,3 +119,40 @@ def test_top_destination_of_the_deferred_queue_is_its_own(postfix: PostfixInstan
         assert out.summary.endswith(", top destination deferred.example (4)"), \
             (method, out.stdout)
         assert "top destinations: held.example 6, deferred.example 4" in out.stdout
+
+
+def test_a_damaged_deferred_file_is_a_warning_naming_it(postfix: PostfixInstance) -> None:
+    """A deferred queue file with a bad record type byte (dd over a real one, as disk
+    trouble leaves it): qmgr moves it to corrupt/ only when it next opens it, hours away;
+    postqueue lists the whole queue meanwhile, and so does the check, naming the file and
+    the fix (which is then run, and the check is OK)."""
+    postfix.send("bob@probe.localdomain", ["carol@deferred.example"])
+    postfix.send("bob@probe.localdomain", ["dave@other.example"])
+    queue = deferred(postfix, 2)
+    victim = next(m for m in queue if m["recipients"][0]["address"] == "carol@deferred.example")
+    queue_id = victim["queue_id"]
+    (path,) = (postfix.queue / "deferred").rglob(queue_id)
+    subprocess.run(["dd", f"of={path}", "bs=1", "seek=97", "count=1", "conv=notrunc",
+                    "status=none"], input=b"\x01", check=True)
+    where = path.relative_to(postfix.queue)
+    assert len(postfix.postqueue()) == 2
+    out = check(["--mta", "postfix", "--config-dir", str(postfix.etc), "--method", "spool",
+                 "--trend-window", "0"])
+    assert out.code == 1, out.stdout
+    assert out.summary == (
+        f"MTA_BACKLOG WARNING: postfix queue: damaged queue file {where}: Postfix moves it to "
+        f"corrupt/ when it next tries it; postsuper -c {postfix.etc} -d {queue_id} removes it")
+    assert (out.value("messages"), out.value("messages_deferred"), out.value("deferred")) == \
+        ("2", "2", "2")
+    assert any(line.startswith(f"damaged queue file {where} (record type ")
+               for line in out.stdout.splitlines()), out.stdout
+    assert "other.example 1" in out.stdout and "deferred.example" not in out.stdout
+    other = next(m for m in queue if m is not victim)
+    age = int(out.value("deferred_age").rstrip("s"))
+    assert abs(age - (time.time() - other["arrival_time"])) <= 2  # the readable one's age
+    # the fix as printed
+    subprocess.run(["postsuper", "-c", str(postfix.etc), "-d", queue_id], check=True,
+                   capture_output=True)
+    out = check(["--mta", "postfix", "--config-dir", str(postfix.etc), "--method", "spool",
+                 "--trend-window", "0"])
+    assert out.code == 0 and out.value("messages") == "1", out.stdout
