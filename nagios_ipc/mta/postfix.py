@@ -16,6 +16,7 @@ it works for any user listed in ``authorized_mailq_users`` while Postfix runs.
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from .model import Message, NotRunning, ParseError, QueueCount, Settings, Unavailable
@@ -41,6 +42,10 @@ DEFAULT_QUEUE_DIR = "/var/spool/postfix"
 READ_CHUNK = 16384  # one read holds the whole envelope of nearly every message
 
 SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
+# postqueue (mail_conf.c) run by a user other than root with -c DIR that the default
+# main.cf does not list
+ALTERNATE_REFUSED = re.compile(r'specify "alternate_config_directories = (.+?)" or '
+                               r'"multi_instance_directories = .+?" in (\S+)')
 MAILQ_FIX = "add this user to authorized_mailq_users in main.cf"
 
 
@@ -709,6 +714,16 @@ class PostqueueJson:
             if "mail system is down" in lowered:
                 # showq is a Postfix daemon: for users other than root, nothing is listed
                 raise NotRunning("postqueue: mail system is down", self.start_command)
+            refused = ALTERNATE_REFUSED.search(stderr)
+            if refused:
+                # a non-root postqueue -c takes only the instances the default main.cf
+                # lists: authorized_mailq_users cannot help here
+                directory, main_cf = refused.groups()
+                raise Unavailable(f"'postqueue -j' refused the instance {directory} to "
+                                  f"{_user()}",
+                                  f"add {directory} to {main_cf} "
+                                  f"alternate_config_directories; or {SUDO_FIX}",
+                                  overrules=(MAILQ_FIX,))
             if "not allowed" in lowered or "permission denied" in lowered or \
                     "not authorized" in lowered:
                 raise Unavailable(text, f"{MAILQ_FIX}; or {SUDO_FIX}")

@@ -156,3 +156,21 @@ def test_a_damaged_deferred_file_is_a_warning_naming_it(postfix: PostfixInstance
     out = check(["--mta", "postfix", "--config-dir", str(postfix.etc), "--method", "spool",
                  "--trend-window", "0"])
     assert out.code == 0 and out.value("messages") == "1", out.stdout
+
+
+def test_instance_not_listed_for_postqueue_names_alternate_config_directories(
+        postfix: PostfixInstance) -> None:
+    """As nagios, an instance the default main.cf does not list (this one: see
+    tests/provision/mta.sh): postqueue refuses -c before any permission is looked at, so
+    the fix is alternate_config_directories, never authorized_mailq_users."""
+    listed = subprocess.run(["postconf", "-h", "alternate_config_directories"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert str(postfix.etc) not in listed
+    wanted = f"add {postfix.etc} to /etc/postfix/main.cf alternate_config_directories"
+    for method in ("auto", "command"):
+        out = check(["--mta", "postfix", "--config-dir", str(postfix.etc), "--method", method],
+                    user="nagios")
+        assert out.code == 3, (method, out.stdout)
+        assert wanted in out.first_line, (method, out.stdout)
+        assert "run it as root via contrib/sudoers.d/nagios_ipc" in out.first_line
+        assert "authorized_mailq_users" not in out.stdout, (method, out.stdout)
