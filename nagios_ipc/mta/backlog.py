@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 
 TALLY_LIMIT = 20000  # distinct domains/reasons kept before rare ones are pruned
 REASON_MAX = 120     # characters of a normalised reason
+DAMAGED_KEPT = 10    # damaged queue files named in the long output
 RAW_LIMIT = 20000    # distinct raw reason texts counted before each is normalised at once
 
 
 class QueueStats:
-    __slots__ = ("bytes", "messages", "name", "oldest", "sized")
+    __slots__ = ("bytes", "domains", "messages", "name", "oldest", "sized")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -33,6 +34,10 @@ class QueueStats:
         self.bytes = 0
         self.sized = False      # some message had a known size
         self.oldest: Optional[float] = None  # earliest arrival, epoch seconds
+        # this queue's messages per destination domain: the top destination named beside
+        # a queue's problem is that queue's own (held mail for one domain must not be
+        # named as where the deferred mail goes)
+        self.domains = Tally()
 
 
 class Tally:
@@ -157,6 +162,8 @@ class Backlog:
         self.watched: Dict[str, int] = {d.lower(): 0 for d in watched_domains}
         self.want_domains = want_domains or bool(self.watched)
         self.want_reasons = want_reasons
+        self.damaged = 0  # queue files that do not parse (Message.damaged)
+        self.damaged_files: List[Tuple[str, str, str]] = []  # the first DAMAGED_KEPT of them
 
     def queue(self, name: str) -> QueueStats:
         stats = self.queues.get(name)
@@ -195,13 +202,16 @@ class Backlog:
         sized = False
         name: Optional[str] = None
         stats = QueueStats("")
+        own = stats.domains
         try:
             # tuple unpacking, not attribute access: Message is a tuple, and its named
             # fields cost a descriptor call each
-            for queue, _id, arrival, size, sender, recipients, reasons, held in messages:
+            for queue, _id, arrival, size, sender, recipients, reasons, held, damaged \
+                    in messages:
                 if queue != name:  # a source yields one queue's messages together
                     name = queue
                     stats = queues.get(queue) or self.queue(queue)
+                    own = stats.domains
                 stats.messages += 1
                 count += 1
                 if size is not None:
@@ -215,6 +225,8 @@ class Backlog:
                     bounces += 1
                 if held:
                     held_count += 1
+                if damaged is not None:
+                    self._add_damaged(damaged)
                 if want_domains and recipients:
                     for domain in ((domain_of(recipients[0]),) if len(recipients) == 1
                                    else {domain_of(r) for r in recipients}):
@@ -222,6 +234,10 @@ class Backlog:
                         counts[domain] = counts.get(domain, 0) + 1
                         if len(counts) > domains.limit:
                             domains.prune()
+                        counts = own.counts
+                        counts[domain] = counts.get(domain, 0) + 1
+                        if len(counts) > own.limit:
+                            own.prune()
                         if domain in watched:
                             watched[domain] += 1
                 if want_reasons and reasons:
@@ -257,6 +273,11 @@ class Backlog:
             self.held += held_count
         self._fold_raw()
 
+    def _add_damaged(self, damaged: Tuple[str, str, str]) -> None:
+        self.damaged += 1
+        if len(self.damaged_files) < DAMAGED_KEPT:
+            self.damaged_files.append(damaged)
+
     def _fold_raw(self) -> None:
         """Move the raw reason counts into the normalised tally (a message whose
         recipients had two raw texts of one cause counts once per text)."""
@@ -282,6 +303,7 @@ class Backlog:
             mine.sized = mine.sized or theirs.sized
             if theirs.oldest is not None and (mine.oldest is None or theirs.oldest < mine.oldest):
                 mine.oldest = theirs.oldest
+            _add_tally(mine.domains, theirs.domains)
         for name in other.counted:
             if name not in self.counted:
                 self.counted.append(name)
@@ -291,14 +313,10 @@ class Backlog:
         self.bounces += other.bounces
         self.held += other.held
         self.detailed = self.detailed or other.detailed
-        for mine_tally, theirs_tally in ((self.domains, other.domains),
-                                         (self.reasons, other.reasons)):
-            counts = mine_tally.counts
-            for key, count in theirs_tally.counts.items():
-                counts[key] = counts.get(key, 0) + count
-            mine_tally.pruned = mine_tally.pruned or theirs_tally.pruned
-            if len(counts) > mine_tally.limit:
-                mine_tally.prune()
+        self.damaged += other.damaged
+        self.damaged_files = sorted(self.damaged_files + other.damaged_files)[:DAMAGED_KEPT]
+        _add_tally(self.domains, other.domains)
+        _add_tally(self.reasons, other.reasons)
         for domain, count in other.watched.items():
             self.watched[domain] = self.watched.get(domain, 0) + count
 
@@ -314,6 +332,16 @@ class Backlog:
             return None
         return max(self.now - stats.oldest, 0.0)
 
+    def top_domain_of(self, queues: Sequence[str]) -> Optional[Tuple[str, int]]:
+        """(domain, messages) of the destination with most messages among *queues*."""
+        together = Tally()
+        for name in queues:
+            stats = self.queues.get(name)
+            if stats is not None:
+                _add_tally(together, stats.domains)
+        top = together.top(1)
+        return top[0] if top else None
+
     def oldest_of(self, queues: Sequence[str]) -> Tuple[Optional[str], Optional[float]]:
         """(queue, age) of the oldest message among *queues*."""
         best: Tuple[Optional[str], Optional[float]] = (None, None)
@@ -322,6 +350,15 @@ class Backlog:
             if age is not None and (best[1] is None or age > best[1]):
                 best = (name, age)
         return best
+
+
+def _add_tally(mine: Tally, theirs: Tally) -> None:
+    counts = mine.counts
+    for key, count in theirs.counts.items():
+        counts[key] = counts.get(key, 0) + count
+    mine.pruned = mine.pruned or theirs.pruned
+    if len(counts) > mine.limit:
+        mine.prune()
 
 
 def collect_parallel(shares: Sequence[object], make: Callable[[], Backlog]) -> Backlog:

@@ -585,7 +585,7 @@ class EximSpool:
                         if by_rcpt:
                             reasons = tuple(by_rcpt[r] for r in rcpts if r in by_rcpt)
                 yield make(Message, (labels[frozen], message_id, arrival, size, sender,
-                                     tuple(rcpts), reasons, frozen))
+                                     tuple(rcpts), reasons, frozen, None))
         finally:
             if inputs is not None:
                 inputs.close()

@@ -34,6 +34,9 @@ class Message(NamedTuple):
     recipients: Tuple[str, ...] = ()
     reasons: Tuple[str, ...] = ()    # deferral reasons, as the MTA recorded them
     held: bool = False               # held / frozen / quarantined
+    # a queue file the MTA wrote but that cannot be read as one: (where, what is wrong,
+    # what becomes of it and the fix); the message is counted, its age and size unknown
+    damaged: Optional[Tuple[str, str, str]] = None
 
 
 class QueueCount(NamedTuple):
@@ -87,11 +90,15 @@ class Unavailable(Exception):
     what the operator can do (a sudo rule, the MTA's listing permission, an
     option). The check reports UNKNOWN with both when no method works."""
 
-    def __init__(self, reason: str, fix: str = "", details: Sequence[str] = ()) -> None:
+    def __init__(self, reason: str, fix: str = "", details: Sequence[str] = (),
+                 overrules: Sequence[str] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
         self.fix = fix
         self.details = tuple(details)  # long output: the causes in the programs' own words
+        # fixes another method's failure offers that this failure shows would not help
+        # (the listing permission, when the listing refuses the instance itself)
+        self.overrules = tuple(overrules)
 
 
 class NotRunning(Unavailable):

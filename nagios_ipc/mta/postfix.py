@@ -16,6 +16,7 @@ it works for any user listed in ``authorized_mailq_users`` while Postfix runs.
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from .model import Message, NotRunning, ParseError, QueueCount, Settings, Unavailable
@@ -29,12 +30,22 @@ if TYPE_CHECKING:
 NAME = "postfix"
 METHODS = ("spool", "command")
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt")
+# where files being written live: postdrop writes a maildrop file 0644 and cleanup an
+# incoming file 0600, and each sets the owner's x bit when the file is complete; showq
+# (mail_open_ok.c) lists nothing else, and a file a killed postdrop left stays unfinished
+# for good. Deferred, active and hold only ever receive finished files (a stat per file
+# there would cost the count-only run on a huge queue its speed).
+UNFINISHED_QUEUES = ("maildrop", "incoming")
 DEFERRED_QUEUES = ("deferred",)
 DEFAULT_CONFIG_DIR = "/etc/postfix"
 DEFAULT_QUEUE_DIR = "/var/spool/postfix"
 READ_CHUNK = 16384  # one read holds the whole envelope of nearly every message
 
 SUDO_FIX = "run it as root via contrib/sudoers.d/nagios_ipc"
+# postqueue (mail_conf.c) run by a user other than root with -c DIR that the default
+# main.cf does not list
+ALTERNATE_REFUSED = re.compile(r'specify "alternate_config_directories = (.+?)" or '
+                               r'"multi_instance_directories = .+?" in (\S+)')
 MAILQ_FIX = "add this user to authorized_mailq_users in main.cf"
 
 
@@ -299,6 +310,15 @@ def _read_in(directory: Directory, name: str) -> Optional[bytes]:
         os.close(fd)
 
 
+def _finished(directory: Directory, name: str) -> bool:
+    """PostfixSpool._ready of *name* in an open queue directory."""
+    try:
+        mode = directory.lstat(name).st_mode
+    except FileNotFoundError:
+        return False
+    return mode & stat.S_IRWXU == stat.S_IRWXU
+
+
 class PostfixSpool:
     """Reads the queue directory; needs read access (root or postfix)."""
 
@@ -400,11 +420,21 @@ class PostfixSpool:
                 return log
         return _read_file(os.path.join(defer_top, queue_id))
 
+    def _ready(self, path: str) -> bool:
+        """Postfix has finished writing the queue file *path* (owner bits rwx)."""
+        try:
+            mode = self.tree.lstat(path).st_mode
+        except FileNotFoundError:
+            return False  # gone since the directory was read
+        return mode & stat.S_IRWXU == stat.S_IRWXU
+
     def counts(self) -> Iterator[QueueCount]:
         """Names only (os.listdir, no per-entry objects): queue ids are never one
-        character long, hash subdirectories always are."""
+        character long, hash subdirectories always are. In maildrop and incoming a
+        file counts once Postfix has finished writing it, as postqueue counts it."""
         for queue in QUEUES:
             count = 0
+            ready = queue in UNFINISHED_QUEUES
             stack = [os.path.join(self.root, queue)]
             while stack:
                 directory = stack.pop()
@@ -417,13 +447,13 @@ class PostfixSpool:
                                       f"{SUDO_FIX}; or {MAILQ_FIX}") from None
                 if not names:
                     continue
-                if min(map(len, names)) > 1:  # a leaf: queue files only (C-speed test)
-                    count += len(names)
+                if min(map(len, names)) > 1 and not ready:  # a leaf: queue files only
+                    count += len(names)                      # (C-speed test)
                     continue
                 for name in names:
                     if len(name) == 1:
                         stack.append(f"{directory}/{name}")
-                    elif name[0] != ".":
+                    elif name[0] != "." and (not ready or self._ready(f"{directory}/{name}")):
                         count += 1
             yield QueueCount(queue, count)
 
@@ -440,6 +470,15 @@ class PostfixSpool:
             return self.tree.lstat(path).st_size
         except FileNotFoundError:
             return None
+
+    def _damaged(self, queue: str, path: str, queue_id: str,
+                 exc: ParseError) -> Tuple[str, str, str]:
+        """Message.damaged of a queue file that does not parse."""
+        when = "if it is released and tried" if queue == "hold" else "when it next tries it"
+        config = f" -c {self.settings.config_dir}" if self.settings.config_dir else ""
+        return (os.path.relpath(path, self.root), str(exc),
+                f"Postfix moves it to corrupt/ {when}; postsuper{config} -d {queue_id} "
+                f"removes it")
 
     def messages(self) -> Iterator[Message]:
         from .spooltree import Directory
@@ -458,6 +497,7 @@ class PostfixSpool:
                     continue  # only deferred and held mail have defer logs
                 strict = queue in ("active", "deferred", "hold")
                 held = queue == "hold"
+                ready = queue in UNFINISHED_QUEUES
                 for directory, sub, queue_id in self._entries(queue):
                     if directory != current or files is None:
                         # the files of one directory come together: one descriptor for
@@ -481,6 +521,8 @@ class PostfixSpool:
                     if queue == "corrupt":
                         yield Message(queue, queue_id, size=self._size(path))
                         continue
+                    if ready and not _finished(files, queue_id):
+                        continue  # still being written (or left half-written): not mail yet
                     data = _read_in(files, queue_id)
                     if data is None:
                         continue  # delivered or moved since the directory was read
@@ -489,7 +531,12 @@ class PostfixSpool:
                             data, _reader(path, tree) if len(data) >= READ_CHUNK else None)
                     except ParseError as exc:
                         if strict:
-                            raise ParseError(f"{path}: {exc}") from None
+                            # one damaged file (a bad record) is that message's problem, not
+                            # the queue's: postqueue lists the rest, and qmgr moves the file
+                            # to corrupt/ only when it next opens it (hours away, deferred)
+                            yield Message(queue, queue_id, held=held,
+                                          damaged=self._damaged(queue, path, queue_id, exc))
+                            continue
                         arrival, size, sender, rcpts = None, None, None, []
                     if queue == "maildrop" and size is None:
                         size = self._size(path)
@@ -667,6 +714,16 @@ class PostqueueJson:
             if "mail system is down" in lowered:
                 # showq is a Postfix daemon: for users other than root, nothing is listed
                 raise NotRunning("postqueue: mail system is down", self.start_command)
+            refused = ALTERNATE_REFUSED.search(stderr)
+            if refused:
+                # a non-root postqueue -c takes only the instances the default main.cf
+                # lists: authorized_mailq_users cannot help here
+                directory, main_cf = refused.groups()
+                raise Unavailable(f"'postqueue -j' refused the instance {directory} to "
+                                  f"{_user()}",
+                                  f"add {directory} to {main_cf} "
+                                  f"alternate_config_directories; or {SUDO_FIX}",
+                                  overrules=(MAILQ_FIX,))
             if "not allowed" in lowered or "permission denied" in lowered or \
                     "not authorized" in lowered:
                 raise Unavailable(text, f"{MAILQ_FIX}; or {SUDO_FIX}")

@@ -92,6 +92,8 @@ def merge(mta: str, failures: List[Unavailable],
         for fix in failure.fix.split("; or "):
             if fix and fix not in fixes:
                 fixes.append(fix)
+    overruled = {fix for failure in failures for fix in failure.overrules}
+    fixes = [fix for fix in fixes if fix not in overruled]
     if len(reasons) == 1:
         return Unavailable(f"cannot read the {mta} queue: {reasons[0]}", "; or ".join(fixes))
     generic = "run it by hand to see why"  # the causes below say why already
