@@ -333,6 +333,7 @@ class PostfixSpool:
         self.tree = confine(root)
         self.settings = settings
         self._defer_dirs: Optional[List[str]] = None
+        self._defer_index: Optional[Dict[str, str]] = None
         self.part = (0, 1)  # (k, n): this view reads the k-th of n shares of the queue
         self.doing = f"scanning the Postfix queue {root}"
         for queue in ("deferred", "active", "incoming"):
@@ -411,14 +412,43 @@ class PostfixSpool:
                         yield directory, sub, name
 
     def _find_defer_log(self, defer_top: str, queue_id: str) -> Optional[bytes]:
+        """The defer log of a message whose queue is not hashed like defer/ (hold/ is
+        flat; hash_queue_names may hash defer/ and not deferred/, or the reverse):
+        defer/<first character>/ID or defer/ID, else where a one-time index of defer/
+        found it (any hashing: another depth, long queue IDs)."""
+        if self._defer_index is not None:
+            where = self._defer_index.get(queue_id)
+            return _read_file(where) if where else None
         if self._defer_dirs is None:
             self._defer_dirs = self._defer_subdirs(defer_top)
         first = queue_id[0]
-        for sub in sorted(self._defer_dirs, key=lambda d: d != first):
-            log = _read_file(os.path.join(defer_top, sub, queue_id))
+        for path in ((f"{defer_top}/{first}/{queue_id}",) if first in self._defer_dirs
+                     else ()) + (f"{defer_top}/{queue_id}",):
+            log = _read_file(path)
             if log is not None:
                 return log
-        return _read_file(os.path.join(defer_top, queue_id))
+        self._defer_index = self._index_defer(defer_top)
+        where = self._defer_index.get(queue_id)
+        return _read_file(where) if where else None
+
+    def _index_defer(self, top: str) -> Dict[str, str]:
+        """queue ID -> path of every defer log below *top* (hash directories are one
+        character long, at any depth)."""
+        index: Dict[str, str] = {}
+        stack = [top]
+        while stack:
+            directory = stack.pop()
+            try:
+                with self.tree.scandir(directory) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            if len(entry.name) == 1:
+                                stack.append(f"{directory}/{entry.name}")
+                        elif entry.name[0] != ".":
+                            index.setdefault(entry.name, f"{directory}/{entry.name}")
+            except OSError:  # gone meanwhile, or not readable: those logs stay unfound
+                continue
+        return index
 
     def _ready(self, path: str) -> bool:
         """Postfix has finished writing the queue file *path* (owner bits rwx)."""
@@ -511,9 +541,12 @@ class PostfixSpool:
                         files = Directory(tree, directory)
                         if want_reasons and defer_top is not None and sub:
                             logs = Directory(tree, f"{defer_top}/{sub}")
+                            if logs.fd is None:  # defer/ is not hashed like this queue
+                                logs = None
                     if not envelopes:  # the defer log alone (the queue file was read before)
-                        log = (_read_in(logs, queue_id) if logs is not None
-                               else self._find_defer_log(defer_top or root, queue_id))
+                        log = _read_in(logs, queue_id) if logs is not None else None
+                        if log is None:
+                            log = self._find_defer_log(defer_top or root, queue_id)
                         yield Message(queue, queue_id, reasons=defer_reasons(log) if log else (),
                                       held=held)
                         continue
@@ -542,9 +575,10 @@ class PostfixSpool:
                         size = self._size(path)
                     reasons: Tuple[str, ...] = ()
                     if want_reasons and defer_top is not None:
-                        if logs is not None:  # defer/ is hashed like deferred/
-                            log = _read_in(logs, queue_id)
-                        else:    # hold/ is flat: find the log in whichever hash dir it is
+                        # defer/ is hashed like deferred/ (the default); hold/ is flat,
+                        # and hash_queue_names may hash the two differently
+                        log = _read_in(logs, queue_id) if logs is not None else None
+                        if log is None:
                             log = self._find_defer_log(defer_top, queue_id)
                         if log:
                             reasons = defer_reasons(log)

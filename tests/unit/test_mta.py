@@ -62,6 +62,29 @@ def test_postfix_spool_agrees_with_postqueue_of_the_same_queue(postfix_spool: Pa
     assert spool["EDEDC1661C1"].held
 
 
+@pytest.mark.parametrize("layout", ["defer flat", "defer hashed deeper"])
+def test_postfix_reasons_whatever_the_defer_hashing(postfix_spool: Path, layout: str) -> None:
+    """hash_queue_names may hash deferred/ and not defer/ (postsuper -s then makes
+    defer/ flat), or give them other depths: every message's reasons are still found,
+    as postqueue finds them (review: the spool method lost most of them)."""
+    defer = postfix_spool / "defer"
+    for log in list(defer.glob("*/*")):
+        target = defer / log.name if layout == "defer flat" else (
+            defer / log.name[0] / log.name[1] / log.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        log.rename(target)
+    if layout == "defer flat":
+        for sub in defer.iterdir():
+            if sub.is_dir():
+                sub.rmdir()
+    source = postfix.open_source(Settings(spool_dir=str(postfix_spool)), "spool")
+    got = {m.queue_id: sorted(m.reasons) for m in source.messages()}
+    lines = (FIXTURES / "postfix-3.7.11-spool_postqueue-j.txt").read_bytes().splitlines()
+    listed = {m.queue_id: sorted(m.reasons) for m in map(postfix.parse_postqueue_line, lines)}
+    assert got == listed
+    assert sum(map(len, got.values())) >= 5
+
+
 def test_postfix_counts_read_no_message_file(postfix_spool: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     # count-only must cost directory entries only: any open of a file fails the test
