@@ -244,7 +244,8 @@ class StateFile:
                 if time.monotonic() >= deadline:
                     self.close()
                     raise StateError(f"state file {self.path} stayed locked by another run "
-                                     f"of this check; is one hanging?") from None
+                                     f"of this check; is one hanging? (fuser {lock_path} "
+                                     f"names it)") from None
                 time.sleep(0.02)
         return self
 

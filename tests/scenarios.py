@@ -17,6 +17,7 @@ queues, other spools) cannot change their result.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
 import re
@@ -197,8 +198,12 @@ def host_uptime(workdir: Path, netns: Any) -> Iterator[Scenario]:
     state = workdir / "uptime-state"
     state.mkdir()
     state.chmod(0o1777)
-    hang = workdir / "uptime-hang.fifo"
-    os.mkfifo(hang)
+    # what hangs: another run holding the state file's lock (a FIFO state file, which
+    # used to hang the read, is refused at once now)
+    hang = workdir / "uptime-hang.json"
+    lock = os.open(f"{hang}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    os.fchmod(lock, 0o666)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         yield Scenario(
             check="check_host_uptime", name="HOST_UPTIME",
@@ -220,14 +225,17 @@ def host_uptime(workdir: Path, netns: Any) -> Iterator[Scenario]:
                      thresholds={"uptime": ("1", "")}),
             ),
             hang_args=("--state-file", str(hang)),
-            hang_says=r"timed out after 1s while .*" + re.escape(str(hang)),
+            hang_says=(r"state file " + re.escape(str(hang)) + " stayed locked by another "
+                       r"run of this check"),
             volatile=(r"\d+",),  # the uptime and the period grow every second
             narrow=lambda command, argv: [*argv, "--state-file",
                                           f"{state}/shipped-{command}.json"],
         )
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            hang.unlink()
+        os.close(lock)
+        for path in (hang, Path(f"{hang}.lock")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 # --- check_mta_backlog ---------------------------------------------------------------------

@@ -42,7 +42,8 @@ Mode 1, sockets (default; no change to the application):
   against the process's limit (running out is a known ZeroMQ failure) and the
   host's TCP retransmissions since the previous run. Reading another user's
   /proc/PID/fd needs root or that user; sock_diag sees the sockets of its own
-  network namespace only: run the check in the application's (containers).
+  network namespace only: run the check in the application's (containers;
+  an application in another one is UNKNOWN, with the nsenter to use).
   Other users cannot stand in for the application: --process-name matches a
   process's name or program (argv[0]) exactly, never part of a command line,
   and namesakes of several users need --expect-user; a pidfile is not followed
