@@ -70,7 +70,8 @@ EPILOG = """\
 Perfdata:
   messages             messages in all queues
   messages_QUEUE       messages per queue (Postfix: maildrop incoming active
-                       deferred hold corrupt; Exim: queued frozen)
+                       deferred hold corrupt; corrupt with --method spool only,
+                       postqueue never lists it; Exim: queued frozen)
   deferred             deferred messages (the -w/-c measure)
   bytes                bytes in all queues (B)
   oldest_QUEUE         age of the oldest message per queue (s; 0 when empty)
@@ -287,6 +288,21 @@ class MtaBacklog(nagiosplugin.Resource):
         # every run and in both modes (sendmail's queue directories, Exim's named queues)
         for name in getattr(source, "queue_names", lambda: ())():
             backlog.queue(name)
+        unlisted = getattr(source, "unlisted", ())
+        for name in unlisted:  # unknown, not empty: no figure rather than a 0
+            backlog.queues.pop(name, None)
+        asked = [(option, q) for option, limits in (("--queue", self.args.queue_limits),
+                                                    ("--queue-age", self.args.queue_age_limits))
+                 for q, _, _ in limits if q in unlisted]
+        if asked:
+            # a threshold on a queue this method cannot see would be a silent OK
+            option, name = asked[0]
+            raise Unavailable(f"{option} {name}: {source.method} method ('"
+                              f"{' '.join(getattr(source, 'argv', ()))}') does not list the "
+                              f"{module.NAME} {name} queue",
+                              f"{getattr(module, 'SUDO_FIX', 'run it as root')} with "
+                              f"--method spool",
+                              [f"spool not used: {fallback.reason}"] if fallback else [])
         self.backlog = backlog
         pick = getattr(module, "deferred_queues", None)
         if pick is not None:  # queue names known only once read (sendmail dirs, channels)

@@ -552,7 +552,17 @@ class PostfixSpool:
                         continue
                     path = f"{directory}/{queue_id}"
                     if queue == "corrupt":
-                        yield Message(queue, queue_id, size=self._size(path))
+                        # not parsed (Postfix could not): aged by its mtime, which the move
+                        # keeps (a rename) and which is about when qmgr took the file up (a
+                        # deferred file's retry time, a flush's now) and so moved it here
+                        try:
+                            info = files.lstat(queue_id)
+                        except FileNotFoundError:
+                            continue  # removed since the directory was read
+                        now = self.settings.now
+                        yield Message(queue, queue_id,
+                                      min(info.st_mtime, now) if now else info.st_mtime,
+                                      info.st_size)
                         continue
                     if ready and not _finished(files, queue_id):
                         continue  # still being written (or left half-written): not mail yet
@@ -707,6 +717,10 @@ class PostqueueJson:
 
     mta = NAME
     method = "command"
+    # showq lists maildrop, incoming, active, deferred and hold only: how many files sit
+    # in corrupt/ and since when is unknown here (left out, never 0)
+    unlisted = ("corrupt",)
+    notes = ("corrupt: not listed by postqueue (--method spool reads it)",)
 
     def __init__(self, settings: Settings) -> None:
         from ..proc import find_executable
@@ -765,7 +779,7 @@ class PostqueueJson:
             raise Unavailable(text, "run it by hand to see why")
 
     def counts(self) -> Iterator[QueueCount]:
-        tally: Dict[str, int] = dict.fromkeys(QUEUES, 0)
+        tally: Dict[str, int] = dict.fromkeys((q for q in QUEUES if q not in self.unlisted), 0)
         for line in self._lines():
             name = queue_name_of(line)
             tally[name] = tally.get(name, 0) + 1

@@ -174,3 +174,59 @@ def test_instance_not_listed_for_postqueue_names_alternate_config_directories(
         assert wanted in out.first_line, (method, out.stdout)
         assert "run it as root via contrib/sudoers.d/nagios_ipc" in out.first_line
         assert "authorized_mailq_users" not in out.stdout, (method, out.stdout)
+
+
+def corrupted(instance: PostfixInstance, recipient: str) -> Path:
+    """A deferred message damaged (dd over a record type byte) and flushed: qmgr opens it
+    and saves it to corrupt/, as it does with any queue file it cannot read."""
+    instance.send("bob@probe.localdomain", [recipient])
+    queue = instance.wait_queue(lambda q: any(
+        m["recipients"][0]["address"] == recipient and m["queue_name"] == "deferred"
+        and "delay_reason" in m["recipients"][0] for m in q))
+    queue_id = next(m["queue_id"] for m in queue if m["recipients"][0]["address"] == recipient)
+    (path,) = (instance.queue / "deferred").rglob(queue_id)
+    subprocess.run(["dd", f"of={path}", "bs=1", "seek=97", "count=1", "conv=notrunc",
+                    "status=none"], input=b"\x01", check=True)
+    subprocess.run(["postqueue", "-c", str(instance.etc), "-i", queue_id], check=True)
+    saved = instance.queue / "corrupt" / queue_id
+    deadline = time.monotonic() + 20
+    while not saved.exists():
+        assert time.monotonic() < deadline, "qmgr never moved the damaged file to corrupt/"
+        time.sleep(0.1)
+    return saved
+
+
+def test_corrupt_queue_age_and_what_postqueue_cannot_see(postfix: PostfixInstance) -> None:
+    """A file qmgr saved to corrupt/ five minutes ago: the spool scan counts it and ages
+    it by its mtime; postqueue never lists corrupt/, so the command method leaves its
+    figures out and a threshold on it is UNKNOWN naming the fix, never an OK on a 0."""
+    postfix.send("bob@probe.localdomain", ["dave@other.example"])
+    saved = corrupted(postfix, "carol@deferred.example")
+    moved = saved.stat().st_mtime
+    assert abs(moved - time.time()) <= 5  # about when qmgr moved it
+    os.utime(saved, (moved - 300, moved - 300))  # as if that was five minutes ago
+    base = ["--mta", "postfix", "--config-dir", str(postfix.etc), "--details", "always",
+            "--trend-window", "0"]
+    out = check([*base, "--method", "spool", "--queue-age", "corrupt=1m,2m"])
+    assert out.code == 2, out.stdout
+    assert out.summary.startswith("MTA_BACKLOG CRITICAL: oldest message in the postfix corrupt "
+                                  "queue 5m"), out.stdout
+    assert out.value("messages_corrupt") == "1"
+    assert 299 <= int(out.value("oldest_corrupt").rstrip("s")) <= 310, out.stdout
+    assert any(line.startswith("corrupt: 1 message, ") and ", oldest 5m" in line
+               for line in out.stdout.splitlines()), out.stdout
+
+    out = check([*base, "--method", "command"])
+    assert out.code == 0, out.stdout
+    assert "messages_corrupt" not in out.perfdata and "oldest_corrupt" not in out.perfdata
+    lines = out.stdout.splitlines()
+    assert "corrupt: not listed by postqueue (--method spool reads it)" in lines, out.stdout
+    assert not any(line.startswith("corrupt: 0") for line in lines), out.stdout
+    assert out.value("messages") == "1" and out.value("messages_deferred") == "1"
+    for option, limit in (("--queue", "corrupt=0,0"), ("--queue-age", "corrupt=1s,2s")):
+        out = check([*base, "--method", "command", option, limit])
+        assert out.code == 3, (option, out.stdout)
+        assert out.summary == (
+            f"MTA_BACKLOG UNKNOWN: {option} corrupt: command method ('/usr/sbin/postqueue -c "
+            f"{postfix.etc} -j') does not list the postfix corrupt queue; fix: run it as root via "
+            f"contrib/sudoers.d/nagios_ipc with --method spool"), (option, out.stdout)

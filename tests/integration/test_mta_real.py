@@ -12,6 +12,7 @@ the UNKNOWN naming both fixes).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +146,37 @@ def test_postfix_as_nagios_falls_back_to_postqueue(postfix: Dict[str, object]) -
     assert out.stdout.splitlines()[1] == (
         f"method: command (/usr/sbin/postqueue -c {instance.etc} -j); spool not used: "
         f"{instance.queue}/maildrop not readable by nagios (0700 postfix)")
+
+
+def test_postfix_as_nagios_corrupt_queue_is_not_a_zero(postfix: Dict[str, object]) -> None:
+    """The usual NRPE run (nagios, --method auto, so postqueue): postqueue never lists
+    corrupt/, so its figures are left out and a threshold on it is UNKNOWN with the fix."""
+    instance = postfix["instance"]
+    assert isinstance(instance, PostfixInstance)
+    damaged = instance.queue / "corrupt" / "4C0RRUPTED1"  # as qmgr leaves it: 0700 postfix
+    damaged.write_bytes(b"\x01 not a queue file")
+    shutil.chown(damaged, "postfix", "postfix")
+    damaged.chmod(0o700)
+    try:
+        out = check(["--config-dir", str(instance.etc), "--details", "always"], user="nagios")
+        assert out.code == 0, out.stdout
+        assert "messages_corrupt" not in out.perfdata and "oldest_corrupt" not in out.perfdata
+        assert "corrupt: not listed by postqueue (--method spool reads it)" in \
+            out.stdout.splitlines(), out.stdout
+        out = check(["--config-dir", str(instance.etc), "--queue", "corrupt=0,0"],
+                    user="nagios")
+        assert out.code == 3, out.stdout
+        assert out.summary == (
+            f"MTA_BACKLOG UNKNOWN: --queue corrupt: command method ('/usr/sbin/postqueue -c "
+            f"{instance.etc} -j') does not list the postfix corrupt queue; fix: {SUDO_FIX} with "
+            f"--method spool")
+        assert out.stdout.splitlines()[1] == (
+            f"spool not used: {instance.queue}/maildrop not readable by nagios (0700 postfix)")
+        out = check(["--mta", "postfix", "--config-dir", str(instance.etc), "--method", "spool",
+                     "--queue", "corrupt=0,0"])  # as root: seen, and over the threshold
+        assert out.code == 2 and out.value("messages_corrupt") == "1", out.stdout
+    finally:
+        damaged.unlink()
 
 
 def test_postfix_as_nagios_spool_only_is_unknown(postfix: Dict[str, object]) -> None:

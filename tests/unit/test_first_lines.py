@@ -484,6 +484,10 @@ ROWS: List[Row] = [
         'is its application running?', 'test_absent_targets.py'),
     Row('MSGQUEUES UNKNOWN: out of memory while loading the check (raise ulimit -v for this user)',
         'raise ulimit -v for this user', 'test_robust_limits.py', maybe='ulimit -v: memory runs out while loading or while running, as the allocator goes'),
+    Row("MTA_BACKLOG UNKNOWN: --queue corrupt: command method ('/usr/sbin/postqueue -c <test-dir> -j') does not list the postfix corrupt queue; fix: run it as root via contrib/sudoers.d/nagios_ipc with --method spool",
+        'run it as root via contrib/sudoers.d/nagios_ipc with --method spool', 'test_mta_real.py, test_mta_postfix_queue_files_real.py'),
+    Row("MTA_BACKLOG UNKNOWN: --queue-age corrupt: command method ('/usr/sbin/postqueue -c <test-dir> -j') does not list the postfix corrupt queue; fix: run it as root via contrib/sudoers.d/nagios_ipc with --method spool",
+        'run it as root via contrib/sudoers.d/nagios_ipc with --method spool', 'test_mta_postfix_queue_files_real.py'),
     Row('MTA_BACKLOG UNKNOWN: --queue defered: postfix has no queue of that name; its queues: maildrop, incoming, active, deferred, hold, corrupt',
         'its queues: maildrop, incoming, active, deferred, hold, corrupt', 'test_absent_targets.py'),
 ]

@@ -72,7 +72,7 @@ def test_postqueue_as_root_reads_the_files_and_says_postfix_is_down(tmp_path: Pa
         "MTA_BACKLOG CRITICAL: postfix is not running (postqueue read the queue files); start "
         "it: postfix -c /etc/postfix-out start | messages=1;;;0 messages_maildrop=1;;;0 "
         "messages_incoming=0;;;0 messages_active=0;;;0 messages_deferred=0;;;0 "
-        "messages_hold=0;;;0 messages_corrupt=0;;;0 deferred=0;100;500;0")
+        "messages_hold=0;;;0 deferred=0;100;500;0")
 
 
 def test_root_never_started_instance_is_not_running(tmp_path: Path) -> None:
