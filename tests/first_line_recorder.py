@@ -28,7 +28,7 @@ _MASKS = (
     (re.compile(r"/tmp/[^\s;:,'\")]+"), "<tmp>"),
     (re.compile(r"/var/lib/nagios_ipc-test/[^\s;:,'\")]+"), "<test-dir>"),
     (re.compile(r"/proc/\d+"), "/proc/<n>"),
-    (re.compile(r"\b(127\.0\.0\.1|\*|\[::1\]):\d+"), r"\1:<port>"),
+    (re.compile(r"\b(127\.0\.0\.1|192\.0\.2\.1|\*|\[::1\]):\d+"), r"\1:<port>"),
     (re.compile(r"\b(pid|PID|process|uid|owner|nsenter -t) \d+"), r"\1 <n>"),
     (re.compile(r"\(\d+\)"), "(<n>)"),
 )

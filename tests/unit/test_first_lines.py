@@ -95,6 +95,8 @@ ROWS: List[Row] = [
         '', 'test_zmq_hostile_sockets.py'),
     Row('ZMQ_HWM CRITICAL: nothing listens on or connects to tcp://127.0.0.1:<port> (the application is not running there?)',
         '', 'test_zmq_hostile_sockets.py'),
+    Row('ZMQ_HWM CRITICAL: nothing listens on or connects to tcp://192.0.2.1:<port> (the application is not running there?)',
+        '', 'test_zmq_addresses.py'),
     Row('ZMQ_HWM CRITICAL: nothing listens on or connects to tcp://127.0.0.1:<port> in pid <n> (feed) (the application is not running there?) / peers 0 (critical 1:)',
         '', 'test_zmq_check.py'),
     Row('ZMQ_HWM OK: no connections of pid <n> (feedpub) (1 listening)',
