@@ -185,6 +185,9 @@ DASHBOARDS = (
                   "buffer", "sendq_fill", "percent", ("value", "warn", "crit"), maximum=100),
             Panel("Stalled peers", "stalled of peers: connections that stopped draining",
                   "(stalled|peers)", "short"),
+            Panel("Connections not read", "not_reading: connections whose Recv-Q the "
+                  "application has not read since the previous run (a hung consumer)",
+                  "not_reading", "short"),
             Panel("Stalled for", "stalled_for: how long the longest-stalled peer has not "
                   "drained", "stalled_for", "s"),
             Panel("Descriptors", "fds: descriptors in use as % of the limit (the fullest "

@@ -38,7 +38,12 @@ Mode 1, sockets (default; no change to the application):
   A peer is stalled when its persist timer runs, or when its Send-Q was at or
   above --stall-bytes at the previous run and nothing drained since (TCP: no
   bytes acknowledged; unix: Send-Q unchanged; a unix socket's Send-Q tops
-  out near 57KB, hence the default of 32KB). Also: descriptors in use
+  out near 57KB, hence the default of 32KB). The application itself is not
+  reading a connection when its Recv-Q was non-empty at the previous run and
+  still is, with nothing read since (TCP: bytes received grew no more than
+  the Recv-Q; unix: Recv-Q unchanged and no read() call at all in
+  /proc/PID/io): a hung consumer, CRITICAL by default from the second run on
+  (a slow one that keeps reading stays OK). Also: descriptors in use
   against the process's limit (running out is a known ZeroMQ failure) and the
   host's TCP retransmissions since the previous run. Reading another user's
   /proc/PID/fd needs root or that user; sock_diag sees the sockets of its own
@@ -75,6 +80,8 @@ Perfdata, mode 1:
   peers          connections of the application (listening sockets excluded)
   stalled        stalled peers (max: peers)
   stalled_for    how long the longest-stalled peer has not drained (s)
+  not_reading    connections whose Recv-Q the application has not read since
+                 the previous run (max: peers)
   sendq          largest Send-Q (B)
   sendq_fill     largest Send-Q as % of that socket's send buffer
   recvq          largest Recv-Q (B)
@@ -124,6 +131,8 @@ MEASURES: Tuple[Measure, ...] = (
     Measure("stalled", "count", "the number of stalled peers", critical="0"),
     Measure("stalled_for", "duration", "how long the longest-stalled peer has not drained "
             "(s, m, h)"),
+    Measure("not_reading", "count", "the number of connections the application has not "
+            "read since the previous run", critical="0"),
     Measure("sendq", "size", "the largest Send-Q (B, KB, MB)"),
     Measure("sendq_fill", "percent", "the largest Send-Q in %% of the send buffer",
             warning="80"),
@@ -313,6 +322,16 @@ def peer_text(peer: Any, resource: Any, now: float) -> str:
     return text
 
 
+def unread_text(peer: Any, resource: Any, now: float, count: int) -> str:
+    """'pid N (name) has not read tcp A -> B for 2m: Recv-Q 50.7 KiB'."""
+    conn = peer.conn
+    since = peer.unread_since if peer.unread_since is not None else now
+    what = (f"{count} connections, longest " if count > 1 else "connection ")
+    return (f"{resource.process_name(peer.pid)} has not read {what}{conn.kind} {conn.local} "
+            f"-> {conn.remote or '?'} for {human_duration(max(now - since, 0))}: Recv-Q "
+            f"{human_size(conn.recv_q)}")
+
+
 class SocketsSummary(nagiosplugin.Summary):
     def __init__(self, resource: Any, limit: int = 100) -> None:
         self.resource = resource
@@ -327,7 +346,13 @@ class SocketsSummary(nagiosplugin.Summary):
                  "on " + ", ".join(e.text for e in r.selection.endpoints))
         worst = r.worst()
         peers = f"{len(r.peers)} peer{'' if len(r.peers) == 1 else 's'}"
-        if stalled:
+        unread = r.unread()
+        if unread is not None:
+            text = unread_text(unread, r, now, sum(1 for p in r.peers if p.not_reading))
+            if stalled:
+                text += (f"; {len(stalled)} of {peers} stalled, worst: "
+                         f"{peer_text(worst, r, now)}")
+        elif stalled:
             text = (f"{len(stalled)} of {peers} stalled, worst: "
                     f"{peer_text(worst, r, now)}")
         elif worst is not None:
@@ -363,7 +388,7 @@ class SocketsSummary(nagiosplugin.Summary):
     def problem(self, results: nagiosplugin.Results) -> str:
         if not any(r.metric is not None for r in results):
             return str(results.first_significant)
-        bad = violations(results, skip=("stalled",))
+        bad = violations(results, skip=("stalled", "not_reading"))
         return self.headline() + (" / " + ", ".join(bad) if bad else "") + self.tail()
 
     def verbose(self, results: nagiosplugin.Results) -> List[str]:
@@ -381,6 +406,8 @@ class SocketsSummary(nagiosplugin.Summary):
             conn = peer.conn
             since = (f", stalled since {stamp(peer.since)}" if peer.stalled and peer.since
                      else "")
+            if peer.not_reading and peer.unread_since:
+                since += f", not read since {stamp(peer.unread_since)}"
             lines.append(f"{conn.kind} {conn.local} -> {conn.remote or '?'} in "
                          f"{r.process_name(peer.pid)}, {conn.state}: Send-Q {conn.send_q} B"
                          + (f" of {conn.sndbuf} B buffer" if conn.sndbuf else "")

@@ -50,10 +50,13 @@ SOCKID = struct.Struct(">HH16s16sI8s")       # sport, dport (big endian), src, d
 UNIX_REQ = struct.Struct("=BBHIII8s")        # family, protocol, pad, states, ino, show, cookie
 UNIX_MSG = struct.Struct("=BBBBI8s")         # family, type, state, pad, ino, cookie
 # struct tcp_info: retransmits probes backoff (bytes 2-4), unacked (24), last_data_sent
-# (44), total_retrans (100); bytes_acked (120) where the kernel sends 128 bytes or more
+# (44), total_retrans (100); bytes_acked (120) where the kernel sends 128 bytes or more,
+# bytes_received (128) where it sends 136 or more (both Linux >= 4.1)
 TCP_INFO = struct.Struct("=xxBBB19xI16xI52xI")
 BYTES_ACKED = struct.Struct("=Q")
+BYTES_RECEIVED_AT = 128
 TCP_INFO_ACKED = struct.Struct(TCP_INFO.format + "16xQ")  # the same and bytes_acked (at 120)
+TCP_INFO_RECEIVED = struct.Struct(TCP_INFO_ACKED.format + "Q")  # and bytes_received (128)
 MEMINFO_HEAD = struct.Struct("=4I")          # rmem_alloc, rcvbuf, wmem_alloc, sndbuf
 INET_INODE = struct.Struct("=I")             # INET_MSG's last field, at INET_MSG_INODE
 INET_MSG_INODE = INET_MSG.size - 4
@@ -89,6 +92,7 @@ class TcpInfo(NamedTuple):
     last_data_sent_ms: int
     total_retrans: int
     bytes_acked: Optional[int]  # Linux >= 4.1: grows while the peer drains
+    bytes_received: Optional[int] = None  # Linux >= 4.1: grows while the application reads
 
 
 class Conn(NamedTuple):
@@ -193,8 +197,10 @@ def parse_tcp_info(raw: bytes) -> TcpInfo:
     retransmits, probes, backoff, unacked, last_data_sent, total_retrans = \
         TCP_INFO.unpack_from(raw)
     bytes_acked = BYTES_ACKED.unpack_from(raw, 120)[0] if len(raw) >= 128 else None
+    received = (BYTES_ACKED.unpack_from(raw, BYTES_RECEIVED_AT)[0]
+                if len(raw) >= BYTES_RECEIVED_AT + 8 else None)
     return TcpInfo(retransmits, probes, backoff, unacked, last_data_sent, total_retrans,
-                   bytes_acked)
+                   bytes_acked, received)
 
 
 def parse_meminfo(raw: bytes) -> Tuple[Optional[int], Optional[int]]:
@@ -268,10 +274,14 @@ def inet_conn(fields: Tuple[Any, ...], payload: bytes) -> Conn:
         offset = (end + 3) & ~3
     info: Optional[TcpInfo] = None
     if info_at >= 0:  # parse_tcp_info() in place; tuple.__new__: no Python-level __new__
-        if info_end - info_at >= 128:
-            info = tuple.__new__(TcpInfo, TCP_INFO_ACKED.unpack_from(payload, info_at))
+        if info_end - info_at >= TCP_INFO_RECEIVED.size:
+            info = tuple.__new__(TcpInfo, TCP_INFO_RECEIVED.unpack_from(payload, info_at))
+        elif info_end - info_at >= 128:
+            info = tuple.__new__(TcpInfo, (*TCP_INFO_ACKED.unpack_from(payload, info_at),
+                                           None))
         elif info_end - info_at >= 104:
-            info = tuple.__new__(TcpInfo, (*TCP_INFO.unpack_from(payload, info_at), None))
+            info = tuple.__new__(TcpInfo, (*TCP_INFO.unpack_from(payload, info_at), None,
+                                           None))
         else:
             parse_tcp_info(payload[info_at:info_end])  # raises: too short
     sndbuf = rcvbuf = None
@@ -400,7 +410,7 @@ def parse_proc_tcp(text: str, v6: bool = False) -> List[Conn]:
                             f"parse: {line.strip()[:80]!r}") from None
         conns.append(Conn("tcp", inode, TCP_STATES.get(state, str(state)), local, remote,
                           send_q, recv_q, None, None, timer == TIMER_PERSIST,
-                          TcpInfo(retrans, 0, 0, 0, 0, 0, None)))
+                          TcpInfo(retrans, 0, 0, 0, 0, 0, None, None)))
     return conns
 
 

@@ -344,6 +344,19 @@ class ProcSource:
                 found.append(pid)
         return found
 
+    def read_calls(self, pid: int) -> Optional[int]:
+        """read() calls *pid* made since it started (/proc/PID/io syscr; readable with
+        the same rights as /proc/PID/fd), None when unknown."""
+        try:
+            text = self._read(os.path.join(self.root, str(pid), "io"))
+        except ProcError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("syscr:"):
+                value = line[6:].strip()
+                return int(value) if value.isdigit() else None
+        return None
+
     def tcp_counters(self) -> Tuple[int, int]:
         path = os.path.join(self.root, "net", "snmp")
         return parse_snmp_tcp(self._read(path))

@@ -7,6 +7,17 @@ runs, or when its Send-Q was at or above --stall-bytes at the previous run and
 still is, with nothing drained in between (TCP: bytes acknowledged did not
 grow; unix: the Send-Q stayed exactly the same: a reading peer moves it).
 Stalled-since is kept between runs per connection (local, remote, inode).
+
+The receive side likewise: the application is *not reading* a connection when
+its Recv-Q is non-empty at this run and at the previous one and it read nothing
+in between. TCP: bytes received grew by no more than the Recv-Q did, so nothing
+left the queue. Unix sockets have no such counter, and a busy consumer's full
+queue of equal messages keeps the same size as one is read and the next
+written, so: the Recv-Q stayed exactly the same and the process made no read()
+call at all (/proc/PID/io syscr; ZeroMQ's I/O thread reads its mailbox each
+time the application takes messages from a full pipe; a hung one reads
+nothing). ZeroMQ's I/O thread empties the kernel's queue into its pipes until
+they reach the RCVHWM, so a living consumer's Recv-Q moves, a hung one's does not.
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ class Peer(NamedTuple):
     pid: int
     stalled: bool
     since: Optional[float]       # wall time since when it has not drained (stalled only)
+    not_reading: bool = False    # the application has not read its Recv-Q since then
+    unread_since: Optional[float] = None  # wall time since when (not_reading only)
 
     @property
     def send_fill(self) -> Optional[float]:
@@ -78,6 +91,37 @@ def judge(conn: Conn, previous: Optional[Dict[str, Any]], now: float,
     if acked is not None:
         record["acked"] = acked
     return stalled, (since if stalled else None), record
+
+
+def judge_reading(conn: Conn, previous: Optional[Dict[str, Any]], now: float,
+                  record: Dict[str, Any],
+                  reads: Optional[int] = None) -> Tuple[bool, Optional[float]]:
+    """(not reading, since when) of one connection's receive side, as judge() does the
+    send side; *reads*: the owner's read() calls so far (without bytes received);
+    what the next run needs goes into *record*."""
+    received = conn.info.bytes_received if conn.info is not None else None
+    progress = True
+    if previous is not None and isinstance(previous.get("rq"), int):
+        if received is not None and isinstance(previous.get("rcvd"), int):
+            # what the application read = what arrived less what the queue grew
+            progress = (received - previous["rcvd"]) != (conn.recv_q - previous["rq"])
+        else:
+            progress = conn.recv_q != previous["rq"]
+            if not progress and reads is not None and isinstance(previous.get("reads"), int):
+                progress = reads != previous["reads"]
+    since: Optional[float] = None
+    if conn.recv_q > 0:
+        old = previous.get("rsince") if previous is not None else None
+        since = float(old) if isinstance(old, (int, float)) and not progress else now
+        record["rq"] = conn.recv_q
+        record["rsince"] = since
+        if received is not None:
+            record["rcvd"] = received
+        elif reads is not None:
+            record["reads"] = reads
+    not_reading = (conn.recv_q > 0 and not progress and previous is not None
+                   and previous.get("rsince") is not None)
+    return not_reading, (since if not_reading else None)
 
 
 def shown_order(peer: Peer) -> Tuple[bool, int, int]:
@@ -252,22 +296,34 @@ class Sockets(nagiosplugin.Resource):
             records: Dict[str, Any] = {}
             peers = self.peers
             new_tuple = tuple.__new__
+            read_calls: Dict[int, Optional[int]] = {}  # per pid, read once
+            mine = {p.pid for p in self.processes}
             for conn, pid in found:
                 if conn.state == "LISTEN":
                     self.listeners.append(conn)
                     continue
-                if not conn.send_q and not conn.persist:
-                    # what judge() says of any empty queue without a persist timer,
-                    # whatever the previous run saw, and nothing to keep: the common
-                    # case, paid per connection (10,000 of them): tuple.__new__ skips
-                    # the NamedTuple's Python-level __new__
-                    peers.append(new_tuple(Peer, (conn, pid, False, None)))
+                if not conn.send_q and not conn.persist and not conn.recv_q:
+                    # what judge() and judge_reading() say of empty queues without a
+                    # persist timer, whatever the previous run saw, and nothing to keep:
+                    # the common case, paid per connection (10,000 of them):
+                    # tuple.__new__ skips the NamedTuple's Python-level __new__
+                    peers.append(new_tuple(Peer, (conn, pid, False, None, False, None)))
                     continue
                 old = old_conns.get(conn.key)
-                stalled, since, record = judge(conn, old if isinstance(old, dict) else None,
-                                               now, self.stall_bytes)
-                self.peers.append(Peer(conn, pid, stalled, since))
-                if (record["since"] is not None or conn.send_q) and len(records) < STATE_CONNS_MAX:
+                if not isinstance(old, dict):
+                    old = None
+                stalled, since, record = judge(conn, old, now, self.stall_bytes)
+                unread, unread_since = False, None
+                if pid in mine:  # the application's own reading; not its clients' (--endpoint)
+                    reads = None
+                    if conn.recv_q and (conn.info is None or conn.info.bytes_received is None):
+                        if pid not in read_calls:
+                            read_calls[pid] = self.proc.read_calls(pid)
+                        reads = read_calls[pid]
+                    unread, unread_since = judge_reading(conn, old, now, record, reads)
+                self.peers.append(Peer(conn, pid, stalled, since, unread, unread_since))
+                if ((record["since"] is not None or conn.send_q or conn.recv_q)
+                        and len(records) < STATE_CONNS_MAX):
                     records[conn.key] = record
             retrans: Optional[float] = None
             counters: Optional[Tuple[int, int]] = None
@@ -341,6 +397,8 @@ class Sockets(nagiosplugin.Resource):
         longest = max((now - p.since for p in stalled if p.since is not None), default=0.0)
         yield nagiosplugin.Metric("stalled_for", round(max(longest, 0.0)), "s", min=0,
                                   context="stalled_for")
+        yield nagiosplugin.Metric("not_reading", sum(1 for p in peers if p.not_reading),
+                                  min=0, max=len(peers), context="not_reading")
         yield nagiosplugin.Metric("sendq", max((p.conn.send_q for p in peers), default=0),
                                   "B", min=0, context="sendq")
         fills = [100.0 * p.conn.send_q / p.conn.sndbuf for p in peers if p.conn.sndbuf]
@@ -373,6 +431,13 @@ class Sockets(nagiosplugin.Resource):
         top = max(p.conn.recv_q for p in fullest)
         return next(p for p in fullest if p.conn.recv_q == top)
 
+    def unread(self) -> Optional[Peer]:
+        """The connection the application has not read for longest, if any."""
+        unread = [p for p in self.peers if p.not_reading]
+        if not unread:
+            return None
+        return max(unread, key=lambda p: (-(p.unread_since or 0), p.conn.recv_q))
+
     def shown(self, limit: int) -> List[Peer]:
         """The first *limit* peers in the long output's order (stalled first, then the
         fullest Send-Q, then Recv-Q; equals as found): sorted(peers, key=shown_order)
@@ -402,4 +467,5 @@ class Sockets(nagiosplugin.Resource):
         return f"pid {pid}" if pid else "pid ?"
 
 
-__all__ = ["DiagError", "Peer", "Selection", "Sockets", "judge", "retrans_percent"]
+__all__ = ["DiagError", "Peer", "Selection", "Sockets", "judge", "judge_reading",
+           "retrans_percent"]

@@ -443,7 +443,8 @@ def test_checks_run_as_nagios(package: Installed) -> None:
                         r"UTC\), first run: period measures start with the next run \| "
                         r"uptime=\d+s;;;0", lines["check_host_uptime"]), lines
     assert re.fullmatch(r"ZMQ_HWM OK: no connections of pid \d+ \(python3\) \(1 listening\) \| "
-                        r"peers=0;;;0 stalled=0;;0;0;0 stalled_for=0s;;;0 sendq=0B;;;0 "
+                        r"peers=0;;;0 stalled=0;;0;0;0 stalled_for=0s;;;0 not_reading=0;;0;0;0 "
+                        r"sendq=0B;;;0 "
                         r"sendq_fill=0%;80;;0;100 recvq=0B;;;0 fds=[\d.]+%;80;95;0;100",
                         lines["check_zmq_hwm"]), lines
     assert codes == {check: 0 for check in CHECKS}, (codes, lines)

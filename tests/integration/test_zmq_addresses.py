@@ -138,6 +138,9 @@ def test_an_ipc_path_through_a_symlinked_directory(apps: Apps, tmp_path: Path,
     state = tmp_path / "alone"
     until(lambda: check(state, "--endpoint", asked).code == 2)
     out = check(state, "--endpoint", asked)
-    assert out.summary.startswith("ZMQ_HWM CRITICAL: 1 of 2 peers stalled, worst: unix "), \
-        out.summary
+    # the listening PULL is the application: its not reading comes first, then the
+    # PUSH's connection it leaves stalled
+    assert out.summary.startswith(f"ZMQ_HWM CRITICAL: pid {pull.pid} (python"), out.summary
+    assert ") has not read connection unix " in out.summary, out.summary
+    assert "; 1 of 2 peers stalled, worst: unix " in out.summary, out.summary
     assert f"in pid {push.pid}" in out.summary, out.summary

@@ -123,6 +123,60 @@ def test_push_to_a_pull_that_stops_reading(apps: Apps, tmp_path: Path, transport
     assert "recvq " in out.summary and "(warning 16384)" in out.summary
 
 
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_a_pull_that_stops_reading_is_named(apps: Apps, tmp_path: Path, transport: str) -> None:
+    """The consumer's own side: a PULL that stopped reading while its PUSH keeps sending
+    is OK at the first run (nothing to compare), CRITICAL from the next on, naming
+    the application and the connection it does not read."""
+    endpoint = endpoints(transport, tmp_path)[0]
+    pull = apps.start("pull", "--endpoint", endpoint, "--read", "200", "--hwm", "10")
+    push = apps.start("push", "--connect", endpoint, "--hwm", "10", "--size", "10000")
+    pull.wait_line("stopped")
+    state = tmp_path / "pull.json"
+    first = check(state, "--pid", str(pull.pid))
+    assert first.code == 0, first.stdout
+    assert first.value("not_reading") == "0"
+    until(lambda: check(state, "--pid", str(pull.pid)).code == 2, timeout=30, step=1)
+    time.sleep(1.1)
+    out = check(state, "--pid", str(pull.pid), "--details", "always")
+    assert out.code == 2, out.stdout
+    assert out.stderr == ""
+    kind = "tcp" if transport == "tcp" else "unix"
+    assert out.summary.startswith(f"ZMQ_HWM CRITICAL: pid {pull.pid} (python"), out.summary
+    assert re.search(rf"\) has not read connection {kind} {re.escape(remote_of(endpoint))} -> "
+                     rf".* for \d+s: Recv-Q [\d.]+ [KM]?i?B", out.summary), out.summary
+    assert out.value("not_reading") == "1"
+    assert int(out.value("recvq").rstrip("B")) > 0
+    assert "not read since " in out.stdout
+    assert push.pid  # the PUSH kept running all along
+    # a warning instead, as an operator may set it
+    out = check(state, "--pid", str(pull.pid), "--not-reading-critical", "none",
+                "--not-reading-warning", "0")
+    assert out.code == 1, out.stdout
+    assert out.summary.startswith(f"ZMQ_HWM WARNING: pid {pull.pid} (python"), out.summary
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_a_pull_that_reads_slowly_stays_ok(apps: Apps, tmp_path: Path, transport: str) -> None:
+    """A PULL that reads slowly but keeps reading has a Recv-Q that never empties
+    (the PUSH sends faster): busy, not hung, OK run after run."""
+    endpoint = endpoints(transport, tmp_path)[0]
+    pull = apps.start("pull", "--endpoint", endpoint, "--hwm", "10", "--rate", "40")
+    apps.start("push", "--connect", endpoint, "--hwm", "10", "--size", "10000")
+    state = tmp_path / "pull.json"
+    until(lambda: int(check(tmp_path / "x", "--pid", str(pull.pid)).value("recvq")
+                      .rstrip("B")) > 0, timeout=20)
+    queued = []
+    for _ in range(4):
+        out = check(state, "--pid", str(pull.pid))
+        assert out.code == 0, out.stdout
+        assert out.value("not_reading") == "0"
+        assert "has not read" not in out.summary
+        queued.append(int(out.value("recvq").rstrip("B")))
+        time.sleep(1.1)
+    assert all(queued), queued  # the receive side was judged: never empty
+
+
 def test_endpoint_alone_selects_the_connections(apps: Apps, tmp_path: Path) -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     pub = apps.start("pub", "--endpoint", endpoint)

@@ -75,13 +75,20 @@ def pub(args: argparse.Namespace, ctx: zmq.Context) -> None:
 
 
 def pull(args: argparse.Namespace, ctx: zmq.Context) -> None:
-    """A PULL that binds, reads --read messages, then stops reading."""
+    """A PULL that binds, reads --read messages, then stops reading (with --rate: keeps
+    reading that many messages a second, a slow but living consumer)."""
     sock = ctx.socket(zmq.PULL)
     sock.setsockopt(zmq.RCVHWM, args.hwm)
     sock.bind(args.endpoint)
     announce(endpoint=sock.getsockopt_string(zmq.LAST_ENDPOINT))
     for _ in range(args.read):
         sock.recv()
+    if args.rate:
+        start, read = time.monotonic(), 0
+        while True:
+            sock.recv()
+            read += 1
+            time.sleep(max(start + read / args.rate - time.monotonic(), 0))
     print(json.dumps({"stopped": True}), flush=True)
     time.sleep(3600)
 

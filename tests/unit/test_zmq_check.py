@@ -96,8 +96,8 @@ def test_tcp_slow_sub_is_critical_at_once_then_stalled_for(tmp_path: Path) -> No
         f"ZMQ_HWM CRITICAL: 1 of 2 peers stalled, worst: tcp {slow.local} -> {slow.remote} in "
         f"pid 4242 (feed): Send-Q {mib} ({fill:g}% of the send buffer), Recv-Q 0 B, zero "
         f"window (persist timer on), stalled for 0s | peers=2;;;0 stalled=1;;0;0;2 "
-        f"stalled_for=0s;;;0 sendq={slow.send_q}B;;;0 sendq_fill={fill:g}%;80;;0;100 "
-        f"recvq=0B;;;0 fds=0.2%;80;95;0;100")
+        f"stalled_for=0s;;;0 not_reading=0;;0;0;2 sendq={slow.send_q}B;;;0 "
+        f"sendq_fill={fill:g}%;80;;0;100 recvq=0B;;;0 fds=0.2%;80;95;0;100")
     # the next run, 90 s later, same kernel data: nothing acknowledged, still stalled
     code, out = run(["--pid", "4242"], tmp_path / "s", now=1090.0, snmp=(2000, 30))
     first = out.splitlines()[0]

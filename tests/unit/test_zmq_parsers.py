@@ -16,6 +16,7 @@ from nagios_ipc.zmqhwm.diag import (
     TcpInfo,
     parse_inet,
     parse_proc_tcp,
+    parse_tcp_info,
     parse_unix,
     resolve_unix_peers,
 )
@@ -26,7 +27,7 @@ from nagios_ipc.zmqhwm.procfs import (
     parse_limits,
     parse_snmp_tcp,
 )
-from nagios_ipc.zmqhwm.sockets import judge, retrans_percent
+from nagios_ipc.zmqhwm.sockets import judge, judge_reading, retrans_percent
 from nagios_ipc.zmqhwm.stats import StatsError, parse_snapshot, rate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "zmq"
@@ -211,6 +212,54 @@ def test_judge(case: str, now: Conn, previous: Optional[dict], expected: tuple,
     stalled, since, record = judge(now, previous, 100.0, 32 * 1024)
     assert (stalled, since) == expected, why
     json.dumps(record)  # the state must stay JSON
+
+
+def inbound(recv_q: int, kind: str = "tcp", received: Optional[int] = None) -> Conn:
+    info = TcpInfo(0, 0, 0, 0, 0, 0, 0, received) if kind == "tcp" else None
+    return Conn(kind, 1, "ESTABLISHED", "a", "b", 0, recv_q, 100000, 100000, False, info)
+
+
+# id, connection now, previous record, read() calls now, expected (not reading, since), why
+READING_CASES = [
+    ("first-run-full", inbound(50000, received=900), None, None, (False, None),
+     "no previous run: a full Recv-Q alone says nothing"),
+    ("tcp-hung", inbound(50000, received=900), {"rq": 50000, "rsince": 40.0, "rcvd": 900},
+     None, (True, 40.0), "nothing arrived, nothing left the queue: not read since then"),
+    ("tcp-hung-filling", inbound(60000, received=10900),
+     {"rq": 50000, "rsince": 40.0, "rcvd": 900}, None, (True, 40.0),
+     "what arrived all stayed in the queue: still not read"),
+    ("tcp-busy-full", inbound(50000, received=90900),
+     {"rq": 50000, "rsince": 40.0, "rcvd": 900}, None, (False, None),
+     "the queue stayed full but 90,000 bytes went through it: a busy consumer"),
+    ("tcp-emptied", inbound(0, received=900), {"rq": 50000, "rsince": 40.0, "rcvd": 900},
+     None, (False, None), "an empty Recv-Q is read"),
+    ("unix-hung", inbound(50045, "unix"), {"rq": 50045, "rsince": 70.0, "reads": 295}, 295,
+     (True, 70.0), "unix: same queue and not one read() call by the process"),
+    ("unix-busy-full", inbound(50045, "unix"), {"rq": 50045, "rsince": 70.0, "reads": 229},
+     245, (False, None), "unix: the same queue of equal messages, but the process reads"),
+    ("unix-no-io", inbound(50045, "unix"), {"rq": 50045, "rsince": 70.0}, None,
+     (True, 70.0), "unix without /proc/PID/io: the unchanged queue decides"),
+    ("corrupt-record", inbound(50045, "unix"), {"rq": "x", "rsince": 70.0}, 3,
+     (False, None), "a state record of the wrong shape counts as no previous run"),
+]
+
+
+@pytest.mark.parametrize("case,now,previous,reads,expected,why", READING_CASES,
+                         ids=[c[0] for c in READING_CASES])
+def test_judge_reading(case: str, now: Conn, previous: Optional[dict], reads: Optional[int],
+                       expected: tuple, why: str) -> None:
+    record: Dict[str, Any] = {}
+    assert judge_reading(now, previous, 100.0, record, reads) == expected, why
+    json.dumps(record)  # the state must stay JSON
+    if now.recv_q:  # what the next run compares with
+        assert record["rq"] == now.recv_q and record["rsince"] is not None
+
+
+def test_tcp_info_bytes_received() -> None:
+    raw = bytearray(136)
+    struct.pack_into("=QQ", raw, 120, 7, 123456)
+    assert parse_tcp_info(bytes(raw)).bytes_received == 123456
+    assert parse_tcp_info(bytes(raw[:128])).bytes_received is None
 
 
 def test_retrans_percent() -> None:
