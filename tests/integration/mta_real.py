@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 TOP = Path("/var/lib/nagios_ipc-test")
 EXIM_ROOT = TOP / "exim-root"
@@ -134,6 +134,18 @@ class PostfixInstance(_Locked):
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    @classmethod
+    def running(cls, name: str) -> Iterator[PostfixInstance]:
+        """A started instance of its own name for a fixture to yield from; cleaned up
+        after."""
+        instance = cls(name)
+        instance.setup()
+        try:
+            instance.start()
+            yield instance
+        finally:
+            instance.cleanup()
 
     def cleanup(self) -> None:
         self.stop()

@@ -24,13 +24,7 @@ RATE = 3.0  # messages a second
 
 @pytest.fixture
 def postfix() -> Iterator[PostfixInstance]:
-    instance = PostfixInstance("postfix-trend")
-    instance.setup()
-    try:
-        instance.start()
-        yield instance
-    finally:
-        instance.cleanup()
+    yield from PostfixInstance.running("postfix-trend")
 
 
 def number(item: str) -> float:

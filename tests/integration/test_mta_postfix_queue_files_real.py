@@ -27,13 +27,7 @@ pytestmark = pytest.mark.skipif(available() is not None, reason=str(available())
 
 @pytest.fixture
 def postfix() -> Iterator[PostfixInstance]:
-    instance = PostfixInstance("postfix-queue-files")
-    instance.setup()
-    try:
-        instance.start()
-        yield instance
-    finally:
-        instance.cleanup()
+    yield from PostfixInstance.running("postfix-queue-files")
 
 
 def deferred(instance: PostfixInstance, count: int) -> List[dict]:  # type: ignore[type-arg]

@@ -10,29 +10,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 import schedulers  # tests/ is on sys.path (tests/conftest.py)
-from helpers import CHECKS, Outcome, run_check  # type: ignore[import-not-found]
-from zmqtools import Apps, apps_fixture, free_port  # noqa: F401 - a fixture
-
-QUIET = ["--retrans-warning", "none"]  # the host's retransmissions are not ours to judge
-
-
-def check(state: Path, *args: str) -> Outcome:
-    return run_check("check_zmq_hwm", [*args, "--state-file", str(state), *QUIET])
-
-
-def until(predicate: Callable[[], bool], timeout: float = 30, step: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
+from helpers import CHECKS, Outcome  # type: ignore[import-not-found]
+from zmqtools import QUIET, Apps, apps_fixture, check, free_port, until  # noqa: F401 - a fixture
 
 
 @pytest.fixture(name="netns")

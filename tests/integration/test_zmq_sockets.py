@@ -10,27 +10,12 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
-from helpers import Outcome, run_check
-from zmqtools import App, Apps, apps_fixture, free_port  # noqa: F401 - a fixture
-
-QUIET = ["--retrans-warning", "none"]  # the host's retransmissions are not ours to judge
-
-
-def check(state: Path, *args: str) -> Outcome:
-    return run_check("check_zmq_hwm", [*args, "--state-file", str(state), *QUIET])
-
-
-def until(predicate: Callable[[], bool], timeout: float = 20, step: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
+from helpers import run_check
+from zmqtools import QUIET, App, Apps, apps_fixture, check, free_port, until  # noqa: F401 - a fixture
 
 
 def endpoints(transport: str, tmp_path: Path) -> List[str]:

@@ -12,9 +12,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
+from helpers import Outcome, run_check  # type: ignore[import-not-found]
 
 APPS = Path(__file__).resolve().parent / "zmq_apps.py"
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -133,3 +134,20 @@ def serve_snapshot(reply: bytes) -> Tuple[str, threading.Thread, Any]:
     thread = threading.Thread(target=serve)
     thread.start()
     return f"tcp://127.0.0.1:{port}", thread, ctx
+
+
+QUIET = ["--retrans-warning", "none"]  # the host's retransmissions are not ours to judge
+
+
+def check(state: Path, *args: str) -> Outcome:
+    """check_zmq_hwm with its own state file, the host's retransmissions not judged."""
+    return run_check("check_zmq_hwm", [*args, "--state-file", str(state), *QUIET])
+
+
+def until(predicate: Callable[[], bool], timeout: float = 30, step: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not reached in time")
