@@ -197,8 +197,6 @@ ROWS: List[Row] = [
         'remove it or give another --state-file', 'test_robust_state.py'),
     Row('HOST_UPTIME UNKNOWN: state file <tmp> is a symlink; remove it (refusing to follow it) or give another --state-file',
         'remove it (refusing to follow it) or give another --state-file', 'test_robust_state.py'),
-    Row('HOST_UPTIME UNKNOWN: timed out after 1s while waiting for the lock on <tmp>; raise -t or find what is slow',
-        'raise -t or find what is slow', 'test_conformance.py'),
     Row('HOST_UPTIME UNKNOWN: usage error: --max-uptime 5m is below the start of -w (30m)',
         '', 'test_uptime.py'),
     Row('HOST_UPTIME UNKNOWN: usage error: -w already has an upper end; give either -w START:END or -w START: --max-uptime END',
