@@ -204,6 +204,7 @@ class StateFile:
         self.default = path is None
         self.path = path or default_state_path(check, key)
         self._lock_fd: Optional[int] = None
+        self._held: Optional[StateReset] = None  # raised by save(), after it wrote
 
     def __enter__(self) -> StateFile:
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -257,9 +258,25 @@ class StateFile:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
-    def load(self) -> Optional[Dict[str, Any]]:
+    def load(self, until_saved: bool = False) -> Optional[Dict[str, Any]]:
         """The saved dict, or None when there is none; StateError when it cannot be
-        used (see set_aside)."""
+        used (see set_aside). With *until_saved*, a corrupt file's StateReset is held
+        (None returned) and raised by save() once this run's state is written: the
+        next run then measures from this one."""
+        try:
+            return self._load()
+        except StateReset as reset:
+            if not until_saved:
+                raise
+            self.hold(reset)
+            return None
+
+    def hold(self, reset: StateReset) -> None:
+        """Raise *reset* from save(), after writing (a check that finds the saved state
+        unusable only once it has read it, as check_host_uptime)."""
+        self._held = reset
+
+    def _load(self) -> Optional[Dict[str, Any]]:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -324,3 +341,6 @@ class StateFile:
                 pass  # best effort; the original error is what matters
             raise StateError(f"cannot write state file {self.path}: {exc.strerror}; "
                              f"{_fix(self.path, exc)}") from None
+        if self._held is not None:
+            held, self._held = self._held, None
+            raise held

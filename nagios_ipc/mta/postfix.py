@@ -310,12 +310,13 @@ def _read_in(directory: Directory, name: str) -> Optional[bytes]:
         os.close(fd)
 
 
-def _finished(directory: Directory, name: str) -> bool:
-    """PostfixSpool._ready of *name* in an open queue directory."""
+def _finished(lstat: Callable[[str], os.stat_result], name: str) -> bool:
+    """Postfix has finished writing the queue file *name* (owner bits rwx); *lstat*: a
+    Directory's (a name in it) or a Tree's (a path)."""
     try:
-        mode = directory.lstat(name).st_mode
+        mode = lstat(name).st_mode
     except FileNotFoundError:
-        return False
+        return False  # gone since the directory was read
     return mode & stat.S_IRWXU == stat.S_IRWXU
 
 
@@ -450,14 +451,6 @@ class PostfixSpool:
                 continue
         return index
 
-    def _ready(self, path: str) -> bool:
-        """Postfix has finished writing the queue file *path* (owner bits rwx)."""
-        try:
-            mode = self.tree.lstat(path).st_mode
-        except FileNotFoundError:
-            return False  # gone since the directory was read
-        return mode & stat.S_IRWXU == stat.S_IRWXU
-
     def counts(self) -> Iterator[QueueCount]:
         """Names only (os.listdir, no per-entry objects): queue ids are never one
         character long, hash subdirectories always are. In maildrop and incoming a
@@ -483,7 +476,8 @@ class PostfixSpool:
                 for name in names:
                     if len(name) == 1:
                         stack.append(f"{directory}/{name}")
-                    elif name[0] != "." and (not ready or self._ready(f"{directory}/{name}")):
+                    elif name[0] != "." and (not ready or _finished(self.tree.lstat,
+                                                                     f"{directory}/{name}")):
                         count += 1
             yield QueueCount(queue, count)
 
@@ -564,7 +558,7 @@ class PostfixSpool:
                                       min(info.st_mtime, now) if now else info.st_mtime,
                                       info.st_size)
                         continue
-                    if ready and not _finished(files, queue_id):
+                    if ready and not _finished(files.lstat, queue_id):
                         continue  # still being written (or left half-written): not mail yet
                     data = _read_in(files, queue_id)
                     if data is None:

@@ -9,7 +9,7 @@ import time
 import nagiosplugin
 
 from .. import cli
-from ..state import StateFile, StateReset
+from ..state import StateFile
 from ..units import (
     format_number,
     format_range,
@@ -151,29 +151,24 @@ class HostUptime(nagiosplugin.Resource):
         self.period: Optional[Period] = None
 
     def load_previous(self) -> Optional[Observation]:
-        raw = self.state.load()
+        raw = self.state.load(until_saved=True)  # said after this run's state is saved
         if raw is None:
             return None
         try:
             return Observation.from_state(raw)
         except ValueError as exc:
-            raise self.state.set_aside(f"unusable ({exc})") from None
+            self.state.hold(self.state.set_aside(f"unusable ({exc})"))
+            return None
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         self.doing = f"waiting for the lock on {self.state.path}"
-        reset: Optional[StateReset] = None
         with self.state:
-            try:
-                previous = self.load_previous()
-            except StateReset as exc:  # said after this run's state is saved
-                reset, previous = exc, None
+            previous = self.load_previous()
             # observed under the lock: runs in parallel save in the order they saw
             self.doing = "reading the boot time"
             now = self.source.observe(self.clock)
             self.doing = f"writing {self.state.path}"
             self.state.save(now.to_state())
-        if reset is not None:
-            raise reset
         self.period = period = measure(previous, now)
         whole = period.whole
         yield nagiosplugin.Metric("uptime", whole.uptime, "s", min=0, context="uptime")

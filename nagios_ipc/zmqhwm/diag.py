@@ -53,7 +53,7 @@ UNIX_MSG = struct.Struct("=BBBBI8s")         # family, type, state, pad, ino, co
 # (44), total_retrans (100); bytes_acked (120) where the kernel sends 128 bytes or more,
 # bytes_received (128) where it sends 136 or more (both Linux >= 4.1)
 TCP_INFO = struct.Struct("=xxBBB19xI16xI52xI")
-BYTES_ACKED = struct.Struct("=Q")
+U64 = struct.Struct("=Q")  # bytes_acked, bytes_received
 BYTES_RECEIVED_AT = 128
 TCP_INFO_ACKED = struct.Struct(TCP_INFO.format + "16xQ")  # the same and bytes_acked (at 120)
 TCP_INFO_RECEIVED = struct.Struct(TCP_INFO_ACKED.format + "Q")  # and bytes_received (128)
@@ -196,8 +196,8 @@ def parse_tcp_info(raw: bytes) -> TcpInfo:
         raise DiagError(f"inet_diag: tcp_info of {len(raw)} bytes is too short (< 104)")
     retransmits, probes, backoff, unacked, last_data_sent, total_retrans = \
         TCP_INFO.unpack_from(raw)
-    bytes_acked = BYTES_ACKED.unpack_from(raw, 120)[0] if len(raw) >= 128 else None
-    received = (BYTES_ACKED.unpack_from(raw, BYTES_RECEIVED_AT)[0]
+    bytes_acked = U64.unpack_from(raw, 120)[0] if len(raw) >= 128 else None
+    received = (U64.unpack_from(raw, BYTES_RECEIVED_AT)[0]
                 if len(raw) >= BYTES_RECEIVED_AT + 8 else None)
     return TcpInfo(retransmits, probes, backoff, unacked, last_data_sent, total_retrans,
                    bytes_acked, received)

@@ -28,7 +28,7 @@ from itertools import islice
 
 import nagiosplugin
 
-from ..state import StateFile, StateReset
+from ..state import StateFile
 from .diag import Conn, DiagError, KernelSource
 from .procfs import Endpoint, IpcPaths, Process, ProcError, ProcSource, process_uid, select_pids
 
@@ -283,12 +283,9 @@ class Sockets(nagiosplugin.Resource):
         """Reads and judges the connections, keeps the state; the time it ran."""
         found = self.collect()
         self.doing = f"waiting for the lock on {self.state.path}"
-        reset: Optional[StateReset] = None
         with self.state:
-            try:
-                previous = self.state.load() or {}
-            except StateReset as exc:  # said after this run's state is saved
-                reset, previous = exc, {}
+            # a corrupt state: said (UNKNOWN) by save(), once this run's state is written
+            previous = self.state.load(until_saved=True) or {}
             now = self.clock()
             old_conns = previous.get("conns")
             if not isinstance(old_conns, dict):
@@ -337,8 +334,6 @@ class Sockets(nagiosplugin.Resource):
             self.doing = f"writing {self.state.path}"
             self.state.save({"t": now, "conns": records,
                              "snmp": list(counters) if counters else None})
-        if reset is not None:
-            raise reset
         self.retrans = retrans
         return now
 

@@ -28,7 +28,7 @@ import time
 import nagiosplugin
 
 from ..cli import remaining_time
-from ..state import StateFile, StateReset
+from ..state import StateFile
 from ..units import format_number, human_duration
 
 TYPE_CHECKING = False  # typing costs start-up time: see nagios_ipc/light.py
@@ -592,18 +592,13 @@ class StatsResource(nagiosplugin.Resource):
             self.identity = self.identity_text(snap, answerer)
         self.snapshot = snap
         self.doing = f"waiting for the lock on {self.state.path}"
-        reset: Optional[StateReset] = None
         with self.state:
-            try:
-                previous = self.state.load() or {}
-            except StateReset as exc:  # said after this run's state is saved
-                reset, previous = exc, {}
+            # a corrupt state: said (UNKNOWN) by save(), once this run's state is written
+            previous = self.state.load(until_saved=True) or {}
             totals = {s.name: s.totals() for s in snap.sockets}
             self.doing = f"writing {self.state.path}"
             self.state.save({"pid": snap.pid, "started": snap.started, "now": snap.now,
                              "totals": totals})
-        if reset is not None:
-            raise reset
         yield from self.metrics(snap, previous, totals)
 
     def metrics(self, snap: Snapshot, previous: Dict[str, Any],
